@@ -1,0 +1,133 @@
+"""The host: wires the project, runners, bus, stores, HTTP and cron together, and starts and stops them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+
+from .bus import open_bus
+from .calls import HandlerCalls
+from .cron import CronScheduler
+from .invoker import Invoker, new_trace_id
+from .logs import LogBook
+from .project import Project
+from .runners import InvocationContext, RunnerRegistry
+from .settings import Settings
+from .state import open_state_store
+from .steps import starlette_path
+from .streams import open_stream_store
+from .streams.hub import StreamHub, Streams
+from .streams.ws import make_stream_socket_endpoint
+from .web.admin import admin_routes
+from .web.api import api_endpoint, json_response
+from .web.openapi import openapi_document
+
+
+class Host:
+    def __init__(self, settings: Settings, logs: LogBook | None = None) -> None:
+        self.settings = settings
+        self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        self.bus = open_bus(settings.bus)
+        self.state = open_state_store(settings.state, settings.data_path)  # type: ignore[arg-type]
+        self.hub = StreamHub()
+        self.stream_store = open_stream_store(settings.streams, settings.data_path)  # type: ignore[arg-type]
+        self.streams = Streams(self.stream_store, self.hub, lambda: set(self.project.streams))
+        self.calls = HandlerCalls(self.bus, self.state, self.streams, self.logs, settings.max_event)
+        registry = RunnerRegistry(python=settings.python_executable(), extra=settings.runners,
+                                  project_root=settings.root)
+        self.project = Project(settings.root, registry, host_call=self.calls, on_log=self._runner_log,
+                               on_event=self._supervisor_event, auth_file=settings.auth,
+                               max_line=settings.max_line)
+        self.invoker = Invoker(self.project, self.bus, self.logs, settings.event_timeout)
+        self.cron = CronScheduler(self.invoker.tick, self.logs)
+        self.app: FastAPI | None = None
+
+    async def load(self) -> None:
+        """Load every file (raises ProjectError when the project cannot start)."""
+        await self.project.load()
+
+    async def start(self) -> FastAPI:
+        await self.load()
+        self.bus.set_routes(self.project.topic_routes())
+        self.bus.start(self.invoker.deliver)
+        self.app = self.build_app()
+        self.cron.start(self.project.ok_steps("cron"))
+        ok = len(self.project.ok_steps())
+        bad = len(self.project.steps) - ok
+        self.logs.write("info", f"{ok} step(s) ready" + (f", {bad} not loaded (see `steppe list`)" if bad else "")
+                        + f"; runners: {', '.join(sorted(self.project.supervisors)) or 'none'}")
+        return self.app
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.cron.stop()
+        await self.bus.stop(grace)
+        await self.project.stop(grace)
+        await self.state.close()
+        await self.stream_store.close()
+
+    def build_app(self) -> FastAPI:
+        s = self.settings
+        app = FastAPI(title=f"Steppe: {s.root.name}", openapi_url=None, docs_url=None, redoc_url=None)
+        steps = self.project.ok_steps("api")
+        document = openapi_document(steps, f"Steppe: {s.root.name}")
+
+        async def openapi(request: Request) -> Response:
+            return json_response(200, document)
+
+        routes: list[Any] = [Route("/openapi.json", openapi), *admin_routes(self)]
+        for step in steps:
+            endpoint = api_endpoint(step, self.invoker, self.logs, max_body=s.max_body, timeout=s.api_timeout,
+                                    expose_errors=s.mode == "dev")
+            routes.append(Route(starlette_path(step.route), endpoint, methods=[step.method], name=step.name))
+        routes.append(WebSocketRoute("/{path:path}", make_stream_socket_endpoint(
+            self.streams, self.hub,
+            authenticate=self._authenticate if self.project.auth else None, can_access=self._can_access)))
+        app.router.routes.extend(routes)
+
+        async def not_found(request: Request, exc: Exception) -> Response:
+            status = exc.status_code if isinstance(exc, HTTPException) else 500
+            return json_response(status, {"error": "Not Found" if status == 404 else "Method Not Allowed"
+                                          if status == 405 else "Error", "method": request.method,
+                                          "path": request.url.path})
+
+        app.add_exception_handler(404, not_found)
+        app.add_exception_handler(405, not_found)
+        return app
+
+    async def _authenticate(self, request: dict[str, Any]) -> Any:
+        auth = self.project.auth
+        assert auth
+        sup = self.project.supervisors[auth.language]
+        trace = new_trace_id()
+        return await sup.invoke({"path": str(auth.path), "step": "authenticate", "trigger": "authenticate",
+                                 "input": request, "traceId": trace, "flows": []},
+                                InvocationContext(None, trace, []), timeout=10)
+
+    async def _can_access(self, stream: str, subscription: dict[str, Any], auth_context: Any) -> bool:
+        definition = self.project.streams.get(stream)
+        if definition is None or not definition.can_access:
+            return True
+        sup = self.project.supervisors[definition.language]
+        trace = new_trace_id()
+        allowed = await sup.invoke({"path": str(definition.path), "step": stream, "trigger": "canAccess",
+                                    "input": {"subscription": subscription, "authContext": auth_context},
+                                    "traceId": trace, "flows": []}, InvocationContext(None, trace, []), timeout=10)
+        return bool(allowed)
+
+    def _runner_log(self, params: dict[str, Any], ctx: InvocationContext | None) -> None:
+        step = ctx.step.name if ctx and ctx.step is not None else None
+        source = str(params.get("source") or "logger")
+        if step is None and "language" in params:
+            source = f"{params['language']}-{source}" if not source.startswith(params["language"]) else source
+        self.logs.write(str(params.get("level") or "info"), str(params.get("msg", "")), step=step,
+                        trace_id=ctx.trace_id if ctx else None, flows=ctx.flows if ctx else None, source=source,
+                        fields=params.get("fields") or None)
+
+    def _supervisor_event(self, level: str, msg: str) -> None:
+        self.logs.write(level, msg, source="supervisor")

@@ -1,0 +1,83 @@
+"""What a running handler may ask of the host: emit, state.*, streams.* (protocol/SPEC.md, runner → host)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .bus import Event, EventBus
+from .logs import LogBook
+from .rpc import Refusal
+from .runners import InvocationContext
+from .state import StateStore
+from .streams.hub import Streams, UnknownStream
+
+
+class HandlerCalls:
+    def __init__(self, bus: EventBus, state: StateStore, streams: Streams, logs: LogBook,
+                 max_event: int) -> None:
+        self.bus, self.state, self.streams, self.logs = bus, state, streams, logs
+        self.max_event = max_event
+        self._table = {
+            "emit": self.emit,
+            "state.get": lambda c, p: self.state.get(_s(p, "group"), _s(p, "key")),
+            "state.set": lambda c, p: self.state.set(_s(p, "group"), _s(p, "key"), p.get("value"), p.get("ttl")),
+            "state.delete": lambda c, p: self.state.delete(_s(p, "group"), _s(p, "key")),
+            "state.getGroup": lambda c, p: self.state.get_group(_s(p, "group")),
+            "state.clear": lambda c, p: self.state.clear(_s(p, "group")),
+            "streams.get": lambda c, p: self.streams.get(_s(p, "stream"), _s(p, "groupId"), _s(p, "id")),
+            "streams.set": lambda c, p: self.streams.set(_s(p, "stream"), _s(p, "groupId"), _s(p, "id"),
+                                                         p.get("data")),
+            "streams.delete": lambda c, p: self.streams.delete(_s(p, "stream"), _s(p, "groupId"), _s(p, "id")),
+            "streams.getGroup": lambda c, p: self.streams.get_group(_s(p, "stream"), _s(p, "groupId")),
+            "streams.send": lambda c, p: self.streams.send(_s(p, "stream"), p.get("channel") or {},
+                                                           p.get("event") or {}),
+        }
+
+    async def __call__(self, ctx: InvocationContext | None, method: str, params: dict[str, Any]) -> Any:
+        call = self._table.get(method)
+        if call is None:
+            raise Refusal("MethodNotFound", f"the host has no method {method!r}", code=-32601)
+        try:
+            return await call(ctx, params)
+        except UnknownStream as e:
+            raise Refusal("UnknownStream", str(e)) from None
+        except (ValueError, TypeError, KeyError) as e:
+            raise Refusal("InvalidParams", f"{method}: {e}") from None
+
+    async def emit(self, ctx: InvocationContext | None, params: dict[str, Any]) -> None:
+        if ctx is None or ctx.step is None:
+            raise Refusal("UnknownInvocation", "emit is only possible from a step handler that is still running")
+        step = ctx.step
+        event = params.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("topic"), str) or not event["topic"]:
+            raise Refusal("InvalidParams", "emit needs {topic: string, data}")
+        topic = event["topic"]
+        declared = step.emits
+        if declared and topic not in declared:
+            msg = (f"step {step.name!r} emitted topic {topic!r}, which is not in its config.emits "
+                   f"{declared}; the event was not sent")
+            self.logs.write("error", msg, step=step.name, trace_id=ctx.trace_id, flows=ctx.flows)
+            raise Refusal("UndeclaredTopic", msg)
+        size = len(orjson.dumps(event.get("data")))
+        if size > self.max_event:
+            raise Refusal("PayloadTooLarge", f"emit data is {size} bytes, over the {self.max_event}-byte limit "
+                          "(max_event in steppe.toml)")
+        await self.publish(Event(topic=topic, data=event.get("data"), trace_id=ctx.trace_id, flows=ctx.flows,
+                                 message_group_id=event.get("messageGroupId"),
+                                 emitted_by=step.name, **({"id": str(event["id"])} if event.get("id") else {})))
+
+    async def publish(self, event: Event) -> int:
+        count = await self.bus.publish(event)
+        if count == 0:
+            self.logs.write("warn", f"no step subscribes to {event.topic!r}; event kept as unrouted",
+                            step=event.emitted_by, trace_id=event.trace_id, flows=event.flows)
+        return count
+
+
+def _s(params: dict[str, Any], name: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    return value

@@ -1,0 +1,53 @@
+"""Firing cron steps on schedule; a run still going when its next tick comes makes that tick skip."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from croniter import croniter
+
+from .logs import LogBook
+from .steps import Step
+
+
+class CronScheduler:
+    def __init__(self, run: Callable[[Step], Awaitable[None]], logs: LogBook) -> None:
+        self._run, self._logs = run, logs
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self.skipped: dict[str, int] = {}
+
+    def start(self, steps: list[Step]) -> None:
+        for step in steps:
+            self.schedule(step)
+
+    def schedule(self, step: Step) -> None:
+        self.unschedule(step.name)
+        self._tasks[step.name] = asyncio.get_running_loop().create_task(self._loop(step))
+
+    def unschedule(self, name: str) -> None:
+        if task := self._tasks.pop(name, None):
+            task.cancel()
+
+    async def _loop(self, step: Step) -> None:
+        expr = str(step.config["cron"])
+        schedule = croniter(expr, datetime.now().astimezone(), second_at_beginning=len(expr.split()) == 6)
+        while True:
+            due = schedule.get_next(float)
+            await asyncio.sleep(max(0.0, due - time.time()))
+            running = self._running.get(step.name)
+            if running and not running.done():
+                self.skipped[step.name] = self.skipped.get(step.name, 0) + 1
+                self._logs.write("warn", "previous run still in progress; skipping this tick", step=step.name)
+                continue
+            self._running[step.name] = asyncio.get_running_loop().create_task(self._run(step))
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks.values(), *self._running.values()]
+        for task in self._tasks.values():
+            task.cancel()
+        self._tasks.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,57 @@
+"""Finding step, stream and auth files under a project (the Motia 0.x naming rules, motia-compat.md)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .wire import LoadKind
+
+SEARCHED = ("steps", "src")
+SKIPPED_DIRS = {"node_modules", "venv", ".venv", "env", "__pycache__", "dist", "build"}
+_STEP = re.compile(r"(\.step|_step)\.(ts|js|mjs|cjs|py|rb)$")
+_STREAM = re.compile(r"(\.stream|_stream)\.(ts|js|mjs|cjs|py|rb)$")
+_AUTH = re.compile(r"^(steppe\.auth|steppe_auth|auth\.steppe)\.(ts|js|py|rb)$")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    kind: LoadKind
+
+
+def discover(root: Path, extra_extensions: tuple[str, ...] = ()) -> list[SourceFile]:
+    """Step and stream files in `steps/` and `src/` (recursively), sorted for a stable order.
+
+    `extra_extensions` are suffixes that registered third-party runners handle (e.g. ".lua"): files named
+    `*.step<ext>` / `*_step<ext>` with them count as steps too.
+    """
+    extra = "|".join(re.escape(e.lstrip(".")) for e in extra_extensions)
+    step_re = re.compile(rf"(\.step|_step)\.({extra})$") if extra else None
+    found: list[SourceFile] = []
+    for folder in SEARCHED:
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith("."))
+            for name in sorted(filenames):
+                if _STEP.search(name) or (step_re and step_re.search(name)):
+                    found.append(SourceFile(Path(dirpath) / name, "step"))
+                elif _STREAM.search(name):
+                    found.append(SourceFile(Path(dirpath) / name, "stream"))
+    return found
+
+
+def find_auth_file(root: Path, configured: str | None) -> Path | None:
+    """The project's stream authenticate hook: `steppe.toml`'s `auth`, else a conventional file name."""
+    if configured:
+        return (root / configured).resolve()
+    for folder in (root, *(root / f for f in SEARCHED)):
+        if folder.is_dir():
+            for child in sorted(folder.iterdir()):
+                if _AUTH.match(child.name):
+                    return child
+    return None

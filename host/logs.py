@@ -1,0 +1,65 @@
+"""Structured logs: every record carries level, message, and where known the step, trace and flows.
+
+`dev` prints them for people, `start` as one JSON object per line; the last records stay in memory for
+the admin API.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from typing import IO, Any
+
+import orjson
+
+LEVELS = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40}
+_COLORS = {"debug": "\033[90m", "info": "\033[36m", "warn": "\033[33m", "error": "\033[31m"}
+
+
+class LogBook:
+    def __init__(self, pretty: bool = True, out: IO[str] | None = None, level: str = "info",
+                 keep: int = 2000) -> None:
+        self.pretty = pretty
+        self.out = out or sys.stderr
+        self.min_level = LEVELS.get(level, 20)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
+        self._color = pretty and self.out.isatty()
+
+    def write(self, level: str, msg: str, *, step: str | None = None, trace_id: str | None = None,
+              flows: list[str] | None = None, source: str = "host",
+              fields: dict[str, Any] | None = None) -> None:
+        level = "warn" if level == "warning" else level if level in LEVELS else "info"
+        record: dict[str, Any] = {"time": time.time(), "level": level, "msg": msg, "source": source}
+        if step:
+            record["step"] = step
+        if trace_id:
+            record["traceId"] = trace_id
+        if flows:
+            record["flows"] = flows
+        if fields:
+            record["fields"] = fields
+        self.recent.append(record)
+        if LEVELS[level] < self.min_level:
+            return
+        self.out.write(self._pretty(record) if self.pretty else orjson.dumps(record, default=str).decode())
+        self.out.write("\n")
+        self.out.flush()
+
+    def _pretty(self, r: dict[str, Any]) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(r["time"]))
+        level = r["level"].upper().ljust(5)
+        if self._color:
+            level = f"{_COLORS[r['level']]}{level}\033[0m"
+        where = f" [{r['step']}]" if "step" in r else f" ({r['source']})" if r["source"] != "host" else ""
+        extra = ""
+        if "fields" in r:
+            extra = " " + " ".join(f"{k}={orjson.dumps(v, default=str).decode()}" for k, v in r["fields"].items())
+        trace = f" trace={r['traceId'][:8]}" if "traceId" in r else ""
+        return f"{stamp} {level}{where} {r['msg']}{extra}{trace}"
+
+    def query(self, *, trace_id: str | None = None, step: str | None = None,
+              limit: int = 200) -> list[dict[str, Any]]:
+        rows = [r for r in self.recent
+                if (trace_id is None or r.get("traceId") == trace_id) and (step is None or r.get("step") == step)]
+        return rows[-limit:]

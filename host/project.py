@@ -1,0 +1,174 @@
+"""A loaded project: its files, the runners that loaded them, and the steps and streams they define."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import wire
+from .discovery import SourceFile, discover, find_auth_file
+from .rpc import RpcError
+from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
+from .runners.supervisor import HostCall, RunnerLog
+from .steps import ConfigError, Step, validate_config
+
+
+class ProjectError(Exception):
+    """The project cannot start as it is (two steps with one name or one route)."""
+
+
+@dataclass
+class StreamDef:
+    name: str
+    path: Path
+    language: str
+    config: dict[str, Any]
+    can_access: bool
+
+
+@dataclass
+class AuthHook:
+    path: Path
+    language: str
+
+
+class Project:
+    def __init__(self, root: Path, registry: RunnerRegistry, *, host_call: HostCall, on_log: RunnerLog,
+                 on_event: Callable[[str, str], None], auth_file: str = "",
+                 max_line: int = 16 * 1024 * 1024) -> None:
+        self.root, self.registry = root, registry
+        self._host_call, self._on_log, self._on_event = host_call, on_log, on_event
+        self._auth_file, self._max_line = auth_file, max_line
+        self.steps: dict[str, Step] = {}  # by path
+        self.streams: dict[str, StreamDef] = {}
+        self.stream_errors: dict[str, str] = {}  # path → load error
+        self.auth: AuthHook | None = None
+        self.supervisors: dict[str, RunnerSupervisor] = {}
+
+    async def load(self) -> None:
+        extra = self.registry.extra_extensions()
+        files = discover(self.root, extra)
+        auth_path = find_auth_file(self.root, self._auth_file or None)
+        if auth_path:
+            files.append(SourceFile(auth_path, "auth"))
+        by_language: dict[str, list[SourceFile]] = {}
+        for f in files:
+            spec = self.registry.for_file(f.path)
+            if spec is None:
+                self.steps[str(f.path)] = Step(f.path, "?", error=f"no runner handles {f.path.suffix} files")
+                continue
+            by_language.setdefault(spec.language, []).append(f)
+        await asyncio.gather(*(self._load_language(lang, fs) for lang, fs in by_language.items()))
+        self._check_unique()
+
+    async def _load_language(self, language: str, files: list[SourceFile]) -> None:
+        spec = self.registry.get(language)
+        sup = RunnerSupervisor(spec, self.root, host_call=self._host_call, on_log=self._on_log,
+                               on_event=self._on_event, max_line=self._max_line)
+        try:
+            await sup.start()
+        except RunnerUnavailable as e:
+            for f in files:
+                if f.kind == "step":
+                    self.steps[str(f.path)] = Step(f.path, language, unavailable=str(e))
+                else:
+                    self.stream_errors[str(f.path)] = str(e)
+            self._on_event("warn", f"{len(files)} {language} file(s) unavailable: {e}")
+            return
+        self.supervisors[language] = sup
+        await asyncio.gather(*(self._load_file(sup, f) for f in files))
+
+    async def _load_file(self, sup: RunnerSupervisor, f: SourceFile) -> None:
+        try:
+            result = await sup.load(str(f.path), f.kind)
+        except (TimeoutError, RpcError, RunnerUnavailable) as e:
+            reason = _describe_load_error(e)
+            self._on_event("error", f"failed to load {self._rel(f.path)}: {reason}")
+            if f.kind == "step":
+                self.steps[str(f.path)] = Step(f.path, sup.language, error=reason)
+            else:
+                self.stream_errors[str(f.path)] = reason
+            return
+        config = result.get("config") or {}
+        if f.kind == "auth":
+            self.auth = AuthHook(f.path, sup.language)
+        elif f.kind == "stream":
+            name = config.get("name")
+            if not isinstance(name, str) or not name:
+                self.stream_errors[str(f.path)] = "stream config needs a non-empty name"
+                sup.forget(str(f.path))
+                return
+            self.streams[name] = StreamDef(name, f.path, sup.language, config, bool(result.get("canAccess")))
+        else:
+            step = Step(f.path, sup.language, config, middleware=int(result.get("middleware") or 0))
+            try:
+                validate_config(config)
+                if config.get("type") != "noop" and not result.get("handler"):
+                    raise ConfigError("the file exports no handler")
+            except ConfigError as e:
+                step.error = str(e)
+                self._on_event("error", f"invalid step {self._rel(f.path)}: {e}")
+            self.steps[str(f.path)] = step
+
+    def _check_unique(self) -> None:
+        names: dict[str, Step] = {}
+        routes: dict[tuple[str, str], Step] = {}
+        problems = []
+        for step in self.steps.values():
+            if not step.ok:
+                continue
+            if (other := names.setdefault(step.name, step)) is not step:
+                problems.append(f"two steps are named {step.name!r}: {self._rel(other.path)} and "
+                                f"{self._rel(step.path)}")
+            if step.type == "api":
+                key = (step.method, _route_shape(step.route))
+                if (other := routes.setdefault(key, step)) is not step:
+                    problems.append(f"two steps serve {step.method} {step.route}: {self._rel(other.path)} and "
+                                    f"{self._rel(step.path)}")
+        if problems:
+            raise ProjectError("; ".join(problems))
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def rel(self, path: Path) -> str:
+        return self._rel(path)
+
+    def ok_steps(self, kind: str | None = None) -> list[Step]:
+        return [s for s in self.steps.values() if s.ok and (kind is None or s.type == kind)]
+
+    def step_named(self, name: str) -> Step | None:
+        return next((s for s in self.steps.values() if s.ok and s.name == name), None)
+
+    def topic_routes(self) -> dict[str, list[str]]:
+        routes: dict[str, list[str]] = {}
+        for step in self.ok_steps("event"):
+            for topic in step.subscribes:
+                routes.setdefault(topic, []).append(step.name)
+        return routes
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await asyncio.gather(*(s.stop(grace) for s in self.supervisors.values()), return_exceptions=True)
+
+
+def _describe_load_error(e: Exception) -> str:
+    if isinstance(e, RpcError):
+        return f"{e.type}: {e.message}" if e.type and e.type not in e.message else e.message
+    return str(e) or type(e).__name__
+
+
+def _route_shape(route: str) -> str:
+    """`/users/:id` and `/users/:userId` are the same route."""
+    return "/".join(":" if part.startswith(":") else part for part in route.rstrip("/").split("/"))
+
+
+def invoke_params(step: Step, trigger: wire.Trigger, input: Any, trace_id: str,
+                  flows: list[str] | None = None) -> wire.InvokeParams:
+    return {"path": str(step.path), "step": step.name, "trigger": trigger, "input": input,
+            "traceId": trace_id, "flows": flows if flows is not None else step.flows}

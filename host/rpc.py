@@ -1,0 +1,174 @@
+"""One JSON-RPC 2.0 peer over a pair of newline-delimited byte streams (protocol/SPEC.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import orjson
+
+from . import wire
+
+RequestHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
+NotificationHandler = Callable[[str, dict[str, Any]], None]
+
+
+class RpcError(Exception):
+    """An error answer from the peer, or a local failure of a request (peer gone, line too long)."""
+
+    def __init__(self, code: int, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.data = code, message, data or {}
+
+    @property
+    def type(self) -> str:
+        return str(self.data.get("type") or "Error")
+
+    @property
+    def stack(self) -> str:
+        return str(self.data.get("stack") or "")
+
+
+class Refusal(Exception):
+    """Raised by a request handler to answer the peer with an error object."""
+
+    def __init__(self, type_: str, message: str, code: int = wire.HOST_REFUSED) -> None:
+        super().__init__(message)
+        self.error = {"code": code, "message": message, "data": {"type": type_}}
+
+
+class ByteWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
+class ConnectionLost(RpcError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(wire.INTERNAL_ERROR, reason, {"type": "ConnectionLost"})
+
+
+class RpcConnection:
+    """Matches answers to our requests and hands the peer's requests and notifications to callbacks.
+
+    The read loop never awaits a request handler: each incoming request runs as its own task, so a
+    slow `state.get` cannot hold up an `invoke` answer behind it.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: ByteWriter, *,
+                 on_request: RequestHandler, on_notification: NotificationHandler,
+                 on_garbage: Callable[[bytes, str], None]) -> None:
+        self._reader, self._writer = reader, writer
+        self._on_request, self._on_notification, self._on_garbage = on_request, on_notification, on_garbage
+        self._ids = itertools.count(1)
+        self._pending: dict[wire.Id, asyncio.Future[Any]] = {}
+        self.closed_reason: str | None = None
+
+    # --- sending
+    def request(self, method: str, params: dict[str, Any]) -> tuple[int, asyncio.Future[Any]]:
+        """Send a request; the future resolves to its result or raises RpcError."""
+        rid = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.closed_reason is not None:
+            fut.set_exception(ConnectionLost(self.closed_reason))
+            return rid, fut
+        self._pending[rid] = fut
+        self._writer.write(orjson.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+                           + b"\n")
+        return rid, fut
+
+    async def call(self, method: str, params: dict[str, Any], timeout: float | None = None) -> Any:
+        rid, fut = self.request(method, params)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pending.pop(rid, None)
+
+    def forget(self, rid: wire.Id) -> None:
+        self._pending.pop(rid, None)
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        if self.closed_reason is None:
+            self._writer.write(orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params}) + b"\n")
+
+    def _answer(self, rid: wire.Id, result: Any = None, error: dict[str, Any] | None = None) -> None:
+        if self.closed_reason is not None:
+            return
+        msg: dict[str, Any] = {"jsonrpc": "2.0", "id": rid}
+        if error is None:
+            msg["result"] = result
+        else:
+            msg["error"] = error
+        try:
+            data = orjson.dumps(msg)
+        except TypeError as e:
+            data = orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": {
+                "code": wire.INTERNAL_ERROR, "message": f"unencodable result: {e}", "data": {"type": "TypeError"}}})
+        self._writer.write(data + b"\n")
+
+    # --- receiving
+    async def run(self) -> str:
+        """Read until EOF or a protocol violation; return why the connection ended."""
+        reason = "runner closed its stdout"
+        try:
+            while line := await self._reader.readline():
+                self._dispatch(line)
+        except (asyncio.LimitOverrunError, ValueError):
+            reason = f"runner sent a protocol line over the {self._reader._limit}-byte limit"  # type: ignore[attr-defined]
+        except ConnectionError as e:
+            reason = f"runner connection failed: {e}"
+        self.close(reason)
+        return reason
+
+    def close(self, reason: str) -> None:
+        if self.closed_reason is None:
+            self.closed_reason = reason
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionLost(reason))
+
+    def _dispatch(self, line: bytes) -> None:
+        try:
+            msg = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if line.strip():
+                self._on_garbage(line, "not JSON")
+            return
+        if not isinstance(msg, dict):
+            self._on_garbage(line, "not a JSON object")
+            return
+        method = msg.get("method")
+        if method is None:
+            fut = self._pending.pop(msg.get("id"), None)
+            if fut is None:
+                self._on_garbage(line, "answer to an unknown request id")
+            elif not fut.done():
+                if (err := msg.get("error")) is not None:
+                    err = err if isinstance(err, dict) else {"message": str(err)}
+                    fut.set_exception(RpcError(int(err.get("code", wire.INTERNAL_ERROR)),
+                                               str(err.get("message", "")), err.get("data")))
+                else:
+                    fut.set_result(msg.get("result"))
+            return
+        params = msg.get("params")
+        params = params if isinstance(params, dict) else {}
+        if "id" not in msg:
+            self._on_notification(str(method), params)
+        elif method == "ping":
+            self._answer(msg["id"], "pong")
+        else:
+            # the handler's awaitable is made now, in arrival order, so it sees the state of things
+            # (e.g. which invocations are open) as of this message, not as of when its task first runs
+            asyncio.ensure_future(self._serve(msg["id"], self._on_request(str(method), params)))
+
+    async def _serve(self, rid: wire.Id, pending: Awaitable[Any]) -> None:
+        try:
+            result = await pending
+        except Refusal as e:
+            self._answer(rid, error=e.error)
+        except Exception as e:  # a host bug must answer the handler, not hang it
+            self._answer(rid, error={"code": wire.INTERNAL_ERROR, "message": f"host error: {e}",
+                                     "data": {"type": type(e).__name__}})
+        else:
+            self._answer(rid, result)

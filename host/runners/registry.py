@@ -1,0 +1,106 @@
+"""Which runner runs a file: extension → language → command. Adding a language is an entry here
+(built in) or in `steppe.toml` (`[runners.<lang>] command = [...], extensions = [...]`), never a host change."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUNNERS_DIR = Path(os.environ.get("STEPPE_RUNNERS_DIR") or Path(__file__).resolve().parents[2] / "runners")
+
+
+@dataclass
+class RunnerSpec:
+    language: str
+    command: list[str]
+    extensions: tuple[str, ...]
+    unavailable: str | None = None  # why this runner cannot start on this machine
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _node_command() -> tuple[str | None, str | None]:
+    """`node` >= 18 from PATH, else the binary the nodejs-bin package ships."""
+    found = shutil.which("node")
+    if found:
+        try:
+            out = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=10).stdout
+            if (m := re.match(r"v(\d+)", out.strip())) and int(m.group(1)) >= 18:
+                return found, None
+        except (OSError, subprocess.SubprocessError):
+            pass
+    try:
+        import nodejs  # type: ignore[import-untyped]
+
+        bundled = Path(nodejs.__file__).parent / "bin" / "node"
+        if bundled.exists():
+            return str(bundled), None
+    except ImportError:
+        pass
+    return None, "Node.js >= 18 not found on PATH and the nodejs-bin package is not installed"
+
+
+def _ruby_command() -> tuple[str | None, str | None]:
+    found = shutil.which("ruby")
+    if not found:
+        return None, "Ruby not found on PATH (install ruby >= 3.0 to run .rb steps)"
+    try:
+        out = subprocess.run([found, "-e", "print RUBY_VERSION"], capture_output=True, text=True,
+                             timeout=10).stdout
+        if int(out.split(".")[0]) < 3:
+            return None, f"Ruby {out} found, Steppe needs >= 3.0"
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None, f"could not run {found}"
+    return found, None
+
+
+class RunnerRegistry:
+    def __init__(self, python: str | None = None, extra: dict[str, dict[str, Any]] | None = None,
+                 project_root: Path | None = None) -> None:
+        self._specs: dict[str, RunnerSpec] = {}
+        self._resolved = False
+        self._python = python or sys.executable
+        self._extra = extra or {}
+        self._root = project_root or Path.cwd()
+
+    def _resolve(self) -> None:
+        # Probing node/ruby costs a subprocess each: do it once, and only when a file needs a runner.
+        if self._resolved:
+            return
+        self._resolved = True
+        self.add(RunnerSpec("python", [self._python, str(RUNNERS_DIR / "python" / "runner.py")], (".py",)))
+        node, why = _node_command()
+        self.add(RunnerSpec("node", [node or "node", str(RUNNERS_DIR / "node" / "runner.js")],
+                            (".ts", ".js", ".mjs", ".cjs"), unavailable=why))
+        ruby, why = _ruby_command()
+        self.add(RunnerSpec("ruby", [ruby or "ruby", str(RUNNERS_DIR / "ruby" / "runner.rb")], (".rb",),
+                            unavailable=why))
+        for lang, entry in self._extra.items():
+            command = [str(self._root / c) if c.startswith(("./", "runners/")) else c
+                       for c in entry["command"]]
+            self.add(RunnerSpec(lang, command, tuple(entry.get("extensions", ())),
+                                env={k: str(v) for k, v in entry.get("env", {}).items()}))
+
+    def add(self, spec: RunnerSpec) -> None:
+        for lang, old in list(self._specs.items()):
+            # a later entry for an extension takes it over (a project may replace a built-in runner)
+            remaining = tuple(e for e in old.extensions if e not in spec.extensions)
+            if lang != spec.language and remaining != old.extensions:
+                self._specs[lang] = RunnerSpec(old.language, old.command, remaining, old.unavailable, old.env)
+        self._specs[spec.language] = spec
+
+    def for_file(self, path: Path) -> RunnerSpec | None:
+        self._resolve()
+        return next((spec for spec in self._specs.values() if path.name.endswith(spec.extensions)), None)
+
+    def extra_extensions(self) -> tuple[str, ...]:
+        return tuple(e for entry in self._extra.values() for e in entry.get("extensions", ()))
+
+    def get(self, language: str) -> RunnerSpec:
+        self._resolve()
+        return self._specs[language]

@@ -1,0 +1,86 @@
+"""Project settings: defaults, then `steppe.toml` at the project root, then STEPPE_* env vars, then CLI flags."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class Settings:
+    root: Path = field(default_factory=Path.cwd)
+    host: str = ""  # address to bind; empty: 127.0.0.1 under `dev`, 0.0.0.0 under `start`
+    port: int = 3000
+    mode: str = "dev"  # dev: pretty logs, errors show messages; start: JSON logs
+    state: str = "sqlite"  # sqlite | memory
+    streams: str = "sqlite"  # sqlite | memory
+    bus: str = "memory"
+    data_dir: str = ".steppe"
+    api_timeout: float = 30.0  # seconds an API handler may run before 504
+    event_timeout: float = 300.0  # default for event/cron handlers without infrastructure.handler.timeout
+    python: str = ""  # interpreter for Python steps; default: the host's own, or a project .venv
+    max_body: int = 1 * MiB
+    max_event: int = 1 * MiB
+    max_line: int = 16 * MiB
+    log_level: str = "info"
+    log_format: str = ""  # pretty | json; default by mode
+    auth: str = ""  # path of the stream authenticate hook file (default: conventional names)
+    runners: dict[str, Any] = field(default_factory=dict)  # extra languages: {lang: {command, extensions}}
+
+    @property
+    def data_path(self) -> Path:
+        return self.root / self.data_dir
+
+    @property
+    def bind_address(self) -> str:
+        return self.host or ("127.0.0.1" if self.mode == "dev" else "0.0.0.0")
+
+    @property
+    def pretty_logs(self) -> bool:
+        return (self.log_format or ("pretty" if self.mode == "dev" else "json")) == "pretty"
+
+    def python_executable(self) -> str:
+        if self.python:
+            return self.python
+        for venv in (".venv", "venv"):
+            candidate = self.root / venv / "bin" / "python"
+            if candidate.exists():
+                return str(candidate)
+        return sys.executable
+
+
+def _coerce(value: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return value.lower() in ("1", "true", "yes")
+    if isinstance(like, int):
+        return int(value)
+    if isinstance(like, float):
+        return float(value)
+    return value
+
+
+def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    env = dict(os.environ if env is None else env)
+    root = root.resolve()
+    values: dict[str, Any] = {}
+    toml_path = root / "steppe.toml"
+    if toml_path.exists():
+        with toml_path.open("rb") as f:
+            data = tomllib.load(f)
+        values.update(data.get("steppe", data))
+    defaults = Settings(root=root)
+    known = {f.name for f in fields(Settings)} - {"root", "runners"}
+    unknown = set(values) - known - {"runners"}
+    if unknown:
+        raise ValueError(f"{toml_path}: unknown settings {', '.join(sorted(unknown))}")
+    for name in known:
+        if (raw := env.get(f"STEPPE_{name.upper()}")) is not None:
+            values[name] = _coerce(raw, getattr(defaults, name))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(root=root, **values)

@@ -1,0 +1,158 @@
+"""SQLite state: the embedded default, one file (e.g. `.steppe/state.db`) that survives restarts.
+
+Calls run directly on the event loop: a local SQLite statement costs tens of microseconds, less than a
+hop to a worker thread. Every async method delegates to one synchronous `_..._sync` method through
+`_call`, so moving the work to a thread means changing `_call` alone (plus a lock around the
+connection, which is opened with check_same_thread=False for that reason). Because nothing awaits
+inside a `_..._sync` method, each store call is atomic with respect to the other tasks of the loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .base import (
+    SWEEP_INTERVAL,
+    StateStore,
+    check_group_key,
+    check_name,
+    decode_value,
+    encode_value,
+    expiry,
+)
+
+T = TypeVar("T")
+
+# rowid order is first-insertion order: an upsert keeps the row (and so its rowid), and a new row
+# always gets a rowid above every live one.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    grp TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (grp, key)
+);
+CREATE INDEX IF NOT EXISTS state_expiry ON state (expires_at) WHERE expires_at IS NOT NULL;
+"""
+
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+
+def open_db(path: Path | str) -> sqlite3.Connection:
+    """A connection tuned for one writer process: WAL, and fsync only at checkpoints."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """Group statements into one commit (the connection is otherwise in autocommit mode)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class SqliteStateStore(StateStore):
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._db = open_db(self.path)
+        self._db.executescript(_SCHEMA)
+        self._next_sweep = 0.0  # sweep on first use: entries may have expired while we were down
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
+
+    def _now(self) -> float:
+        now = time.time()
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_INTERVAL
+            self._db.execute("DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+        return now
+
+    def _get_sync(self, group: str, key: str) -> Any | None:
+        now = self._now()
+        row = self._db.execute(
+            "SELECT value, expires_at FROM state WHERE grp = ? AND key = ?", (group, key)).fetchone()
+        if row is None:
+            return None
+        if row[1] is not None and row[1] <= now:
+            self._db.execute(
+                "DELETE FROM state WHERE grp = ? AND key = ? AND expires_at <= ?", (group, key, now))
+            return None
+        return decode_value(row[0])
+
+    def _set_sync(self, group: str, key: str, blob: bytes, ttl: float | None) -> None:
+        now = self._now()
+        expires_at = expiry(ttl, now)
+        with transaction(self._db):
+            # an expired key set again counts as new: drop the row so the insert goes last
+            self._db.execute(
+                "DELETE FROM state WHERE grp = ? AND key = ? AND expires_at <= ?", (group, key, now))
+            self._db.execute(
+                "INSERT INTO state (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (grp, key) "
+                "DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                (group, key, blob, expires_at))
+
+    def _delete_sync(self, group: str, key: str) -> Any | None:
+        now = self._now()
+        # fetchall, not fetchone: a RETURNING statement left unfinished keeps its transaction open
+        rows = self._db.execute(
+            "DELETE FROM state WHERE grp = ? AND key = ? RETURNING value, expires_at", (group, key),
+        ).fetchall()
+        if not rows or (rows[0][1] is not None and rows[0][1] <= now):
+            return None
+        return decode_value(rows[0][0])
+
+    def _get_group_sync(self, group: str) -> list[Any]:
+        now = self._now()
+        rows = self._db.execute(
+            f"SELECT value FROM state WHERE grp = ? AND {_LIVE} ORDER BY rowid", (group, now))
+        return [decode_value(blob) for (blob,) in rows]
+
+    def _clear_sync(self, group: str) -> None:
+        self._db.execute("DELETE FROM state WHERE grp = ?", (group,))
+
+    def _groups_sync(self) -> list[str]:
+        now = self._now()
+        rows = self._db.execute(f"SELECT DISTINCT grp FROM state WHERE {_LIVE} ORDER BY grp", (now,))
+        return [grp for (grp,) in rows]
+
+    async def get(self, group: str, key: str) -> Any | None:
+        check_group_key(group, key)
+        return self._call(self._get_sync, group, key)
+
+    async def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> Any:
+        check_group_key(group, key)
+        self._call(self._set_sync, group, key, encode_value(value), ttl)
+        return value
+
+    async def delete(self, group: str, key: str) -> Any | None:
+        check_group_key(group, key)
+        return self._call(self._delete_sync, group, key)
+
+    async def get_group(self, group: str) -> list[Any]:
+        check_name("group", group)
+        return self._call(self._get_group_sync, group)
+
+    async def clear(self, group: str) -> None:
+        check_name("group", group)
+        self._call(self._clear_sync, group)
+
+    async def groups(self) -> list[str]:
+        return self._call(self._groups_sync)
+
+    async def close(self) -> None:
+        self._db.close()

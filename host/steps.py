@@ -1,0 +1,127 @@
+"""A step as the host sees it: its config, validated and normalised, from whichever language loaded it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from croniter import croniter
+
+STEP_TYPES = ("api", "event", "cron", "noop")
+HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Step:
+    path: Path
+    language: str
+    config: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # load error or invalid config: the step is listed but not served
+    unavailable: str | None = None  # the runner for its language cannot run here
+    middleware: int = 0
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or self.path.name)
+
+    @property
+    def type(self) -> str:
+        return str(self.config.get("type", "?"))
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.unavailable is None
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "error"
+        return "unavailable" if self.unavailable else "ok"
+
+    @property
+    def flows(self) -> list[str]:
+        return list(self.config.get("flows") or [])
+
+    @property
+    def subscribes(self) -> list[str]:
+        return list(self.config.get("subscribes") or [])
+
+    @property
+    def emits(self) -> list[str]:
+        return [e if isinstance(e, str) else str(e.get("topic")) for e in self.config.get("emits") or []]
+
+    @property
+    def method(self) -> str:
+        return str(self.config.get("method", "GET")).upper()
+
+    @property
+    def route(self) -> str:
+        return str(self.config.get("path", ""))
+
+    @property
+    def queue(self) -> dict[str, Any]:
+        return dict((self.config.get("infrastructure") or {}).get("queue") or {})
+
+    @property
+    def handler_timeout(self) -> float | None:
+        t = ((self.config.get("infrastructure") or {}).get("handler") or {}).get("timeout")
+        return float(t) if t else None
+
+    def describe(self) -> str:
+        """Route or topics, for `steppe list`."""
+        if self.type == "api":
+            return f"{self.method} {self.route}"
+        if self.type == "event":
+            return "on " + ", ".join(self.subscribes)
+        if self.type == "cron":
+            return f"cron {self.config.get('cron')}"
+        if self.type == "noop":
+            return "noop"
+        return ""
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Raise ConfigError naming what is wrong with a step config."""
+    kind = config.get("type")
+    if kind not in STEP_TYPES:
+        raise ConfigError(f"config.type must be one of {', '.join(STEP_TYPES)}, got {kind!r}")
+    if not isinstance(config.get("name"), str) or not config["name"]:
+        raise ConfigError("config.name must be a non-empty string")
+    emits = config.get("emits", [])
+    if not isinstance(emits, list) or not all(isinstance(e, str) or (isinstance(e, dict) and "topic" in e)
+                                              for e in emits):
+        raise ConfigError("config.emits must be a list of topics or {topic, label?, conditional?}")
+    if kind == "api":
+        if not isinstance(config.get("path"), str) or not config["path"].startswith("/"):
+            raise ConfigError("api step needs config.path starting with '/'")
+        if str(config.get("method", "")).upper() not in HTTP_METHODS:
+            raise ConfigError(f"api step needs config.method, one of {', '.join(HTTP_METHODS)}")
+    elif kind == "event":
+        subs = config.get("subscribes")
+        if not isinstance(subs, list) or not subs or not all(isinstance(s, str) for s in subs):
+            raise ConfigError("event step needs config.subscribes, a non-empty list of topics")
+    elif kind == "cron":
+        expr = config.get("cron")
+        if not isinstance(expr, str) or not cron_is_valid(expr):
+            raise ConfigError(f"cron step needs a valid 5- or 6-field config.cron, got {expr!r}")
+
+
+def cron_is_valid(expr: str) -> bool:
+    fields = expr.split()
+    if len(fields) not in (5, 6):
+        return False
+    return bool(croniter.is_valid(expr, second_at_beginning=len(fields) == 6))
+
+
+_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def starlette_path(express_path: str) -> str:
+    """`/users/:id` → `/users/{id}` (Express syntax in configs, Starlette's in the router)."""
+    return _PARAM.sub(r"{\1}", express_path)

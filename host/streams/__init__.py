@@ -1,0 +1,36 @@
+"""Streams: stored items that browsers watch live over a WebSocket;
+handlers reach them as `context.streams`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from .base import StreamStore
+from .hub import StreamHub, Streams, UnknownStream
+from .memory import MemoryStreamStore
+from .sqlite import SqliteStreamStore
+from .ws import StreamSocketEndpoint, StreamSocketLimits, make_stream_socket_endpoint
+
+__all__ = [
+    "MemoryStreamStore",
+    "SqliteStreamStore",
+    "StreamHub",
+    "StreamSocketEndpoint",
+    "StreamSocketLimits",
+    "StreamStore",
+    "Streams",
+    "UnknownStream",
+    "make_stream_socket_endpoint",
+    "open_stream_store",
+]
+
+
+def open_stream_store(kind: Literal["sqlite", "memory"], data_dir: Path) -> StreamStore:
+    """The project's stream store; `sqlite` keeps it in `<data_dir>/streams.db`."""
+    if kind == "memory":
+        return MemoryStreamStore()
+    if kind == "sqlite":
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        return SqliteStreamStore(Path(data_dir) / "streams.db")
+    raise ValueError(f"unknown stream store kind {kind!r} (expected 'sqlite' or 'memory')")

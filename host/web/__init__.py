@@ -1,0 +1,1 @@
+"""HTTP: API step routes, the OpenAPI document, the admin API."""

@@ -1,0 +1,65 @@
+"""The admin API under `/__steppe/`: the CLI and (later) the Workbench use it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..bus import Event
+from ..invoker import new_trace_id
+from .api import json_response
+
+if TYPE_CHECKING:
+    from ..app import Host
+
+
+def step_row(host: Host, step: Any) -> dict[str, Any]:
+    return {"name": step.name, "type": step.type, "language": step.language, "path": host.project.rel(step.path),
+            "trigger": step.describe(), "status": step.status, "error": step.error or step.unavailable,
+            "flows": step.flows, "emits": step.emits}
+
+
+def admin_routes(host: Host) -> list[Route]:
+    async def emit(request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+            topic = body["topic"]
+            assert isinstance(topic, str) and topic
+        except (orjson.JSONDecodeError, KeyError, TypeError, AssertionError):
+            return json_response(400, {"error": "expected a JSON body {\"topic\": string, \"data\": any}"})
+        size = len(orjson.dumps(body.get("data")))
+        if size > host.settings.max_event:
+            return json_response(413, {"error": "Payload Too Large", "limit": host.settings.max_event})
+        event = Event(topic=topic, data=body.get("data"), trace_id=new_trace_id(), emitted_by="steppe emit",
+                      **({"id": str(body["id"])} if body.get("id") else {}))
+        deliveries = await host.calls.publish(event)
+        return json_response(202, {"id": event.id, "traceId": event.trace_id, "deliveries": deliveries})
+
+    async def steps(request: Request) -> Response:
+        rows = [step_row(host, s) for s in host.project.steps.values()]
+        streams = [{"name": s.name, "language": s.language, "path": host.project.rel(s.path)}
+                   for s in host.project.streams.values()]
+        return json_response(200, {"steps": rows, "streams": streams, "streamErrors": host.project.stream_errors})
+
+    async def logs(request: Request) -> Response:
+        q = request.query_params
+        return json_response(200, host.logs.query(trace_id=q.get("traceId"), step=q.get("step"),
+                                                  limit=int(q.get("limit", "200"))))
+
+    async def events(request: Request) -> Response:
+        return json_response(200, {
+            "unrouted": [e.as_dict() for e in host.bus.unrouted],
+            "failed": [{"step": f.step, "reason": f.reason, "at": f.at, "event": f.event.as_dict()}
+                       for f in host.bus.failed]})
+
+    async def health(request: Request) -> Response:
+        runners = {lang: {"pid": s.process.pid if s.process else None, "restarts": s.restarts,
+                          "unhealthy": s.unhealthy} for lang, s in host.project.supervisors.items()}
+        return json_response(200, {"status": "ok", "runners": runners, "pendingDeliveries": host.bus.pending()})
+
+    return [Route("/__steppe/emit", emit, methods=["POST"]), Route("/__steppe/steps", steps),
+            Route("/__steppe/logs", logs), Route("/__steppe/events", events), Route("/__steppe/health", health)]

@@ -1,0 +1,134 @@
+"""Serving one API step: read and check the body, call the handler in its runner, shape its answer."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import wire
+from ..invoker import Invoker, new_trace_id
+from ..logs import LogBook
+from ..rpc import ConnectionLost, RpcError
+from ..runners import RunnerUnavailable
+from ..runners.supervisor import InvocationTimeout
+from ..steps import Step
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, payload: dict[str, Any]) -> None:
+        super().__init__(payload.get("error"))
+        self.status, self.payload = status, payload
+
+
+def json_response(status: int, payload: Any, trace_id: str | None = None) -> Response:
+    headers = {"x-trace-id": trace_id} if trace_id else None
+    return Response(orjson.dumps(payload), status, headers=headers, media_type="application/json")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, {"error": "Payload Too Large", "limit": limit})
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, {"error": "Payload Too Large", "limit": limit})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(raw: bytes, content_type: str) -> Any:
+    if not raw:
+        return None
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        return _multi(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    if kind.startswith("text/"):
+        return raw.decode("utf-8", "replace")
+    if kind in ("", "application/json") or kind.endswith("+json"):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            if kind == "":  # no declared type and not JSON: hand it over as text
+                return raw.decode("utf-8", "replace")
+            raise BodyError(400, {"error": "Invalid JSON body", "reason": str(e)}) from None
+    return raw.decode("utf-8", "replace")
+
+
+def _multi(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
+    out: dict[str, str | list[str]] = {}
+    for key, value in pairs:
+        if key in out:
+            prev = out[key]
+            out[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            out[key] = value
+    return out
+
+
+def to_response(result: Any, trace_id: str) -> Response:
+    if not isinstance(result, dict):
+        raise TypeError(f"an API handler must return {{status, body, headers?}}, got {type(result).__name__}")
+    status = int(result.get("status") or 200)
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    headers.setdefault("x-trace-id", trace_id)
+    lower = {k.lower() for k in headers}
+    if "bodyBase64" in result:
+        content, media = base64.b64decode(result["bodyBase64"]), "application/octet-stream"
+    elif isinstance(body := result.get("body"), str):
+        content, media = body.encode(), "text/plain; charset=utf-8"
+    elif body is None and "body" not in result:
+        content, media = b"", None
+    else:
+        content, media = orjson.dumps(body), "application/json"
+    if "content-type" in lower:
+        media = None
+    return Response(content, status, headers=headers, media_type=media)
+
+
+def api_endpoint(step: Step, invoker: Invoker, logs: LogBook, *, max_body: int, timeout: float,
+                 expose_errors: bool) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        trace_id = new_trace_id()
+        try:
+            raw = await read_body(request, max_body)
+            body = parse_body(raw, request.headers.get("content-type", ""))
+            validator = invoker.validator(step, "bodySchema")
+            if validator and (errors := validator.errors(body)):
+                raise BodyError(400, {"error": "Request body failed validation", "errors": errors})
+        except BodyError as e:
+            return json_response(e.status, e.payload, trace_id)
+        req: wire.ApiRequest = {
+            "body": body, "headers": {k.lower(): v for k, v in request.headers.items()},
+            "pathParams": dict(request.path_params), "queryParams": _multi(request.query_params.multi_items()),
+            "rawBody": raw.decode("utf-8", "replace")}
+        try:
+            result = await invoker.invoke(step, "api", req, trace_id, step.flows, step.handler_timeout or timeout)
+            return to_response(result, trace_id)
+        except InvocationTimeout as e:
+            logs.write("error", f"{request.method} {request.url.path}: {e}", step=step.name, trace_id=trace_id)
+            return json_response(504, {"error": "Gateway Timeout", "message": str(e), "traceId": trace_id},
+                                 trace_id)
+        except ConnectionLost as e:
+            logs.write("error", f"runner lost during the request: {e.message}", step=step.name, trace_id=trace_id)
+            return json_response(502, {"error": "Bad Gateway", "message": "the step's runner stopped during the "
+                                       "request; it is being restarted", "traceId": trace_id}, trace_id)
+        except RunnerUnavailable as e:
+            return json_response(503, {"error": "Service Unavailable", "message": str(e), "traceId": trace_id},
+                                 trace_id)
+        except (RpcError, TypeError, ValueError) as e:
+            invoker.log_failure(step, trace_id, e, method=request.method, path=request.url.path)
+            payload = {"error": "Internal Server Error", "traceId": trace_id}
+            if expose_errors:
+                payload["message"] = getattr(e, "message", None) or str(e)
+                payload["type"] = getattr(e, "type", type(e).__name__)
+            return json_response(500, payload, trace_id)
+
+    return endpoint

@@ -1,0 +1,38 @@
+"""The OpenAPI 3.1 document describing every API step, built from the step configs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .. import __version__
+from ..steps import Step, starlette_path
+
+
+def openapi_document(steps: list[Step], title: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for step in sorted(steps, key=lambda s: (s.route, s.method)):
+        route = starlette_path(step.route)
+        op: dict[str, Any] = {"operationId": step.name, "summary": step.config.get("description") or step.name}
+        if step.flows:
+            op["tags"] = step.flows
+        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for n in re.findall(r"{(\w+)}", route)]
+        for q in step.config.get("queryParams") or []:
+            if isinstance(q, dict) and q.get("name"):
+                params.append({"name": q["name"], "in": "query", "required": False, "schema": {"type": "string"},
+                               **({"description": q["description"]} if q.get("description") else {})})
+        if params:
+            op["parameters"] = params
+        if isinstance(body := step.config.get("bodySchema"), dict):
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        responses = step.config.get("responseSchema")
+        if isinstance(responses, dict) and responses:
+            op["responses"] = {str(code): {"description": f"{code} response",
+                                           "content": {"application/json": {"schema": schema}}}
+                               for code, schema in responses.items()}
+        else:
+            op["responses"] = {"200": {"description": "OK"}}
+        op["responses"].setdefault("400", {"description": "The body failed bodySchema (errors listed)"})
+        paths.setdefault(route, {})[step.method.lower()] = op
+    return {"openapi": "3.1.0", "info": {"title": title, "version": __version__}, "paths": paths}

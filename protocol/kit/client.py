@@ -1,0 +1,147 @@
+"""A minimal host side of protocol v1 for tests and the conformance kit: stdlib only.
+
+RunnerClient spawns any runner command, sends requests, answers the runner's own requests with a
+callback, and collects `log` notifications and garbage lines. An optional `tap(direction, message)` sees
+every parsed message both ways ("in" from the runner, "out" to it); the conformance kit validates there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+HostCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
+Tap = Callable[[str, dict[str, Any]], None]
+
+
+class RunnerError(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message"))
+        self.code: int = error.get("code", 0)
+        self.data: dict[str, Any] = error.get("data") or {}
+        self.error = error
+
+
+class HostRefusal(Exception):
+    """Raise from a host-call callback to answer the runner with an error object."""
+
+    def __init__(self, code: int, message: str, type_: str) -> None:
+        super().__init__(message)
+        self.error = {"code": code, "message": message, "data": {"type": type_}}
+
+
+class RunnerClient:
+    def __init__(self, argv: Sequence[str], cwd: str | None = None, env: dict[str, str] | None = None,
+                 on_call: HostCall | None = None, tap: Tap | None = None) -> None:
+        self.argv, self.cwd = list(argv), cwd
+        self.tap = tap
+        self.env = {**os.environ, **(env or {})}
+        self.on_call = on_call
+        self.logs: list[dict[str, Any]] = []
+        self.garbage: list[bytes] = []
+        self.stderr: list[str] = []
+        self._ids = itertools.count(1)
+        self._pending: dict[Any, asyncio.Future[Any]] = {}
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, cwd=self.cwd, env=self.env, limit=64 * 1024 * 1024,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        self._tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._read_stderr())]
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if self.tap:
+            self.tap("out", msg)
+        self.send_raw(json.dumps(msg).encode() + b"\n")
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are, e.g. a line that is not JSON."""
+        assert self.proc and self.proc.stdin
+        if not self.proc.stdin.is_closing():
+            self.proc.stdin.write(data)
+
+    def close_stdin(self) -> None:
+        assert self.proc and self.proc.stdin
+        self.proc.stdin.close()
+
+    async def wait_exit(self, timeout: float) -> int:
+        assert self.proc
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    def request_nowait(self, method: str, params: dict[str, Any]) -> tuple[int, asyncio.Future[Any]]:
+        rid = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        return rid, fut
+
+    async def request(self, method: str, params: dict[str, Any], timeout: float = 10) -> Any:
+        _, fut = self.request_nowait(method, params)
+        return await asyncio.wait_for(fut, timeout)
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    async def _read(self) -> None:
+        assert self.proc and self.proc.stdout
+        while line := await self.proc.stdout.readline():
+            try:
+                msg = json.loads(line)
+                assert isinstance(msg, dict)
+            except (ValueError, AssertionError):
+                self.garbage.append(line)
+                continue
+            if self.tap:
+                self.tap("in", msg)
+            if "method" in msg:
+                if msg["method"] == "log":
+                    self.logs.append(msg.get("params") or {})
+                elif "id" in msg:
+                    asyncio.ensure_future(self._answer(msg))
+            elif (fut := self._pending.pop(msg.get("id"), None)) and not fut.done():
+                if "error" in msg:
+                    fut.set_exception(RunnerError(msg["error"]))
+                else:
+                    fut.set_result(msg.get("result"))
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(EOFError("runner closed its stdout"))
+
+    async def _read_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        while line := await self.proc.stderr.readline():
+            self.stderr.append(line.decode(errors="replace"))
+
+    async def _answer(self, msg: dict[str, Any]) -> None:
+        try:
+            if msg["method"] == "ping":
+                result: Any = "pong"
+            elif self.on_call is None:
+                raise HostRefusal(-32601, f"no host call handler for {msg['method']}", "MethodNotFound")
+            else:
+                result = await self.on_call(msg["method"], msg.get("params") or {})
+            self.send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
+        except HostRefusal as e:
+            self.send({"jsonrpc": "2.0", "id": msg["id"], "error": e.error})
+
+    async def close(self, timeout: float = 5) -> int | None:
+        if not self.proc:
+            return None
+        if self.proc.returncode is None:
+            try:
+                await self.request("shutdown", {}, timeout=timeout)
+            except Exception:
+                pass
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        for t in self._tasks:
+            await asyncio.gather(t, return_exceptions=True)
+        return self.proc.returncode

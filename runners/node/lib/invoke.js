@@ -1,0 +1,139 @@
+'use strict'
+// `invoke` and `cancel`: runs handlers as concurrent promises, each inside its own AsyncLocalStorage
+// context so that its output and host calls carry its invocation id.
+
+const wire = require('./wire')
+const capture = require('./capture')
+const { loaded } = require('./loader')
+const { makeContext } = require('./context')
+const { codes, toRpcError, rpcError, CancelledError } = require('./errors')
+
+/** invoke request id -> invocation, while its handler runs and has not been cancelled. */
+const running = new Map()
+
+// the loaded file's function that each trigger calls
+const TARGET = { api: 'handler', event: 'handler', cron: 'handler', canAccess: 'canAccess', authenticate: 'authenticate' }
+
+/** Middleware first (first is outermost, each may short-circuit), then the handler. */
+function runApi(entry, req, ctx) {
+  const { middleware, handler } = entry
+  if (middleware.length === 0) return handler(req, ctx)
+  const layer = (i) => (i === middleware.length ? handler(req, ctx) : middleware[i](req, ctx, async () => layer(i + 1)))
+  return layer(0)
+}
+
+function isBinary(body) {
+  return body instanceof Uint8Array || body instanceof ArrayBuffer
+}
+
+/** The handler's `{status, body, headers}`, with a binary body sent as base64. */
+function apiResponse(res) {
+  if (res === null || typeof res !== 'object') {
+    throw new TypeError(`the API handler returned ${res === null ? 'null' : typeof res}, not {status, body, headers?}`)
+  }
+  const out = { status: res.status === undefined ? 200 : res.status }
+  const body = res.body
+  if (isBinary(body)) {
+    const bytes = body instanceof ArrayBuffer ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+    out.bodyBase64 = bytes.toString('base64')
+  } else if (body !== undefined) {
+    out.body = body
+  }
+  out.headers = res.headers === undefined || res.headers === null ? {} : res.headers
+  return out
+}
+
+async function dispatch(entry, params, inv) {
+  const input = params.input
+  switch (params.trigger) {
+    case 'api':
+      return apiResponse(await runApi(entry, input, makeContext(inv)))
+    case 'event':
+      await entry.handler(input, makeContext(inv))
+      return null
+    case 'cron':
+      await entry.handler(makeContext(inv))
+      return null
+    case 'canAccess': {
+      const { subscription, authContext } = input || {}
+      return Boolean(await entry.canAccess(subscription, authContext === undefined ? null : authContext))
+    }
+    case 'authenticate': {
+      const auth = await entry.authenticate(input)
+      return auth === undefined ? null : auth
+    }
+  }
+  return null
+}
+
+function finish(inv, result) {
+  if (running.get(inv.id) !== inv) return // cancelled: its answer was already sent
+  running.delete(inv.id)
+  capture.flush(inv.id)
+  let json
+  try {
+    json = JSON.stringify(result)
+  } catch (error) {
+    const err = new TypeError(`the ${inv.trigger} result is not JSON-serialisable: ${error.message}`)
+    wire.replyError(inv.id, toRpcError(codes.HANDLER_ERROR, err))
+    return
+  }
+  wire.send(wire.encodeResult(inv.id, json === undefined ? 'null' : json))
+}
+
+function fail(inv, error) {
+  if (running.get(inv.id) !== inv) return
+  running.delete(inv.id)
+  capture.flush(inv.id)
+  wire.replyError(inv.id, toRpcError(codes.HANDLER_ERROR, error))
+}
+
+function invalid(id, message) {
+  wire.replyError(id, rpcError(codes.INVALID_PARAMS, 'InvalidParams', message))
+}
+
+/** Starts invocation `id`; its answer is sent when the handler settles. */
+function start(id, params) {
+  if (params === null || typeof params !== 'object' || typeof params.path !== 'string') {
+    return invalid(id, 'invoke needs params {path, step, trigger, input, traceId, flows}')
+  }
+  const trigger = params.trigger
+  const target = TARGET[trigger]
+  if (target === undefined) return invalid(id, `unknown trigger ${JSON.stringify(trigger)}`)
+  const entry = loaded.get(params.path)
+  if (entry === undefined) {
+    return wire.replyError(id, rpcError(codes.NOT_LOADED, 'NotLoaded', `${params.path} is not loaded`))
+  }
+  if (typeof entry[target] !== 'function') {
+    return invalid(id, `${params.path} (${entry.kind}) defines no ${target} for trigger ${trigger}`)
+  }
+  const inv = {
+    id,
+    trigger,
+    traceId: params.traceId === undefined ? null : params.traceId,
+    flows: Array.isArray(params.flows) ? params.flows : [],
+    cancelled: false,
+    controller: null,
+  }
+  running.set(id, inv)
+  capture.invocations.run(inv, dispatch, entry, params, inv).then(
+    (result) => finish(inv, result),
+    (error) => fail(inv, error))
+}
+
+/** Answers invocation `id` with CANCELLED now and drops whatever its handler does later. */
+function cancel(id) {
+  const inv = running.get(id)
+  if (inv === undefined) return
+  running.delete(id)
+  inv.cancelled = true
+  if (inv.controller !== null) inv.controller.abort(new CancelledError('the invocation was cancelled'))
+  capture.flush(id)
+  wire.replyError(id, rpcError(codes.CANCELLED, 'CancelledError', 'the invocation was cancelled'))
+}
+
+function cancelAll() {
+  for (const id of [...running.keys()]) cancel(id)
+}
+
+module.exports = { start, cancel, cancelAll, running }

@@ -1,0 +1,161 @@
+'use strict'
+// `load`: executes a step, stream or auth file fresh and keeps what invoke needs from it.
+
+const fs = require('fs')
+const path = require('path')
+const { pathToFileURL } = require('url')
+const { convertConfig } = require('./config')
+const { ConfigError } = require('./errors')
+
+/** path -> {kind, config, handler, middleware, canAccess, authenticate} for every loaded file. */
+const loaded = new Map()
+
+let importVersion = 0
+const packageTypes = new Map()
+
+/** The "type" of the package.json nearest to `file` ("module" or "commonjs"). */
+function packageType(file) {
+  let dir = path.dirname(file)
+  const seen = []
+  let type = 'commonjs'
+  for (;;) {
+    if (packageTypes.has(dir)) {
+      type = packageTypes.get(dir)
+      break
+    }
+    seen.push(dir)
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'))
+      type = pkg.type === 'module' ? 'module' : 'commonjs'
+      break
+    } catch {
+      // no (readable) package.json here: look further up
+    }
+    const parent = path.dirname(dir)
+    if (parent === dir) break
+    dir = parent
+  }
+  for (const d of seen) packageTypes.set(d, type)
+  return type
+}
+
+/**
+ * V8 puts a syntax error's place only in the stack's first line ("/path/file.js:4"); the message
+ * gets it too, so that a host showing just the message still says where.
+ */
+function withLocation(error) {
+  if (!(error instanceof SyntaxError) || typeof error.stack !== 'string') return error
+  const first = error.stack.slice(0, error.stack.indexOf('\n'))
+  if (/^\S.*:\d+$/.test(first) && !error.message.includes(first)) error.message += ` (${first})`
+  return error
+}
+
+/** Whether a failed require of `file` should be retried as a real ES module through import(). */
+function wantsImport(file, error) {
+  if (!/\.m?js$/.test(file)) return false
+  const esmOnly = error && (error.code === 'ERR_REQUIRE_ESM' || error.code === 'ERR_REQUIRE_ASYNC_MODULE' ||
+    error.name === 'SyntaxError')
+  return Boolean(esmOnly) && (file.endsWith('.mjs') || packageType(file) === 'module')
+}
+
+/**
+ * Requires `file` anew (its previous evaluation is dropped from require.cache). The transpile hooks
+ * let it use TypeScript and ESM syntax; a file of a "type": "module" package that CommonJS cannot
+ * run (top-level await, import.meta) is imported as a real ES module instead. Returns `{exports}`, or
+ * `{pending}` (a promise of the exports) in that asynchronous import() case.
+ */
+function evaluate(file) {
+  packageTypes.clear()
+  if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) throw new Error(`${file} is not a file`)
+  const key = require.resolve(file)
+  delete require.cache[key]
+  try {
+    return { exports: require(key) }
+  } catch (error) {
+    if (!wantsImport(key, error)) throw withLocation(error)
+    // the query makes a fresh module instance; ES modules cannot be evicted from their cache
+    const pending = import(`${pathToFileURL(key).href}?steppe-load=${++importVersion}`)
+    return { pending: pending.catch((e) => { throw withLocation(e) }) }
+  } finally {
+    // reloads would otherwise pile old module objects up in this module's children
+    const fresh = require.cache[key]
+    module.children = module.children.filter((child) => child.filename !== key || child === fresh)
+  }
+}
+
+/** An export by name, or the same name on the default export (`export default {config, handler}`). */
+function pick(exports, name) {
+  if (exports === null || exports === undefined) return undefined
+  if (exports[name] !== undefined) return exports[name]
+  const def = exports.default
+  if (def !== null && (typeof def === 'object' || typeof def === 'function') && def[name] !== undefined) {
+    return def[name]
+  }
+  return undefined
+}
+
+function requireConfig(exports) {
+  const config = pick(exports, 'config')
+  if (config === undefined) throw new ConfigError('the file exports no config')
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new ConfigError('the exported config is not an object')
+  }
+  return config
+}
+
+function optionalFunction(value, what) {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'function') throw new ConfigError(`${what} is not a function`)
+  return value
+}
+
+function describeStep(exports, file) {
+  const config = requireConfig(exports)
+  const handler = optionalFunction(pick(exports, 'handler'), 'the exported handler')
+  const { json, middleware } = convertConfig(config, file)
+  return { kind: 'step', config, json, handler, middleware, canAccess: null, authenticate: null }
+}
+
+function describeStream(exports, file) {
+  const config = requireConfig(exports)
+  const canAccess = optionalFunction(
+    config.canAccess !== undefined ? config.canAccess : pick(exports, 'canAccess'), 'canAccess')
+  const { json } = convertConfig(config, file)
+  return { kind: 'stream', config, json, handler: null, middleware: [], canAccess, authenticate: null }
+}
+
+function describeAuth(exports) {
+  let authenticate = pick(exports, 'authenticate')
+  if (authenticate === undefined && typeof exports.default === 'function') authenticate = exports.default
+  if (typeof authenticate !== 'function') throw new ConfigError('the file defines no authenticate(request)')
+  return { kind: 'auth', config: {}, json: {}, handler: null, middleware: [], canAccess: null, authenticate }
+}
+
+const describers = { step: describeStep, stream: describeStream, auth: describeAuth }
+
+/**
+ * Loads `file` as `kind` and returns the `load` result, or a promise of it when the file had to be
+ * imported as an ES module. Synchronous otherwise, so that an invoke sent right after the load answer
+ * was written always finds the file. The entry is kept under `key`, the path exactly as the host
+ * wrote it, which its invokes repeat. A failed reload forgets the old version.
+ */
+function load(key, file, kind) {
+  loaded.delete(key)
+  const { exports, pending } = evaluate(file)
+  return pending === undefined
+    ? register(key, file, kind, exports)
+    : pending.then((ns) => register(key, file, kind, ns))
+}
+
+function register(key, file, kind, exports) {
+  const entry = describers[kind](exports, file)
+  loaded.set(key, entry)
+  return {
+    config: entry.json,
+    handler: entry.handler !== null || entry.authenticate !== null,
+    middleware: entry.middleware.length,
+    canAccess: entry.canAccess !== null,
+  }
+}
+
+module.exports = { load, loaded, kinds: Object.keys(describers) }

@@ -1,0 +1,125 @@
+'use strict'
+// Newline-delimited JSON-RPC 2.0 framing over stdin/stdout, plus the runner's own requests to the host.
+//
+// This module must be required before capture.js replaces process.stdout.write: it keeps the original
+// so that protocol messages, and only they, reach the real stdout.
+
+const rawWrite = process.stdout.write
+const stdout = process.stdout
+const rawStderrWrite = process.stderr.write
+const stderr = process.stderr
+
+/** Write one protocol line (already ending in \n) with a single write. */
+function send(line, callback) {
+  return rawWrite.call(stdout, line, callback)
+}
+
+/** Diagnostics of the runner itself: free text on the real stderr, never captured as user output. */
+function diagnose(text) {
+  rawStderrWrite.call(stderr, `steppe-node-runner: ${text}\n`)
+}
+
+const HEAD = '{"jsonrpc":"2.0","id":'
+
+// Replies are built by concatenation so the hot path makes no wrapper object and a single stringify of
+// the result. JSON.stringify(id) keeps string ids quoted and integer ids bare.
+function encodeResult(id, resultJson) {
+  return HEAD + JSON.stringify(id) + ',"result":' + resultJson + '}\n'
+}
+
+function encodeError(id, error) {
+  return HEAD + JSON.stringify(id === undefined ? null : id) + ',"error":' + JSON.stringify(error) + '}\n'
+}
+
+function reply(id, result) {
+  send(encodeResult(id, result === undefined ? 'null' : JSON.stringify(result)))
+}
+
+function replyError(id, error) {
+  send(encodeError(id, error))
+}
+
+function notify(method, params) {
+  send('{"jsonrpc":"2.0","method":"' + method + '","params":' + JSON.stringify(params) + '}\n')
+}
+
+/**
+ * Calls `onLine(buffer)` for every complete line on `stream`, and `onEnd()` at EOF.
+ * An unfinished line is kept as a list of chunks and joined once, when its newline arrives, so a very
+ * long line costs O(length) rather than the O(n^2) of repeated string concatenation.
+ */
+function readLines(stream, onLine, onEnd) {
+  let parts = []
+  stream.on('data', (chunk) => {
+    let start = 0
+    let nl
+    while ((nl = chunk.indexOf(10, start)) !== -1) {
+      let line
+      if (parts.length === 0) {
+        line = chunk.subarray(start, nl)
+      } else {
+        parts.push(chunk.subarray(start, nl))
+        line = Buffer.concat(parts)
+        parts = []
+      }
+      start = nl + 1
+      if (line.length !== 0) onLine(line)
+    }
+    if (start < chunk.length) parts.push(start === 0 ? chunk : chunk.subarray(start))
+  })
+  let ended = false
+  const end = () => {
+    if (ended) return
+    ended = true
+    if (parts.length !== 0) onLine(Buffer.concat(parts))
+    parts = []
+    onEnd()
+  }
+  stream.on('end', end)
+  stream.on('close', end)
+  stream.on('error', end)
+}
+
+// ---- requests from the runner to the host (emit, state.*, streams.*) ----
+
+let nextCallId = 0
+const pendingCalls = new Map()
+
+/** An error answer from the host, raised in the handler with the host's type and code. */
+function hostError(error) {
+  const data = (error && error.data) || {}
+  const err = new Error(String((error && error.message) || 'host call failed'))
+  err.name = typeof data.type === 'string' && data.type ? data.type : 'HostError'
+  err.type = err.name
+  err.code = error && error.code
+  err.data = data
+  return err
+}
+
+/**
+ * Sends a request whose params are already JSON, and returns a promise of the host's answer.
+ * The caller stringifies the params so it can name the offending field when that fails.
+ */
+function call(method, paramsJson) {
+  const id = ++nextCallId
+  return new Promise((resolve, reject) => {
+    pendingCalls.set(id, { resolve, reject })
+    send(HEAD + id + ',"method":"' + method + '","params":' + paramsJson + '}\n')
+  })
+}
+
+/** Settles the pending call a host response answers; answers to nothing we asked are ignored. */
+function settle(msg) {
+  const pending = pendingCalls.get(msg.id)
+  if (pending === undefined) {
+    diagnose(`ignored a response to unknown request id ${JSON.stringify(msg.id)}`)
+    return
+  }
+  pendingCalls.delete(msg.id)
+  if (msg.error !== undefined) pending.reject(hostError(msg.error))
+  else pending.resolve(msg.result === undefined ? null : msg.result)
+}
+
+module.exports = {
+  send, diagnose, reply, replyError, notify, encodeResult, encodeError, readLines, call, settle,
+}

@@ -1,0 +1,165 @@
+"""Running one invocation: the trigger's call shape, middleware, worker threads and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import inspect
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .capture import current_invocation
+from .context import Context, Request
+from .errors import INVALID_PARAMS, RequestError
+from .hostcalls import HostCalls
+from .loader import LoadedFile
+
+_set_async_exc: Any
+try:
+    import ctypes
+
+    _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+except (ImportError, AttributeError):  # an interpreter without ctypes: threads just run to the end
+    _set_async_exc = None
+
+
+class InvocationCancelled(BaseException):
+    """Raised inside a plain `def` handler's thread when its invocation is cancelled.
+
+    A BaseException, so a handler's `except Exception` does not swallow it.
+    """
+
+
+class Invocation:
+    __slots__ = ("rid", "task", "calls", "cancelled", "_threads", "_lock")
+
+    def __init__(self, rid: Any) -> None:
+        self.rid = rid
+        self.task: asyncio.Task[Any] | None = None
+        self.calls: set[int] = set()  # host calls a worker thread is blocked on
+        self.cancelled = False
+        self._threads: set[int] = set()
+        self._lock = threading.Lock()
+
+    def run_sync(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Runs in a worker thread, where cancel() can reach it."""
+        me = threading.get_ident()
+        with self._lock:
+            if self.cancelled:
+                raise InvocationCancelled()
+            self._threads.add(me)
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                self._threads.discard(me)
+                if self.cancelled and _set_async_exc is not None:
+                    # an exception aimed at this thread may still be pending: it must not fire later,
+                    # inside the executor or the next handler this thread runs
+                    _set_async_exc(ctypes.c_ulong(me), None)
+
+    def cancel(self, calls: HostCalls) -> None:
+        with self._lock:
+            self.cancelled = True
+            if _set_async_exc is not None:
+                for tid in self._threads:
+                    _set_async_exc(ctypes.c_ulong(tid), ctypes.py_object(InvocationCancelled))
+        calls.abandon(list(self.calls))
+        if self.task is not None:
+            self.task.cancel()
+
+
+def _is_async(fn: Any) -> bool:
+    # an object whose __call__ is async counts too
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+
+
+class Invoker:
+    def __init__(self, loop: asyncio.AbstractEventLoop, calls: HostCalls) -> None:
+        self.loop, self.calls = loop, calls
+
+    async def call(self, inv: Invocation, fn: Callable[..., Any], *args: Any) -> Any:
+        """Await an async function; run a plain one in a worker thread with the current contextvars."""
+        if _is_async(fn):
+            return await fn(*args)
+        ctx = contextvars.copy_context()
+        result = await self.loop.run_in_executor(None, ctx.run, inv.run_sync, fn, args)
+        if inspect.isawaitable(result):  # a plain function handing back a coroutine
+            result = await result
+        return result
+
+    async def run(self, inv: Invocation, file: LoadedFile, trigger: str, data: Any, ctx: Context) -> Any:
+        if trigger == "api":
+            return api_response(await self._api(inv, file, Request(data or ()), ctx))
+        if trigger == "event":
+            await self.call(inv, _required(file.handler, "handler"), data, ctx)
+            return None
+        if trigger == "cron":
+            await self.call(inv, _required(file.handler, "handler"), ctx)
+            return None
+        if trigger == "canAccess":
+            data = data if isinstance(data, Mapping) else {}
+            fn = _required(file.can_access, "canAccess")
+            return bool(await self.call(inv, fn, data.get("subscription"), data.get("authContext")))
+        if trigger == "authenticate":
+            return await self.call(inv, _required(file.authenticate, "authenticate"), Request(data or ()))
+        raise RequestError(INVALID_PARAMS, f"unknown trigger {trigger!r}")
+
+    def _api(self, inv: Invocation, file: LoadedFile, req: Request, ctx: Context) -> Any:
+        handler = _required(file.handler, "handler")
+        middleware = file.middleware
+
+        def layer(i: int) -> Any:
+            if i == len(middleware):
+                return self.call(inv, handler, req, ctx)
+            return self.call(inv, middleware[i], req, ctx, _Next(self.loop, self.calls, inv, lambda: layer(i + 1)))
+
+        return layer(0)
+
+
+class _Next:
+    """The `next` a middleware receives: awaitable in async middleware, blocking in a plain one."""
+
+    __slots__ = ("_loop", "_calls", "_inv", "_inner")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, calls: HostCalls, inv: Invocation,
+                 inner: Callable[[], Any]) -> None:
+        self._loop, self._calls, self._inv, self._inner = loop, calls, inv, inner
+
+    def __call__(self) -> Any:
+        if threading.get_ident() == self._calls.loop_thread:
+            return self._inner()
+        return asyncio.run_coroutine_threadsafe(self._in_invocation(), self._loop).result()
+
+    async def _in_invocation(self) -> Any:
+        current_invocation.set(self._inv.rid)  # a task started from a thread has the loop's context
+        return await self._inner()
+
+
+def _required(fn: Callable[..., Any] | None, name: str) -> Callable[..., Any]:
+    if fn is None:
+        raise RequestError(INVALID_PARAMS, f"the file defines no {name}")
+    return fn
+
+
+def api_response(resp: Any) -> dict[str, Any]:
+    """{status, body, headers} from a dict or an object with those attributes."""
+    if isinstance(resp, Mapping):
+        status, body, headers = resp.get("status", 200), resp.get("body"), resp.get("headers")
+    elif resp is not None and hasattr(resp, "status"):
+        status, body, headers = resp.status, getattr(resp, "body", None), getattr(resp, "headers", None)
+    else:
+        raise TypeError(f"an API handler must return {{'status', 'body', 'headers'?}}, got {type(resp).__name__}")
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise TypeError(f"the response status must be an int, got {status!r}")
+    model_dump = None if isinstance(body, type) else getattr(body, "model_dump", None)
+    if callable(model_dump):
+        body = model_dump(mode="json")  # a pydantic model instance as body
+    out: dict[str, Any] = {"status": int(status), "headers": dict(headers) if headers else {}}
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        out["bodyBase64"] = base64.b64encode(body).decode("ascii")
+    else:
+        out["body"] = body
+    return out

@@ -1,0 +1,273 @@
+"""The protocol loop: reads host messages, dispatches them, answers; lifecycle of the runner process."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import os
+import signal
+import threading
+from typing import Any
+
+from . import __version__
+from .capture import Stdio, current_invocation
+from .context import Context
+from .errors import (
+    CANCELLED,
+    HANDLER_ERROR,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    LOAD_ERROR,
+    METHOD_NOT_FOUND,
+    NOT_LOADED,
+    UNSUPPORTED_VERSION,
+    RequestError,
+    error_from,
+    plain_error,
+)
+from .hostcalls import HostCalls
+from .invoke import Invocation, Invoker
+from .jsonio import diag, encode_line, loads
+from .loader import Loader, LoadError
+
+PROTOCOL_VERSION = 1
+WORKER_THREADS = 64  # plain `def` handlers often block on I/O: the default pool (cores + 4) is too small
+MAX_LINE = 64 * 1024 * 1024
+
+
+class Runner:
+    def __init__(self, loop: asyncio.AbstractEventLoop, stdio: Stdio) -> None:
+        self.loop, self.stdio, self.out = loop, stdio, stdio.out
+        self.calls = HostCalls(loop, self.out)
+        self.invoker = Invoker(loop, self.calls)
+        self.loader = Loader(os.getcwd())
+        self.active: dict[Any, Invocation] = {}
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._methods = {
+            "invoke": self._invoke, "ping": self._ping, "load": self._load,
+            "initialize": self._initialize, "shutdown": self._shutdown,
+        }
+
+    # -- incoming lines -------------------------------------------------------------------------------
+
+    def on_line(self, line: bytes) -> None:
+        try:
+            msg = loads(line)
+        except ValueError:
+            diag(f"ignored a line that is not JSON: {line[:200]!r}")
+            return
+        if type(msg) is not dict:
+            diag(f"ignored a line that is not a JSON object: {line[:200]!r}")
+            return
+        method = msg.get("method")
+        if method is None:
+            self.calls.resolve(msg)
+            return
+        rid = msg.get("id")
+        params = msg.get("params")
+        if params is None:
+            params = {}
+        if rid is None:
+            if method == "cancel" and isinstance(params, dict):
+                self._cancel(params.get("id"))
+            return  # other notifications are ignored, as the protocol says
+        handler = self._methods.get(method)
+        try:
+            if handler is None:
+                raise RequestError(METHOD_NOT_FOUND, f"unknown method {method!r}", "MethodNotFound")
+            if type(params) is not dict:
+                raise RequestError(INVALID_PARAMS, "params must be an object")
+            handler(rid, params)
+        except RequestError as e:
+            self.out.error(rid, plain_error(e.code, str(e), e.type))
+        except (KeyError, TypeError) as e:
+            self.out.error(rid, plain_error(INVALID_PARAMS, f"bad params for {method}: {e!r}", "InvalidParams"))
+        except Exception as e:  # a runner bug must not take the runner down
+            self.out.error(rid, error_from(INTERNAL_ERROR, e))
+
+    # -- methods --------------------------------------------------------------------------------------
+
+    def _initialize(self, rid: Any, params: dict[str, Any]) -> None:
+        if params.get("protocolVersion") != PROTOCOL_VERSION:
+            raise RequestError(UNSUPPORTED_VERSION,
+                               f"protocol version {params.get('protocolVersion')!r} is not supported; "
+                               f"this runner speaks {PROTOCOL_VERSION}", "UnsupportedVersion")
+        root = params.get("projectRoot")
+        if isinstance(root, str) and root:
+            self.loader.set_root(root)
+        self.out.result(rid, {"protocolVersion": PROTOCOL_VERSION, "language": "python",
+                              "runnerVersion": __version__, "pid": os.getpid()})
+
+    def _ping(self, rid: Any, params: dict[str, Any]) -> None:
+        self.out.result(rid, "pong")
+
+    def _load(self, rid: Any, params: dict[str, Any]) -> None:
+        path, kind = params["path"], params.get("kind", "step")
+        if kind not in ("step", "stream", "auth"):
+            raise RequestError(INVALID_PARAMS, f"unknown kind {kind!r}")
+        try:
+            loaded = self.loader.load(path, kind)
+        except SyntaxError as e:
+            where = f"{e.filename or path}, line {e.lineno}" if e.lineno else (e.filename or path)
+            self.out.error(rid, error_from(LOAD_ERROR, e, f"{e.msg} ({where})"))
+            return
+        except LoadError as e:  # the file imported but lacks something: no stack worth showing
+            self.out.error(rid, plain_error(LOAD_ERROR, str(e), "LoadError"))
+            return
+        except BaseException as e:  # noqa: BLE001 - whatever the file does at import, we stay up
+            if isinstance(e, (KeyboardInterrupt, asyncio.CancelledError)):
+                raise
+            self.out.error(rid, error_from(LOAD_ERROR, e))
+            return
+        try:
+            data = encode_line({"jsonrpc": "2.0", "id": rid, "result": loaded.answer()})
+        except TypeError as e:
+            self.loader.files.pop(path, None)
+            self.out.error(rid, error_from(LOAD_ERROR, e, f"the config is not JSON-encodable: {e}"))
+            return
+        self.out.write(data)
+
+    def _invoke(self, rid: Any, params: dict[str, Any]) -> None:
+        path = params["path"]
+        file = self.loader.files.get(path)
+        if file is None:
+            raise RequestError(NOT_LOADED, f"{path} was never loaded", "NotLoaded")
+        inv = Invocation(rid)
+        ctx = Context(self.calls, self.out, inv, params.get("traceId"), params.get("flows"))
+        self.active[rid] = inv
+        inv.task = self.loop.create_task(self._run(inv, file, params.get("trigger"), params.get("input"), ctx))
+
+    async def _run(self, inv: Invocation, file: Any, trigger: Any, data: Any, ctx: Context) -> None:
+        rid = inv.rid
+        current_invocation.set(rid)
+        try:
+            result = await self.invoker.run(inv, file, trigger, data, ctx)
+            try:
+                answer = encode_line({"jsonrpc": "2.0", "id": rid, "result": result})
+            except TypeError as e:
+                answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": error_from(
+                    HANDLER_ERROR, e, f"the handler's result is not JSON-serialisable: {e}")})
+        except asyncio.CancelledError:
+            answer = encode_line({"jsonrpc": "2.0", "id": rid,
+                                  "error": plain_error(CANCELLED, "invocation cancelled", "Cancelled")})
+        except RequestError as e:
+            answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": plain_error(e.code, str(e), e.type)})
+        except BaseException as e:  # noqa: BLE001 - sys.exit() in a handler must not end the runner
+            answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": error_from(HANDLER_ERROR, e)})
+        self.stdio.finish(rid)
+        if self.active.get(rid) is inv:  # not answered yet by cancel or shutdown
+            del self.active[rid]
+            self.out.queue(answer)
+
+    def _cancel(self, rid: Any) -> None:
+        inv = self.active.pop(rid, None)
+        if inv is None:
+            return  # unknown or finished: ignored
+        self.out.error(rid, plain_error(CANCELLED, "invocation cancelled", "Cancelled"))
+        inv.cancel(self.calls)
+
+    def _shutdown(self, rid: Any, params: dict[str, Any]) -> None:
+        self.out.result(rid, None)
+        self.stop()
+
+    def stop(self) -> None:
+        for rid in list(self.active):
+            self._cancel(rid)
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+class LineProtocol:
+    """Splits stdin into lines and hands each to the runner synchronously (no task per message)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self._buf = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        if buf:
+            start = len(buf)
+            buf += data
+            if buf.find(b"\n", start) < 0:
+                if len(buf) > MAX_LINE:
+                    diag(f"dropped a message longer than {MAX_LINE} bytes")
+                    buf.clear()
+                return
+            data = bytes(buf)
+            buf.clear()
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        if tail:
+            buf += tail
+        on_line = self.runner.on_line
+        for line in lines:
+            if line:
+                on_line(line)
+
+    def eof_received(self) -> None:
+        self.runner.stop()
+
+
+READ_SIZE = 1 << 16  # under malloc's mmap threshold: asyncio's 256 KiB reads cost 3 syscalls more each
+
+
+def _read_ready(loop: asyncio.AbstractEventLoop, fd: int, protocol: LineProtocol) -> None:
+    try:
+        data = os.read(fd, READ_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return
+    except OSError:
+        data = b""
+    if data:
+        protocol.data_received(data)
+    else:
+        loop.remove_reader(fd)
+        protocol.eof_received()
+
+
+def _read_in_thread(loop: asyncio.AbstractEventLoop, fd: int, protocol: LineProtocol) -> None:
+    """For a stdin that is a regular file (manual runs), which epoll refuses."""
+    while chunk := os.read(fd, READ_SIZE):
+        loop.call_soon_threadsafe(protocol.data_received, chunk)
+    loop.call_soon_threadsafe(protocol.eof_received)
+
+
+async def serve(stdio: Stdio) -> None:
+    loop = asyncio.get_running_loop()
+    stdio.out.attach(loop)
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(WORKER_THREADS, "steppe-handler"))
+    runner = Runner(loop, stdio)
+    protocol = LineProtocol(runner)
+    fd = stdio.proto_in
+    try:
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, _read_ready, loop, fd, protocol)
+    except (OSError, ValueError):
+        os.set_blocking(fd, True)
+        threading.Thread(target=_read_in_thread, args=(loop, fd, protocol), daemon=True).start()
+    await runner.done
+    await asyncio.sleep(0)  # let cancelled handlers unwind and run their finally blocks
+
+
+def main() -> None:
+    # Ctrl-C in a dev terminal reaches the whole process group; the host decides when runners stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stdio = Stdio()
+    # not asyncio.run: closing would wait for the worker threads, and a hung `def` handler would keep
+    # the runner from ever exiting; os._exit below ends them instead
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(serve(stdio))
+    except BaseException as e:  # noqa: BLE001
+        diag(f"runner crashed: {e!r}")
+        os._exit(1)
+    try:
+        atexit._run_exitfuncs()  # the user's atexit hooks; executor threads are not waited for
+    except BaseException:  # noqa: BLE001, S110
+        pass
+    stdio.finish_all()
+    stdio.out.flush()
+    os._exit(0)

@@ -1,0 +1,65 @@
+# frozen_string_literal: true
+
+require 'json'
+require_relative 'input'
+
+module SteppeRunner
+  # JSON in and out of the protocol pipe.
+  #
+  # Ruby's json library turns any object it does not know into its `to_s` ("#<Order:0x...>"), which
+  # would silently ship garbage to the host. The runner's encodings are strict instead: the hook below
+  # makes that fallback raise, but only while the runner itself is encoding (a fiber-local flag), so
+  # user code calling `obj.to_json` elsewhere keeps Ruby's usual behaviour.
+  module Codec
+    STRICT = :__steppe_strict_json
+    PARSE_OPTS = { object_class: Steppe::Input, max_nesting: false, create_additions: false }.freeze
+    # deep enough for real payloads, shallow enough to turn a self-containing Hash into an error
+    GENERATE_OPTS = { max_nesting: 1000 }.freeze
+
+    # Prepended to Object, so it only runs for objects whose class has no to_json of its own.
+    module StrictFallback
+      def to_json(*args)
+        return super unless Thread.current[STRICT]
+        # symbols are the one non-JSON type every Ruby hash is full of: encode them as strings
+        return name.to_json(*args) if is_a?(Symbol)
+
+        raise TypeError, "cannot encode #{self.class} as JSON"
+      end
+    end
+    Object.prepend(StrictFallback)
+
+    module_function
+
+    # The JSON text of `obj` plus "\n"; raises TypeError naming what could not be encoded.
+    def dump(obj)
+      previous = Thread.current[STRICT]
+      Thread.current[STRICT] = true
+      JSON.generate(obj, GENERATE_OPTS) << "\n"
+    rescue JSON::GeneratorError, JSON::NestingError, EncodingError => e
+      # json 2.6 prefixes some messages with an internal number ("1003: NaN not allowed in JSON")
+      raise TypeError, Text.utf8(e.message.sub(/\A\d+: /, ''))
+    ensure
+      Thread.current[STRICT] = previous
+    end
+
+    # Objects become Steppe::Input (indifferent access), so every incoming payload reads the same way.
+    def parse(line)
+      JSON.parse(line, PARSE_OPTS)
+    end
+  end
+
+  module Text
+    module_function
+
+    # Best-effort UTF-8 for text headed to the host (log lines, error messages): never raises.
+    def utf8(str)
+      str = str.to_s
+      if str.encoding == Encoding::UTF_8 || str.encoding == Encoding::BINARY
+        str = str.dup.force_encoding(Encoding::UTF_8) unless str.encoding == Encoding::UTF_8
+        str.valid_encoding? ? str : str.scrub
+      else
+        str.encode(Encoding::UTF_8, invalid: :replace, undef: :replace)
+      end
+    end
+  end
+end

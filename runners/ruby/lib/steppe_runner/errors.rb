@@ -1,0 +1,75 @@
+# frozen_string_literal: true
+
+require_relative 'codec'
+
+module Steppe
+  # Raised in a handler when the host refuses one of its calls (undeclared topic, unknown stream...).
+  # `type` is the host's reason (`UndeclaredTopic`, `PayloadTooLarge`, `UnknownStream`, `InvalidParams`).
+  class HostError < StandardError
+    attr_reader :type, :code, :data
+
+    def initialize(error)
+      @code = error['code']
+      @data = error['data'].is_a?(Hash) ? error['data'] : {}
+      @type = @data['type'] || 'HostError'
+      super(error['message'].to_s)
+    end
+  end
+
+  # Raised inside a handler's thread when the host cancels its invocation. It is not a StandardError,
+  # so a handler's `rescue => e` does not swallow it; `ensure` blocks still run.
+  class Cancelled < Exception # rubocop:disable Lint/InheritException
+  end
+end
+
+module SteppeRunner
+  HANDLER_ERROR = -32_000
+  LOAD_ERROR = -32_001
+  CANCELLED = -32_002
+  NOT_LOADED = -32_003
+  UNSUPPORTED_VERSION = -32_004
+  INVALID_REQUEST = -32_600
+  METHOD_NOT_FOUND = -32_601
+  INVALID_PARAMS = -32_602
+  INTERNAL_ERROR = -32_603
+
+  # A protocol-level failure the runner answers with a fixed code (bad params, unknown path...).
+  class ProtocolError < StandardError
+    attr_reader :code, :type
+
+    def initialize(code, message, type = 'ProtocolError')
+      @code = code
+      @type = type
+      super(message)
+    end
+  end
+
+  module Errors
+    RUNNER_DIR = File.expand_path('../..', __dir__)
+    # classes defined inside a step file live in the file's anonymous module: hide that prefix
+    ANONYMOUS_PREFIX = /\A(?:#<Module:0x\h+>::)+/.freeze
+
+    module_function
+
+    def object(code, message, type, stack = '')
+      { 'code' => code, 'message' => Text.utf8(message), 'data' => { 'type' => type, 'stack' => stack } }
+    end
+
+    def from_exception(code, error)
+      type = error.is_a?(Steppe::HostError) ? error.type : type_name(error.class)
+      object(code, error.message, type, stack(error))
+    end
+
+    def type_name(klass)
+      (klass.name || klass.inspect).sub(ANONYMOUS_PREFIX, '')
+    end
+
+    # The user's frames only: the runner's own files and Ruby's internals are noise to a step author.
+    def stack(error)
+      (error.backtrace || [])
+        .reject { |line| line.start_with?(RUNNER_DIR, '<internal:') }
+        .map { |line| Text.utf8(line) }
+        .join("\n")
+    end
+  end
+end

@@ -1,0 +1,107 @@
+# frozen_string_literal: true
+
+require_relative 'context'
+require_relative 'errors'
+
+module SteppeRunner
+  # Runs one invocation of a loaded file, in the calling (invocation) thread, and returns its result.
+  class Invoker
+    TRIGGERS = %w[api event cron canAccess authenticate].freeze
+
+    def initialize(calls, writer)
+      @calls = calls
+      @writer = writer
+    end
+
+    def run(invocation, loaded, params)
+      trigger = params['trigger']
+      input = params['input']
+      case trigger
+      when 'api' then api(loaded, input, context(invocation, params))
+      when 'event'
+        call_user(handler(loaded, trigger), input, context(invocation, params))
+        nil
+      when 'cron'
+        call_user(handler(loaded, trigger), context(invocation, params))
+        nil
+      when 'canAccess' then can_access(loaded, input)
+      when 'authenticate' then authenticate(loaded, input)
+      end
+    end
+
+    # Checked by the reader before a thread is spent on the invocation.
+    def validate(loaded, params)
+      trigger = params['trigger']
+      unless TRIGGERS.include?(trigger)
+        raise ProtocolError.new(INVALID_PARAMS, "unknown trigger #{trigger.inspect}", 'InvalidParams')
+      end
+
+      expected = { 'canAccess' => 'stream', 'authenticate' => 'auth' }.fetch(trigger, 'step')
+      return if loaded.kind == expected
+
+      raise ProtocolError.new(INVALID_PARAMS, "trigger #{trigger} needs a #{expected} file, " \
+                                              "#{loaded.path} was loaded as #{loaded.kind}", 'InvalidParams')
+    end
+
+    private
+
+    def context(invocation, params)
+      Context.new(@calls, @writer, invocation, params['traceId'], params['flows'])
+    end
+
+    def handler(loaded, trigger)
+      return loaded.target.method(:handler) if loaded.handler
+
+      raise NoMethodError, "#{loaded.path} defines no handler, it cannot run on #{trigger}"
+    end
+
+    # Middleware wrap the handler, first outermost; `next_call.call` (or `.call(other_req)`) goes inward.
+    def api(loaded, request, ctx)
+      innermost = handler(loaded, 'api')
+      chain = loaded.middleware.reverse.reduce(->(req) { call_user(innermost, req, ctx) }) do |inner, middleware|
+        lambda do |req|
+          next_call = ->(next_req = req) { inner.call(next_req) }
+          call_user(middleware, req, ctx, next_call)
+        end
+      end
+      response(chain.call(request))
+    end
+
+    def response(result)
+      unless result.is_a?(Hash)
+        raise TypeError, "an api handler must return a Hash like {status: 200, body: ...}, got #{result.class}"
+      end
+
+      status = result.fetch(:status) { result.fetch('status', 200) }
+      headers = result.fetch(:headers) { result.fetch('headers', nil) } || {}
+      body = result.fetch(:body) { result.fetch('body', nil) }
+      if body.is_a?(String) && binary?(body)
+        { 'status' => status, 'bodyBase64' => [body].pack('m0'), 'headers' => headers }
+      else
+        { 'status' => status, 'body' => body, 'headers' => headers }
+      end
+    end
+
+    # Bytes (File.binread, image data) rather than text: binary with high bytes, or not valid text.
+    def binary?(body)
+      body.encoding == Encoding::BINARY ? !body.ascii_only? : !body.valid_encoding?
+    end
+
+    def can_access(loaded, input)
+      raise NoMethodError, "#{loaded.path} defines no can_access(subscription, auth_context)" unless loaded.can_access
+
+      call_user(loaded.can_access, input['subscription'], input['authContext']) ? true : false
+    end
+
+    def authenticate(loaded, input)
+      call_user(loaded.authenticate, input)
+    end
+
+    # Passes as many arguments as the callable takes, so `def handler(input)` works for events too.
+    def call_user(callable, *args)
+      arity = callable.arity
+      args = args.first(arity) if arity >= 0 && arity < args.size
+      callable.call(*args)
+    end
+  end
+end

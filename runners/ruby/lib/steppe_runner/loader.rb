@@ -1,0 +1,132 @@
+# frozen_string_literal: true
+
+require_relative 'codec'
+require_relative 'errors'
+
+module SteppeRunner
+  # One loaded file: the object its methods are called on, and what `load` reported about it.
+  Loaded = Struct.new(:path, :kind, :target, :config, :middleware, :handler, :can_access, :authenticate,
+                      keyword_init: true)
+
+  # Evaluates step, stream and auth files. Each file gets its own anonymous Module, so two files that
+  # both `def config` / `def handler` (or define the same constant) never collide, and a reload
+  # evaluates the file into a fresh module. The file's top-level code runs with that module as its
+  # lexical scope, through a Binding, which keeps `require_relative` working (it resolves against the
+  # path given to eval) and lets a top-level local `config = {...}` be read back.
+  class Loader
+    KINDS = %w[step stream auth].freeze
+
+    def initialize
+      @lock = Mutex.new
+      @files = {}
+    end
+
+    def [](path)
+      @lock.synchronize { @files[path] }
+    end
+
+    # Returns the `load` result; raises ProtocolError for bad params, anything else is a LOAD_ERROR.
+    def load(path, kind)
+      raise ProtocolError.new(INVALID_PARAMS, 'load needs a string "path"', 'InvalidParams') unless path.is_a?(String)
+      raise ProtocolError.new(INVALID_PARAMS, "unknown load kind #{kind.inspect}", 'InvalidParams') unless KINDS.include?(kind)
+
+      loaded = evaluate(path, kind)
+      @lock.synchronize { @files[path] = loaded }
+      { 'config' => loaded.config, 'handler' => loaded.handler, 'middleware' => loaded.middleware.size,
+        'canAccess' => !loaded.can_access.nil? }
+    end
+
+    # A Binding inside a new anonymous Module. String evals see their caller's locals, so this is made
+    # in a method that has none: a file's top-level code must not read or clobber the loader's.
+    def self.fresh_scope
+      Module.new.module_eval('::Kernel.binding', __FILE__, __LINE__)
+    end
+
+    private
+
+    def evaluate(path, kind)
+      scope = Loader.fresh_scope
+      mod = scope.receiver
+      eval(File.read(path, encoding: 'UTF-8'), scope, path, 1) # rubocop:disable Security/Eval
+      target = Object.new.extend(mod)
+
+      return auth_file(path, target) if kind == 'auth'
+
+      config = read_config(path, target, scope, mod)
+      middleware = kind == 'step' ? extract_middleware(path, config, target) : []
+      json = plain_config(path, config)
+      Loaded.new(path: path, kind: kind, target: target, config: json, middleware: middleware,
+                 handler: kind == 'step' && target.respond_to?(:handler),
+                 can_access: kind == 'stream' ? find_method(target, :can_access, :canAccess) : nil)
+    end
+
+    def auth_file(path, target)
+      authenticate = find_method(target, :authenticate)
+      raise Steppe::ConfigError, "#{path} defines no authenticate(request)" unless authenticate
+
+      Loaded.new(path: path, kind: 'auth', target: target, config: {}, middleware: [], handler: true,
+                 authenticate: authenticate)
+    end
+
+    # `def config` (the Motia form), a top-level `config = {...}`, or a CONFIG constant.
+    def read_config(path, target, scope, mod)
+      config = if target.respond_to?(:config) then target.config
+               elsif scope.local_variable_defined?(:config) then scope.local_variable_get(:config)
+               elsif mod.const_defined?(:CONFIG, false) then mod.const_get(:CONFIG, false)
+               else raise Steppe::ConfigError, "#{path} defines no config (expected `def config` returning a Hash)"
+               end
+      raise Steppe::ConfigError, "#{path}: config must be a Hash, got #{config.class}" unless config.is_a?(Hash)
+
+      config
+    end
+
+    # config[:middleware] holds callables (lambdas, procs, `method(:name)`, or a method's name as a
+    # Symbol); they run in this runner, so the host only learns how many there are.
+    def extract_middleware(path, config, target)
+      list = config[:middleware] || config['middleware']
+      return [] if list.nil?
+      raise Steppe::ConfigError, "#{path}: config middleware must be an Array" unless list.is_a?(Array)
+
+      list.map do |entry|
+        next target.method(entry) if entry.is_a?(Symbol) && target.respond_to?(entry)
+        next entry if entry.respond_to?(:call)
+
+        raise Steppe::ConfigError, "#{path}: middleware entries must be callables, got #{entry.inspect}"
+      end
+    end
+
+    def find_method(target, *names)
+      name = names.find { |n| target.respond_to?(n) }
+      name && target.method(name)
+    end
+
+    # The config as JSON: string keys, symbols as strings, callables (middleware) dropped.
+    def plain_config(path, config)
+      json = plain(config)
+      json.delete('middleware')
+      Codec.dump(json) # proves it encodes, so a bad config fails its load, not a later answer
+      json
+    rescue TypeError => e
+      raise Steppe::ConfigError, "#{path}: config is not JSON-serialisable: #{e.message}"
+    end
+
+    def plain(value)
+      case value
+      when Hash then value.each_with_object({}) { |(k, v), out| out[k.to_s] = plain(v) unless callable?(v) }
+      when Array then value.reject { |v| callable?(v) }.map { |v| plain(v) }
+      when Symbol then value.name
+      else value
+      end
+    end
+
+    def callable?(value)
+      value.is_a?(Proc) || value.is_a?(Method)
+    end
+  end
+end
+
+module Steppe
+  # A file that evaluated but is not a usable step/stream/auth file (no config, config not a Hash...).
+  class ConfigError < StandardError
+  end
+end

@@ -1,0 +1,167 @@
+# frozen_string_literal: true
+
+require_relative 'codec'
+require_relative 'errors'
+require_relative 'transport'
+require_relative 'capture'
+require_relative 'host_calls'
+require_relative 'loader'
+require_relative 'invoker'
+require_relative 'invocations'
+
+module SteppeRunner
+  VERSION = '0.1.0'
+  PROTOCOL_VERSION = 1
+
+  # The reader loop: the main thread reads stdin continuously and never runs user code itself.
+  # Invocations get their own threads; loads run one at a time on a loader thread, in arrival order,
+  # so a slow file never delays a ping. An invoke that arrives while a load of its path is still
+  # queued waits its turn on that same thread, so `load` then `invoke` always meet the new file.
+  class Runner
+    def initialize(input:, writer:, captures:, diag:)
+      @input = input
+      @writer = writer
+      @diag = diag
+      @calls = HostCalls.new(writer)
+      @loader = Loader.new
+      @invoker = Invoker.new(@calls, writer)
+      @invocations = Invocations.new(writer, captures, diag)
+      @serial = Queue.new
+      @loads_pending = Hash.new(0)
+      @loads_lock = Mutex.new
+      @serial_thread = Thread.new { serial_loop }
+    end
+
+    def run
+      while (line = @input.gets)
+        handle_line(line)
+      end
+      stop
+    end
+
+    private
+
+    def handle_line(line)
+      message = Codec.parse(line.force_encoding(Encoding::UTF_8))
+      return @diag.note("ignoring a line that is not a JSON object: #{line[0, 200].inspect}") unless message.is_a?(Hash)
+
+      dispatch(message)
+    rescue JSON::ParserError, EncodingError => e
+      @diag.note("ignoring an unparseable line (#{e.class}): #{line[0, 200].inspect}")
+    rescue StandardError => e
+      @diag.note("runner bug while handling #{line[0, 200].inspect}: #{e.class}: #{e.message}")
+      @writer.error(message['id'], Errors.from_exception(INTERNAL_ERROR, e)) if message.is_a?(Hash) && message['id']
+    end
+
+    def dispatch(message)
+      method = message['method']
+      return @calls.resolve(message) if method.nil? # an answer to one of our host calls
+
+      id = message['id']
+      params = message['params'].is_a?(Hash) ? message['params'] : {}
+      return notification(method, params) if id.nil?
+
+      request(id, method, params)
+    rescue ProtocolError => e
+      @writer.error(id, Errors.object(e.code, e.message, e.type))
+    end
+
+    def notification(method, params)
+      @invocations.cancel(params['id']) if method == 'cancel'
+    end
+
+    def request(id, method, params)
+      case method
+      when 'invoke' then invoke(id, params)
+      when 'ping' then @writer.respond(id, 'pong')
+      when 'load' then queue_load(id, params)
+      when 'initialize' then initialize_session(id, params)
+      when 'shutdown' then stop(id)
+      when String then @writer.error(id, Errors.object(METHOD_NOT_FOUND, "unknown method #{method}", 'MethodNotFound'))
+      else @writer.error(id, Errors.object(INVALID_REQUEST, 'method must be a string', 'InvalidRequest'))
+      end
+    end
+
+    def initialize_session(id, params)
+      version = params['protocolVersion']
+      unless version == PROTOCOL_VERSION
+        return @writer.error(id, Errors.object(UNSUPPORTED_VERSION,
+                                               "protocol version #{version.inspect} is not supported (this runner speaks #{PROTOCOL_VERSION})",
+                                               'UnsupportedVersion'))
+      end
+
+      @writer.respond(id, { 'protocolVersion' => PROTOCOL_VERSION, 'language' => 'ruby',
+                            'runnerVersion' => VERSION, 'pid' => Process.pid })
+    end
+
+    def invoke(id, params)
+      pending = @loads_lock.synchronize { @loads_pending.key?(params['path']) }
+      pending ? @serial << [:invoke, id, params] : start_invoke(id, params)
+    end
+
+    def start_invoke(id, params)
+      loaded = @loader[params['path']]
+      raise ProtocolError.new(NOT_LOADED, "#{params['path'].inspect} was never loaded", 'NotLoaded') unless loaded
+
+      @invoker.validate(loaded, params)
+      @invocations.start(id) do
+        result = @invoker.run(id, loaded, params)
+        encode_answer(id, result)
+      rescue Steppe::Cancelled
+        raise
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => Errors.from_exception(HANDLER_ERROR, e) })
+      end
+    end
+
+    def encode_answer(id, result)
+      Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'result' => result })
+    rescue TypeError => e
+      error = Errors.object(HANDLER_ERROR, "the handler's result is not JSON-serialisable: #{e.message}", 'TypeError')
+      Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error })
+    end
+
+    def queue_load(id, params)
+      @loads_lock.synchronize { @loads_pending[params['path']] += 1 }
+      @serial << [:load, id, params]
+    end
+
+    def serial_loop
+      loop do
+        task, id, params = @serial.pop
+        if task == :load
+          load_file(id, params)
+        else
+          start_invoke_safely(id, params)
+        end
+      end
+    end
+
+    def load_file(id, params)
+      @writer.respond(id, @loader.load(params['path'], params['kind']))
+    rescue ProtocolError => e
+      @writer.error(id, Errors.object(e.code, e.message, e.type))
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      # SyntaxError and LoadError are ScriptErrors, and a file may even call `exit`: all are load errors
+      @writer.error(id, Errors.from_exception(LOAD_ERROR, e))
+    ensure
+      @loads_lock.synchronize do
+        path = params['path']
+        (@loads_pending[path] -= 1).zero? && @loads_pending.delete(path)
+      end
+    end
+
+    def start_invoke_safely(id, params)
+      start_invoke(id, params)
+    rescue ProtocolError => e
+      @writer.error(id, Errors.object(e.code, e.message, e.type))
+    end
+
+    # `shutdown` (answered with null) or EOF on stdin: cancel what runs, then exit 0.
+    def stop(id = nil)
+      @invocations.cancel_all
+      @writer.respond(id, nil) unless id.nil?
+      exit(0)
+    end
+  end
+end

@@ -1,0 +1,109 @@
+"""Shared test tools: start a real `steppe` host process on a free port against a project folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI") == "true"
+
+
+def need(tool: str) -> str:
+    """The path of a tool the test needs: skipped locally when missing, a failure under CI."""
+    path = shutil.which(tool)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{tool} is required under CI but not on PATH")
+        pytest.skip(f"{tool} not installed")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_project(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+class RunningHost:
+    def __init__(self, root: Path, args: list[str], env: dict[str, str] | None, mode: str = "dev") -> None:
+        self.root, self.port = root, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = root / f"host-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "steppe.cli", mode, "--root", str(root), "--port", str(self.port), *args],
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+    def wait_ready(self, timeout: float = 30) -> RunningHost:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"host exited with {self.proc.returncode}:\n{self.logs()}")
+            try:
+                if httpx.get(f"{self.url}/__steppe/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"host not ready after {timeout}s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, needle: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in (text := self.logs()):
+                return text
+            time.sleep(0.05)
+        raise AssertionError(f"{needle!r} not in logs after {timeout}s:\n{self.logs()}")
+
+    def runner_pid(self, language: str) -> int:
+        return int(httpx.get(f"{self.url}/__steppe/health").json()["runners"][language]["pid"])
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_host() -> Iterator:
+    started: list[RunningHost] = []
+
+    def start(root: Path, *args: str, env: dict[str, str] | None = None, wait: bool = True,
+              mode: str = "dev") -> RunningHost:
+        host = RunningHost(root, list(args), env, mode)
+        started.append(host)
+        return host.wait_ready() if wait else host
+
+    yield start
+    for host in started:
+        host.stop()

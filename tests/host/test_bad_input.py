@@ -1,0 +1,143 @@
+"""Every bad-input case of issue 2, against a real host process and real runners."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from conftest import write_project
+
+API = '''
+config = {{"type": "api", "name": "{name}", "path": "{path}", "method": "POST", "emits": {emits},
+          "bodySchema": {{"type": "object", "properties": {{"n": {{"type": "integer"}}}}, "required": ["n"]}}}}
+
+async def handler(req, context):
+{body}
+'''
+
+
+def api_step(name: str, path: str, body: str, emits: str = "[]") -> str:
+    return API.format(name=name, path=path, emits=emits, body="\n".join("    " + ln for ln in body.splitlines()))
+
+
+def project(tmp_path):
+    return write_project(tmp_path, {
+        "steps/ok_step.py": api_step("Ok", "/ok", 'return {"status": 200, "body": {"n": req["body"]["n"], '
+                                     '"pid": __import__("os").getpid()}}'),
+        "steps/boom_step.py": api_step("Boom", "/boom", 'raise ValueError("kaboom " + str(req["body"]["n"]))'),
+        "steps/slow_step.py": api_step("Slow", "/slow", 'import asyncio\nawait asyncio.sleep(60)'),
+        "steps/emitter_step.py": api_step("Emitter", "/emit", '''
+try:
+    data = object() if req["body"].get("bad") else 1
+    await context.emit({"topic": req["body"].get("topic", "declared"), "data": data})
+except Exception as e:
+    return {"status": 200, "body": {"error": str(e), "type": type(e).__name__}}
+return {"status": 200, "body": {"error": None}}
+'''.strip(), emits='["declared"]'),
+        "steps/broken_step.py": "config = {'type': 'api',, }\n",
+    })
+
+
+def test_invalid_json_and_schema_and_size(tmp_path, start_host):
+    host = start_host(project(tmp_path), env={"STEPPE_MAX_BODY": "1000"})
+    r = httpx.post(f"{host.url}/ok", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "Invalid JSON body" and r.json()["reason"]
+    r = httpx.post(f"{host.url}/ok", json={"n": "three"})
+    assert r.status_code == 400
+    assert r.json()["errors"] == [{"path": "/n", "message": "'three' is not of type 'integer'"}]
+    r = httpx.post(f"{host.url}/ok", json={})
+    assert r.status_code == 400 and "'n' is a required property" in r.json()["errors"][0]["message"]
+    r = httpx.post(f"{host.url}/ok", json={"n": 1, "pad": "x" * 2000})
+    assert r.status_code == 413
+    r = httpx.post(f"{host.url}/ok", json={"n": 7})
+    assert r.status_code == 200 and r.json()["n"] == 7
+
+
+def test_unknown_route_is_json_404(tmp_path, start_host):
+    host = start_host(project(tmp_path))
+    r = httpx.get(f"{host.url}/nope")
+    assert r.status_code == 404 and r.json() == {"error": "Not Found", "method": "GET", "path": "/nope"}
+    r = httpx.get(f"{host.url}/ok")
+    assert r.status_code == 405 and r.json()["error"] == "Method Not Allowed"
+
+
+def test_broken_step_is_reported_and_the_rest_serve(tmp_path, start_host):
+    root = project(tmp_path)
+    host = start_host(root)
+    logs = host.wait_log("broken_step.py")
+    assert "SyntaxError" in logs
+    assert httpx.post(f"{host.url}/ok", json={"n": 1}).status_code == 200
+    out = subprocess.run([sys.executable, "-m", "steppe.cli", "list", "--root", str(root)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if "broken_step.py" in ln)
+    assert "error" in line
+    assert "SyntaxError" in out.stdout and "broken_step.py" in out.stdout
+    assert any(ln.startswith("Ok ") and " ok " in ln for ln in out.stdout.splitlines())
+
+
+def test_duplicate_names_and_routes_fail_startup_naming_both_files(tmp_path, start_host):
+    root = write_project(tmp_path, {
+        "steps/a_step.py": api_step("Same", "/a", 'return {"status": 200}'),
+        "steps/b_step.py": api_step("Same", "/b", 'return {"status": 200}'),
+        "steps/c_step.py": api_step("C", "/users/:id", 'return {"status": 200}'),
+        "steps/d_step.py": api_step("D", "/users/:userId", 'return {"status": 200}'),
+    })
+    host = start_host(root, wait=False)
+    assert host.proc.wait(60) == 1
+    logs = host.logs()
+    assert "two steps are named 'Same': steps/a_step.py and steps/b_step.py" in logs
+    assert "two steps serve POST /users/:userId: steps/c_step.py and steps/d_step.py" in logs
+
+
+def test_throwing_handler_is_500_with_stack_in_logs_and_runner_stays(tmp_path, start_host):
+    host = start_host(project(tmp_path))
+    pid = host.runner_pid("python")
+    r = httpx.post(f"{host.url}/boom", json={"n": 5})
+    assert r.status_code == 500
+    body = r.json()
+    assert body["error"] == "Internal Server Error" and body["type"] == "ValueError"
+    assert body["message"] == "kaboom 5" and body["traceId"] == r.headers["x-trace-id"]
+    logs = host.wait_log("kaboom 5")
+    assert "boom_step.py" in logs  # the stack names the user's file
+    assert httpx.post(f"{host.url}/ok", json={"n": 1}).json()["pid"] == pid == host.runner_pid("python")
+
+
+def test_handler_that_never_returns_gets_504(tmp_path, start_host):
+    host = start_host(project(tmp_path), env={"STEPPE_API_TIMEOUT": "1"})
+    started = time.monotonic()
+    r = httpx.post(f"{host.url}/slow", json={"n": 1}, timeout=30)
+    assert r.status_code == 504 and "1.0s" in r.json()["message"]
+    assert time.monotonic() - started < 10
+    assert httpx.post(f"{host.url}/ok", json={"n": 2}).status_code == 200
+
+
+def test_sigkilled_runner_is_restarted_and_serves_next_request(tmp_path, start_host):
+    host = start_host(project(tmp_path))
+    pid = host.runner_pid("python")
+    os.kill(pid, signal.SIGKILL)
+    host.wait_log("runner was killed by signal SIGKILL")
+    deadline = time.monotonic() + 20
+    while True:
+        r = httpx.post(f"{host.url}/ok", json={"n": 3}, timeout=20)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert r.status_code == 200 and r.json()["pid"] != pid
+    host.wait_log("python runner restarted")
+
+
+def test_emit_errors_reach_the_handler(tmp_path, start_host):
+    host = start_host(project(tmp_path))
+    r = httpx.post(f"{host.url}/emit", json={"n": 1, "bad": True}).json()
+    assert r["type"] == "TypeError" and "not JSON-serialisable" in r["error"]
+    r = httpx.post(f"{host.url}/emit", json={"n": 1, "topic": "undeclared"}).json()
+    assert "'undeclared', which is not in its config.emits" in r["error"]
+    logs = host.wait_log("which is not in its config.emits")
+    assert "[Emitter]" in logs
+    assert httpx.post(f"{host.url}/emit", json={"n": 1}).json() == {"error": None}

@@ -1,0 +1,76 @@
+"""Cron firing without overlap, `steppe emit` into a running host, state TTL from a handler."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+
+from conftest import write_project
+
+
+def test_cron_fires_every_second_without_overlapping_runs(tmp_path, start_host):
+    root = write_project(tmp_path, {
+        "steps/tick.step.js": """
+            export const config = { type: 'cron', name: 'Tick', cron: '* * * * * *', emits: [] }
+            export const handler = async ({ state }) => {
+              const running = await state.get('tick', 'running')
+              await state.set('tick', 'overlap', running ? true : ((await state.get('tick', 'overlap')) ?? false))
+              await state.set('tick', 'running', true)
+              await state.set('tick', 'runs', ((await state.get('tick', 'runs')) ?? 0) + 1)
+              await new Promise((r) => setTimeout(r, 2200))
+              await state.set('tick', 'running', false)
+            }
+        """,
+        "steps/read_step.py": """
+            config = {"type": "api", "name": "Read", "path": "/tick", "method": "GET", "emits": []}
+            async def handler(req, context):
+                return {"status": 200, "body": {k: await context.state.get("tick", k) for k in ("runs", "overlap")}}
+        """,
+    })
+    host = start_host(root)
+    time.sleep(5.5)
+    body = httpx.get(f"{host.url}/tick").json()
+    assert 2 <= body["runs"] <= 3, body  # a 2.2 s run every second: most ticks are skipped
+    assert body["overlap"] is False
+    assert "previous run still in progress; skipping this tick" in host.logs()
+
+
+def test_steppe_emit_reaches_a_running_host(tmp_path, start_host):
+    root = write_project(tmp_path, {
+        "steps/store_step.py": """
+            config = {"type": "event", "name": "Store", "subscribes": ["note.added"], "emits": [],
+                      "input": {"type": "object", "required": ["text"]}}
+            def handler(input, context):  # a plain def: runs in a thread, calls return values directly
+                context.state.set("notes", "last", input, ttl=1)
+                context.logger.info("stored", {"text": input["text"]})
+        """,
+        "steps/read_step.py": """
+            config = {"type": "api", "name": "ReadNote", "path": "/note", "method": "GET", "emits": []}
+            async def handler(req, context):
+                return {"status": 200, "body": await context.state.get("notes", "last")}
+        """,
+    })
+    host = start_host(root)
+    out = subprocess.run([sys.executable, "-m", "steppe.cli", "emit", "--port", str(host.port), "--topic",
+                          "note.added", "--data", '{"text": "hi"}'], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert '"deliveries":1' in out.stdout
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{host.url}/note").json() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert httpx.get(f"{host.url}/note").json() == {"text": "hi"}
+    time.sleep(1.2)
+    assert httpx.get(f"{host.url}/note").json() is None  # the ttl=1 set expired
+    # an event that fails the step's input schema is recorded as failed, not run
+    subprocess.run([sys.executable, "-m", "steppe.cli", "emit", "--port", str(host.port), "--topic",
+                    "note.added", "--data", '{"nope": 1}'], check=True, capture_output=True, timeout=30)
+    deadline = time.monotonic() + 10
+    while not (failed := httpx.get(f"{host.url}/__steppe/events").json()["failed"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert failed[0]["step"] == "Store" and "'text' is a required property" in failed[0]["reason"]
+    bad = subprocess.run([sys.executable, "-m", "steppe.cli", "emit", "--port", str(host.port), "--topic", "x",
+                          "--data", "{oops"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "not valid JSON" in bad.stderr

@@ -1,0 +1,73 @@
+"""The host against misbehaving runners (tests/fakes/fake_runner.py), registered through steppe.toml."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import write_project
+
+FAKE = Path(__file__).resolve().parents[1] / "fakes" / "fake_runner.py"
+
+
+def fake_project(tmp_path: Path, mode: str) -> Path:
+    return write_project(tmp_path, {
+        "steppe.toml": f'''
+            [runners.fake]
+            command = ["{sys.executable}", "{FAKE}", "{mode}"]
+            extensions = [".fake"]
+        ''',
+        "steps/hello.step.fake": '{"type": "api", "name": "FakeHello", "path": "/fake", "method": "GET", "emits": []}',
+        "steps/real_step.py": '''
+            config = {"type": "api", "name": "Real", "path": "/real", "method": "GET", "emits": []}
+            async def handler(req, ctx):
+                return {"status": 200, "body": {"real": True}}
+        ''',
+    })
+
+
+def test_garbage_lines_are_logged_not_fatal(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "garbage"))
+    for _ in range(3):
+        r = httpx.get(f"{host.url}/fake")
+        assert r.status_code == 200 and r.json()["fake"] is True
+    assert "ignored a line from the fake runner (not JSON)" in host.wait_log("this is not JSON")
+
+
+def test_answers_with_unknown_ids_are_logged(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "stray-ids"))
+    assert httpx.get(f"{host.url}/fake").status_code == 200
+    host.wait_log("answer to an unknown request id")
+    assert httpx.get(f"{host.url}/fake").status_code == 200
+
+
+def test_runner_that_exits_at_start_marks_its_steps_unavailable(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "exit-start"))
+    assert httpx.get(f"{host.url}/real").json() == {"real": True}
+    steps = {s["name"]: s for s in httpx.get(f"{host.url}/__steppe/steps").json()["steps"]}
+    fake = next(s for s in steps.values() if s["path"].endswith(".fake"))
+    assert fake["status"] == "unavailable" and "fake runner failed to start" in fake["error"]
+    assert "fake runner refusing to start" in host.logs()
+
+
+def test_runner_that_crashes_on_invoke_is_restarted(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "crash"))
+    first = host.runner_pid("fake")
+    assert httpx.get(f"{host.url}/fake").status_code == 502
+    host.wait_log("runner exited with status 3")
+    deadline = time.monotonic() + 10
+    while host.runner_pid("fake") == first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert host.runner_pid("fake") != first
+    assert httpx.get(f"{host.url}/real").status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["hang"])
+def test_hanging_invoke_times_out_and_host_stays(tmp_path, start_host, mode):
+    host = start_host(fake_project(tmp_path, mode), env={"STEPPE_API_TIMEOUT": "0.5"})
+    assert httpx.get(f"{host.url}/fake", timeout=20).status_code == 504
+    assert httpx.get(f"{host.url}/real").status_code == 200
