@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,22 @@ def _settings(args: argparse.Namespace, mode: str) -> Settings:
     return settings
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after serving, which would end the process before the host drains
+    its runners; here a signal only asks the server to stop, and the host shuts down in order after it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
 async def _serve(settings: Settings) -> int:
     host = Host(settings)
     try:
@@ -36,7 +55,7 @@ async def _serve(settings: Settings) -> int:
         return 1
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body)
-    server = uvicorn.Server(config)
+    server = _Server(config)
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode)")
     try:
         await server.serve()
@@ -46,8 +65,18 @@ async def _serve(settings: Settings) -> int:
     return 0 if server.started else 1
 
 
+def _run(main: Any) -> Any:
+    """asyncio.run on uvloop when it is installed (it is, with uvicorn[standard]): faster pipes and sockets."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    return asyncio.run(_serve(_settings(args, args.command)))
+    return int(_run(_serve(_settings(args, args.command))))
 
 
 async def _list(settings: Settings, as_json: bool) -> int:
@@ -88,7 +117,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    return asyncio.run(_list(_settings(args, "dev"), args.json))
+    return int(_run(_list(_settings(args, "dev"), args.json)))
 
 
 def cmd_emit(args: argparse.Namespace) -> int:

@@ -79,12 +79,10 @@ def match(expected: Any, actual: Any, scope: Scope, where: str = "value", exact:
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return [f"{where}: expected an object, got {short(actual)}"]
-        problems = []
+        missing = [key for key, sub in expected.items() if key not in actual and not _may_be_absent(sub)]
+        problems = [f"{where}: missing {', '.join(missing)}"] if missing else []
         for key, sub in expected.items():
-            if key not in actual:
-                if not _may_be_absent(sub):
-                    problems.append(f"{where}.{key}: missing")
-            else:
+            if key in actual:
                 problems += match(sub, actual[key], scope, f"{where}.{key}", exact)
         if exact and (extra := sorted(set(actual) - set(expected))):
             problems.append(f"{where}: unexpected keys {extra}")
@@ -92,7 +90,7 @@ def match(expected: Any, actual: Any, scope: Scope, where: str = "value", exact:
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f"{where}: expected {short(expected)}, got {short(actual)}"]
-        return [p for i, (e, a) in enumerate(zip(expected, actual))
+        return [p for i, (e, a) in enumerate(zip(expected, actual, strict=True))
                 for p in match(e, a, scope, f"{where}[{i}]", exact)]
     if expected == actual and isinstance(expected, bool) == isinstance(actual, bool):
         return []

@@ -75,6 +75,8 @@ class Session:
             return []
         except RunnerError as e:
             return [f"setup {method} {params.get('path', '')} failed: {short(e.error, 600)}"]
+        except (TimeoutError, EOFError) as e:
+            return [f"setup {method} {params.get('path', '')}: no answer ({type(e).__name__} {e})"]
 
     async def step(self, label: str, step: dict[str, Any]) -> list[str]:
         if self.client.proc and self.client.proc.returncode is not None and "exit" not in step:
@@ -123,7 +125,7 @@ class Session:
         for future in futures:
             error = future.exception()
             if error is not None and not isinstance(error, RunnerError):
-                return problems + [f"{label}: no answer ({error})"]
+                return problems + [f"{label}: no answer ({error}{await self._exit_status()})"]
             got = {"error": error.error} if isinstance(error, RunnerError) else {"result": future.result()}
             if "result" in expect and "error" in got:
                 problems.append(f"{label}: expected a result, got error {short(got['error'], 600)}")
@@ -136,11 +138,17 @@ class Session:
                 break  # in a batch of equal requests one bad answer tells enough
         return problems
 
+    async def _exit_status(self) -> str:
+        try:
+            return f", exit status {await self.client.wait_exit(1)}"
+        except TimeoutError:
+            return ""
+
     async def wait_exit(self, label: str, step: dict[str, Any]) -> list[str]:
         limit = step.get("within_ms", ANSWER_TIMEOUT_MS)
         try:
             code = await self.client.wait_exit(limit / 1000)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return [f"{label}: the runner did not exit within {limit} ms"]
         self.exited = True
         return [] if code == step["exit"] else [f"{label}: exit status {code}, expected {step['exit']}"]
@@ -153,10 +161,10 @@ class Session:
                 problems.append(f"host calls: expected {[c['method'] for c in expected]}, got "
                                 f"{short(got, 600)}")
             else:
-                for i, (e, g) in enumerate(zip(expected, got)):
+                for i, (e, g) in enumerate(zip(expected, got, strict=True)):
                     problems += match(e, g, self.scope, f"host call {i + 1}")
+        deadline = time.monotonic() + LOG_GRACE_S
         for i, wanted in enumerate(self.vector.get("logs", [])):
-            deadline = time.monotonic() + LOG_GRACE_S
             while not any(not match(wanted, log, self.scope) for log in self.client.logs):
                 if time.monotonic() > deadline:
                     problems.append(f"log {i + 1}: no log notification matches {short(wanted)}; got "
@@ -168,7 +176,7 @@ class Session:
             try:
                 if (pong := await self.client.request("ping", {}, timeout=3)) != "pong":
                     problems.append(f"final ping: answered {short(pong)} instead of \"pong\"")
-            except (RunnerError, asyncio.TimeoutError, EOFError) as e:
+            except (TimeoutError, RunnerError, EOFError) as e:
                 problems.append(f"final ping: no pong ({type(e).__name__}: {e}); the runner is down or stuck")
         return problems
 
@@ -186,7 +194,7 @@ async def run_vector(vector: dict[str, Any], argv: list[str], lang: str, fixture
     started = time.monotonic()
     try:
         problems = await asyncio.wait_for(session.run(), VECTOR_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         problems = [f"the vector did not finish within {VECTOR_TIMEOUT_S} s"]
     except (OSError, KeyError, ValueError) as e:
         problems = [f"kit could not play the vector: {type(e).__name__}: {e}"]
@@ -196,7 +204,7 @@ async def run_vector(vector: dict[str, Any], argv: list[str], lang: str, fixture
     except OSError:
         pass  # the runner closed its stdin first; its exit was checked by the vector if it mattered
     problems += session.hygiene()
-    return Outcome(vector["name"], not problems, "; ".join(problems), ms, "".join(session.client.stderr))
+    return Outcome(vector["name"], not problems, "\n".join(problems), ms, "".join(session.client.stderr))
 
 
 async def run_all(vectors: list[dict[str, Any]], argv: list[str], lang: str, fixtures: Fixtures,

@@ -23,8 +23,9 @@ def print_table(outcomes: list[Outcome], out: TextIO, header: str = "") -> None:
     print(f"{'-' * width}  ------  {'-' * DETAIL_WIDTH}  {'-' * 6}", file=out)
     for o in outcomes:
         result = "PASS" if o.ok else "FAIL"
-        print(f"{o.name:<{width}}  {result:<6}  {_cut(o.detail, DETAIL_WIDTH):<{DETAIL_WIDTH}}  {o.ms:>6.0f}",
-              file=out)
+        first, *more = o.detail.splitlines() or [""]
+        detail = _cut(first, DETAIL_WIDTH - 10) + (f" (+{len(more)} more)" if more else "")
+        print(f"{o.name:<{width}}  {result:<6}  {detail:<{DETAIL_WIDTH}}  {o.ms:>6.0f}", file=out)
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         print(f"\n--- {o.name} FAILED\n{o.detail}", file=out)

@@ -113,6 +113,8 @@ function onLine(buffer) {
   try {
     onRequest(id, method, params)
   } catch (error) {
+    // a bug of the runner itself: its frames, trimmed from the answer, matter here
+    wire.diagnose(`internal error on ${method}: ${error && error.stack}`)
     wire.replyError(id, toRpcError(codes.INTERNAL_ERROR, error))
   }
 }

@@ -42,6 +42,8 @@ class FakeHost:
                 raise HostRefusal(-32010, "topic 'undeclared' is not in this step's emits", "UndeclaredTopic")
             return None
         key = (params.get("group"), params.get("key"))
+        if key == ("slow", "answer"):
+            await asyncio.sleep(3)
         if method == "state.set":
             self.state[key] = params["value"]
             return params["value"]
@@ -307,6 +309,21 @@ async def test_cancel_async_and_sync_handlers(start):
     await asyncio.sleep(0.6)
     assert host.methods("state.set") == []
     client.notify("cancel", {"id": rid})  # already finished: ignored
+
+    # a plain def handler blocked on a host call is woken up by the cancel
+    await load(client, "steps/sync_waiter_step.py")
+    rid, fut = client.request_nowait("invoke", invoke_params("steps/sync_waiter_step.py", "event", {}))
+    while not host.methods("state.get"):
+        await asyncio.sleep(0.01)
+    client.notify("cancel", {"id": rid})
+    with pytest.raises(RunnerError) as e:
+        await asyncio.wait_for(fut, 2)
+    assert e.value.code == -32002
+    deadline = time.monotonic() + 1
+    while not [log for log in client.logs if log["invocation"] == rid] and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    [woke] = [log["msg"] for log in client.logs if log["invocation"] == rid]
+    assert woke.startswith("woke up with ")
     await load(client, "steps/sync_counter_step.py")
     assert (await invoke(client, "steps/sync_counter_step.py", "api", api()))["body"]["n"] == 1
 

@@ -57,6 +57,9 @@ class FakeHost:
             if params["event"]["topic"] == "undeclared":
                 raise HostRefusal(-32010, "topic 'undeclared' is not in this step's emits", "UndeclaredTopic")
             return None
+        if method == "state.get" and params["group"] == "slow":
+            await asyncio.sleep(0.3)
+            return "late"
         if method.startswith("state."):
             group = self.state.setdefault(params["group"], {})
             return {
@@ -147,7 +150,7 @@ async def test_load_reports_each_kind(runner: Any) -> None:
     assert stream["config"]["name"] == "todos" and stream["config"]["schema"]["required"] == ["title"]
     assert stream["canAccess"] is True and stream["handler"] is False
     auth = await load(runner, FIXTURES / "stream_auth.rb", "auth")
-    assert auth == {"config": {}, "handler": True, "middleware": 0, "canAccess": False}
+    assert auth == {"config": {}, "handler": False, "middleware": 0, "canAccess": False}
 
 
 async def test_files_are_isolated_and_reload_is_fresh(runner: Any, tmp_path: Path) -> None:
@@ -268,16 +271,17 @@ async def test_output_becomes_log_notifications(runner: Any) -> None:
         ("stdout", "info", "partial joined"),
         ("stdout", "info", "written"),
         ("stdout", "info", "second"),
-        ("stdout", "info", '{:n=>7}'),
+        ("stdout", "info", '[7, "x"]'),
         ("stdout", "info", "007"),
         ("stderr", "warn", "a warning"),
         ("stderr", "warn", "to stderr"),
+        ("stdout", "info", "STDOUT constant"),
+        ("stderr", "warn", "STDERR constant"),
         ("stdout", "info", "no newline at the end"),
     ]
-    # raw fd 1 writes (the STDOUT constant, child processes) land on stderr, never on the protocol
+    # what bypasses Ruby's IO (a child process writing to fd 1) lands on stderr, never on the protocol
     await runner.request("ping", {})
-    stderr = "".join(runner.stderr)
-    assert "raw fd 1" in stderr and "from a child process" in stderr
+    assert "from a child process" in "".join(runner.stderr)
 
 
 async def test_invocations_run_concurrently_and_ping_answers_meanwhile(runner: Any) -> None:
@@ -308,6 +312,31 @@ async def test_cancel_answers_at_once_and_runs_ensure(runner: Any) -> None:
     assert await invoke(runner, path, "event", {"seconds": 0}) is None
     assert {"invocation": rid, "level": "info", "msg": "cleanup 30", "fields": {},
             "source": "stdout"} in runner.logs
+
+
+async def test_cancel_during_a_host_call_drops_the_late_answer(runner: Any) -> None:
+    path = STEPS / "waiting_step.rb"
+    await load(runner, path)
+    rid, fut = runner.request_nowait("invoke", invoke_params(path, "event", {"group": "slow"}))
+    while not runner.host.calls:
+        await asyncio.sleep(0.01)
+    runner.notify("cancel", {"id": rid})
+    with pytest.raises(RunnerError) as err:
+        await asyncio.wait_for(fut, 0.25)  # before the host answers the state.get
+    assert err.value.code == -32002
+    await asyncio.sleep(0.3)  # the late answer arrives and must go nowhere
+    assert await runner.request("ping", {}) == "pong"
+    assert await invoke(runner, path, "event", {"group": "fast"}) is None
+    assert [entry["msg"] for entry in runner.logs if entry["source"] == "stdout"] == ["got "]
+    assert runner.garbage == []
+
+
+async def test_invoke_sent_right_behind_its_load_sees_the_file(runner: Any) -> None:
+    path = STEPS / "twin_a_step.rb"
+    _, loading = runner.request_nowait("load", {"path": str(path), "kind": "step"})
+    _, invoking = runner.request_nowait("invoke", invoke_params(path, "api", api_input()))
+    assert (await asyncio.wait_for(loading, 10))["config"]["name"] == "TwinA"
+    assert (await asyncio.wait_for(invoking, 10))["body"] == "a"
 
 
 @pytest.mark.parametrize("mode, reason", [
@@ -360,6 +389,12 @@ async def test_streams_can_access_and_authenticate(runner: Any) -> None:
     assert await invoke(runner, stream, "canAccess", allowed) is True
     denied = {"subscription": {"groupId": "u2"}, "authContext": {"userId": "u1"}}
     assert await invoke(runner, stream, "canAccess", denied) is False
+    rooms = STEPS / "rooms.stream.rb"
+    assert await load(runner, rooms, "stream") == {
+        "config": {"name": "rooms", "schema": {"type": "object"}}, "handler": False, "middleware": 0,
+        "canAccess": True}
+    member = {"subscription": {"groupId": "r1"}, "authContext": {"rooms": ["r1"]}}
+    assert await invoke(runner, rooms, "canAccess", member) is True
 
     auth = FIXTURES / "stream_auth.rb"
     await load(runner, auth, "auth")
@@ -381,6 +416,13 @@ async def test_protocol_errors(runner: Any) -> None:
     with pytest.raises(RunnerError) as wrong_trigger:
         await invoke(runner, STEPS / "todos.stream.rb", "event", {})
     assert wrong_trigger.value.code == -32602
+    await load(runner, STEPS / "graph_noop.step.rb")
+    with pytest.raises(RunnerError) as no_handler:
+        await invoke(runner, STEPS / "graph_noop.step.rb", "event", {})
+    assert no_handler.value.code == -32602 and "no handler" in str(no_handler.value)
+    with pytest.raises(RunnerError) as missing_file:
+        await load(runner, STEPS / "missing_step.rb")
+    assert missing_file.value.code == -32001 and missing_file.value.data["type"] == "ENOENT"
     runner.send({"jsonrpc": "2.0", "method": "someNotification", "params": {}})
     runner.proc.stdin.write(b"this is not json\n")
     assert await runner.request("ping", {}) == "pong"

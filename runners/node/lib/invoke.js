@@ -129,7 +129,7 @@ function cancel(id) {
   inv.cancelled = true
   if (inv.controller !== null) inv.controller.abort(new CancelledError('the invocation was cancelled'))
   capture.flush(id)
-  wire.replyError(id, rpcError(codes.CANCELLED, 'CancelledError', 'the invocation was cancelled'))
+  wire.replyError(id, rpcError(codes.CANCELLED, 'Cancelled', 'the invocation was cancelled'))
 }
 
 function cancelAll() {

@@ -67,35 +67,35 @@ function wantsImport(file, error) {
 function evaluate(file) {
   packageTypes.clear()
   if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) throw new Error(`${file} is not a file`)
-  const key = require.resolve(file)
-  delete require.cache[key]
+  const resolved = require.resolve(file)
+  delete require.cache[resolved]
   try {
-    return { exports: require(key) }
+    return { exports: require(resolved) }
   } catch (error) {
-    if (!wantsImport(key, error)) throw withLocation(error)
+    if (!wantsImport(resolved, error)) throw withLocation(error)
     // the query makes a fresh module instance; ES modules cannot be evicted from their cache
-    const pending = import(`${pathToFileURL(key).href}?steppe-load=${++importVersion}`)
+    const pending = import(`${pathToFileURL(resolved).href}?steppe-load=${++importVersion}`)
     return { pending: pending.catch((e) => { throw withLocation(e) }) }
   } finally {
     // reloads would otherwise pile old module objects up in this module's children
-    const fresh = require.cache[key]
-    module.children = module.children.filter((child) => child.filename !== key || child === fresh)
+    const fresh = require.cache[resolved]
+    module.children = module.children.filter((child) => child.filename !== resolved || child === fresh)
   }
 }
 
 /** An export by name, or the same name on the default export (`export default {config, handler}`). */
-function pick(exports, name) {
-  if (exports === null || exports === undefined) return undefined
-  if (exports[name] !== undefined) return exports[name]
-  const def = exports.default
+function pick(mod, name) {
+  if (mod === null || mod === undefined) return undefined
+  if (mod[name] !== undefined) return mod[name]
+  const def = mod.default
   if (def !== null && (typeof def === 'object' || typeof def === 'function') && def[name] !== undefined) {
     return def[name]
   }
   return undefined
 }
 
-function requireConfig(exports) {
-  const config = pick(exports, 'config')
+function requireConfig(mod) {
+  const config = pick(mod, 'config')
   if (config === undefined) throw new ConfigError('the file exports no config')
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new ConfigError('the exported config is not an object')
@@ -109,24 +109,24 @@ function optionalFunction(value, what) {
   return value
 }
 
-function describeStep(exports, file) {
-  const config = requireConfig(exports)
-  const handler = optionalFunction(pick(exports, 'handler'), 'the exported handler')
+function describeStep(mod, file) {
+  const config = requireConfig(mod)
+  const handler = optionalFunction(pick(mod, 'handler'), 'the exported handler')
   const { json, middleware } = convertConfig(config, file)
   return { kind: 'step', config, json, handler, middleware, canAccess: null, authenticate: null }
 }
 
-function describeStream(exports, file) {
-  const config = requireConfig(exports)
+function describeStream(mod, file) {
+  const config = requireConfig(mod)
   const canAccess = optionalFunction(
-    config.canAccess !== undefined ? config.canAccess : pick(exports, 'canAccess'), 'canAccess')
+    config.canAccess !== undefined ? config.canAccess : pick(mod, 'canAccess'), 'canAccess')
   const { json } = convertConfig(config, file)
   return { kind: 'stream', config, json, handler: null, middleware: [], canAccess, authenticate: null }
 }
 
-function describeAuth(exports) {
-  let authenticate = pick(exports, 'authenticate')
-  if (authenticate === undefined && typeof exports.default === 'function') authenticate = exports.default
+function describeAuth(mod) {
+  let authenticate = pick(mod, 'authenticate')
+  if (authenticate === undefined && typeof mod.default === 'function') authenticate = mod.default
   if (typeof authenticate !== 'function') throw new ConfigError('the file defines no authenticate(request)')
   return { kind: 'auth', config: {}, json: {}, handler: null, middleware: [], canAccess: null, authenticate }
 }
@@ -141,14 +141,14 @@ const describers = { step: describeStep, stream: describeStream, auth: describeA
  */
 function load(key, file, kind) {
   loaded.delete(key)
-  const { exports, pending } = evaluate(file)
+  const { exports: mod, pending } = evaluate(file)
   return pending === undefined
-    ? register(key, file, kind, exports)
+    ? register(key, file, kind, mod)
     : pending.then((ns) => register(key, file, kind, ns))
 }
 
-function register(key, file, kind, exports) {
-  const entry = describers[kind](exports, file)
+function register(key, file, kind, mod) {
+  const entry = describers[kind](mod, file)
   loaded.set(key, entry)
   return {
     config: entry.json,

@@ -67,15 +67,12 @@ class HostCalls:
             self.pending[rid] = fut
             self.out.queue(data)  # the handler awaits next, which lets the loop flush it
             return fut
-        # worker thread: the reader resolves this future from the loop; cancel() wakes us up
+        # worker thread: the reader resolves this future from the loop; cancelling the invocation
+        # cancels it, which wakes this thread up
         cf: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self.pending[rid] = cf
-        inv.calls.add(rid)
-        try:
-            self.out.write(data)
-            return cf.result()
-        finally:
-            inv.calls.discard(rid)
+        self.out.write(data)
+        return inv.wait(cf)
 
     def resolve(self, msg: dict[str, Any]) -> None:
         fut = self.pending.pop(msg.get("id"), None)  # type: ignore[arg-type]
@@ -85,10 +82,3 @@ class HostCalls:
             fut.set_exception(host_error(msg["error"]))
         else:
             fut.set_result(msg.get("result"))
-
-    def abandon(self, rids: list[int]) -> None:
-        """Wake the worker threads blocked on these calls (their invocation was cancelled)."""
-        for rid in rids:
-            fut = self.pending.pop(rid, None)
-            if fut is not None:
-                fut.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextvars
 import inspect
 import threading
@@ -33,13 +34,13 @@ class InvocationCancelled(BaseException):
 
 
 class Invocation:
-    __slots__ = ("rid", "task", "calls", "cancelled", "_threads", "_lock")
+    __slots__ = ("rid", "task", "cancelled", "_blocking", "_threads", "_lock")
 
     def __init__(self, rid: Any) -> None:
         self.rid = rid
         self.task: asyncio.Task[Any] | None = None
-        self.calls: set[int] = set()  # host calls a worker thread is blocked on
         self.cancelled = False
+        self._blocking: set[concurrent.futures.Future[Any]] = set()  # what worker threads wait on
         self._threads: set[int] = set()
         self._lock = threading.Lock()
 
@@ -60,13 +61,27 @@ class Invocation:
                     # inside the executor or the next handler this thread runs
                     _set_async_exc(ctypes.c_ulong(me), None)
 
-    def cancel(self, calls: HostCalls) -> None:
+    def wait(self, fut: concurrent.futures.Future[Any]) -> Any:
+        """Block a worker thread on `fut` (a host call, an inner layer) in a way cancel() interrupts."""
+        with self._lock:
+            if self.cancelled:
+                fut.cancel()
+            self._blocking.add(fut)
+        try:
+            return fut.result()
+        finally:
+            with self._lock:
+                self._blocking.discard(fut)
+
+    def cancel(self) -> None:
         with self._lock:
             self.cancelled = True
             if _set_async_exc is not None:
                 for tid in self._threads:
                     _set_async_exc(ctypes.c_ulong(tid), ctypes.py_object(InvocationCancelled))
-        calls.abandon(list(self.calls))
+            blocking = list(self._blocking)
+        for fut in blocking:
+            fut.cancel()  # for a run_coroutine_threadsafe future this cancels the task in the loop too
         if self.task is not None:
             self.task.cancel()
 
@@ -131,7 +146,7 @@ class _Next:
     def __call__(self) -> Any:
         if threading.get_ident() == self._calls.loop_thread:
             return self._inner()
-        return asyncio.run_coroutine_threadsafe(self._in_invocation(), self._loop).result()
+        return self._inv.wait(asyncio.run_coroutine_threadsafe(self._in_invocation(), self._loop))
 
     async def _in_invocation(self) -> Any:
         current_invocation.set(self._inv.rid)  # a task started from a thread has the loop's context

@@ -165,7 +165,7 @@ class Runner:
         if inv is None:
             return  # unknown or finished: ignored
         self.out.error(rid, plain_error(CANCELLED, "invocation cancelled", "Cancelled"))
-        inv.cancel(self.calls)
+        inv.cancel()
 
     def _shutdown(self, rid: Any, params: dict[str, Any]) -> None:
         self.out.result(rid, None)

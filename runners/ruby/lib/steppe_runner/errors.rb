@@ -16,6 +16,10 @@ module Steppe
     end
   end
 
+  # A file that evaluated but is not a usable step/stream/auth file (no config, config not a Hash...).
+  class ConfigError < StandardError
+  end
+
   # Raised inside a handler's thread when the host cancels its invocation. It is not a StandardError,
   # so a handler's `rescue => e` does not swallow it; `ensure` blocks still run.
   class Cancelled < Exception # rubocop:disable Lint/InheritException
@@ -45,9 +49,7 @@ module SteppeRunner
   end
 
   module Errors
-    RUNNER_DIR = File.expand_path('../..', __dir__)
-    # classes defined inside a step file live in the file's anonymous module: hide that prefix
-    ANONYMOUS_PREFIX = /\A(?:#<Module:0x\h+>::)+/.freeze
+    RUNNER_DIR = "#{File.expand_path('../..', __dir__)}/"
 
     module_function
 
@@ -60,8 +62,11 @@ module SteppeRunner
       object(code, error.message, type, stack(error))
     end
 
+    # The class name's last segment: `Errno::ENOENT` is `ENOENT`, and a class defined in a step file
+    # (which lives in the file's anonymous module, `#<Module:0x...>::OrderError`) is `OrderError`.
     def type_name(klass)
-      (klass.name || klass.inspect).sub(ANONYMOUS_PREFIX, '')
+      klass = klass.superclass while klass.name.nil? && klass.superclass
+      klass.name.to_s.split('::').last
     end
 
     # The user's frames only: the runner's own files and Ruby's internals are noise to a step author.

@@ -48,7 +48,8 @@ module SteppeRunner
     def encode(id, method, params)
       Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'method' => method, 'params' => params })
     rescue TypeError => e
-      raise TypeError, "#{PAYLOAD_NAMES.fetch(method, "#{method} params")} is not JSON-serialisable: #{e.message}"
+      what = PAYLOAD_NAMES.fetch(method) { "#{method} params" }
+      raise TypeError, "#{what} is not JSON-serialisable: #{e.message}"
     end
   end
 end

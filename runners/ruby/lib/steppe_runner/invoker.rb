@@ -19,10 +19,10 @@ module SteppeRunner
       case trigger
       when 'api' then api(loaded, input, context(invocation, params))
       when 'event'
-        call_user(handler(loaded, trigger), input, context(invocation, params))
+        call_user(handler(loaded), input, context(invocation, params))
         nil
       when 'cron'
-        call_user(handler(loaded, trigger), context(invocation, params))
+        call_user(handler(loaded), context(invocation, params))
         nil
       when 'canAccess' then can_access(loaded, input)
       when 'authenticate' then authenticate(loaded, input)
@@ -37,28 +37,34 @@ module SteppeRunner
       end
 
       expected = { 'canAccess' => 'stream', 'authenticate' => 'auth' }.fetch(trigger, 'step')
-      return if loaded.kind == expected
-
-      raise ProtocolError.new(INVALID_PARAMS, "trigger #{trigger} needs a #{expected} file, " \
-                                              "#{loaded.path} was loaded as #{loaded.kind}", 'InvalidParams')
+      if loaded.kind != expected
+        invalid("trigger #{trigger} needs a #{expected} file, #{loaded.path} was loaded as #{loaded.kind}")
+      elsif expected == 'step' && !loaded.handler
+        invalid("#{loaded.path} defines no handler (a noop step?), it cannot run on #{trigger}")
+      elsif expected == 'stream' && !loaded.can_access
+        invalid("#{loaded.path} defines no canAccess(subscription, auth_context)")
+      end
     end
 
     private
+
+    def invalid(message)
+      raise ProtocolError.new(INVALID_PARAMS, message, 'InvalidParams')
+    end
 
     def context(invocation, params)
       Context.new(@calls, @writer, invocation, params['traceId'], params['flows'])
     end
 
-    def handler(loaded, trigger)
-      return loaded.target.method(:handler) if loaded.handler
-
-      raise NoMethodError, "#{loaded.path} defines no handler, it cannot run on #{trigger}"
+    def handler(loaded)
+      loaded.target.method(:handler)
     end
 
     # Middleware wrap the handler, first outermost; `next_call.call` (or `.call(other_req)`) goes inward.
     def api(loaded, request, ctx)
-      innermost = handler(loaded, 'api')
-      chain = loaded.middleware.reverse.reduce(->(req) { call_user(innermost, req, ctx) }) do |inner, middleware|
+      innermost = handler(loaded)
+      core = ->(req) { call_user(innermost, req, ctx) }
+      chain = loaded.middleware.reverse.reduce(core) do |inner, middleware|
         lambda do |req|
           next_call = ->(next_req = req) { inner.call(next_req) }
           call_user(middleware, req, ctx, next_call)
@@ -69,7 +75,8 @@ module SteppeRunner
 
     def response(result)
       unless result.is_a?(Hash)
-        raise TypeError, "an api handler must return a Hash like {status: 200, body: ...}, got #{result.class}"
+        raise TypeError, "an api handler must return a Hash like {status: 200, body: ...}, " \
+                         "got #{result.class}"
       end
 
       status = result.fetch(:status) { result.fetch('status', 200) }
@@ -88,8 +95,6 @@ module SteppeRunner
     end
 
     def can_access(loaded, input)
-      raise NoMethodError, "#{loaded.path} defines no can_access(subscription, auth_context)" unless loaded.can_access
-
       call_user(loaded.can_access, input['subscription'], input['authContext']) ? true : false
     end
 

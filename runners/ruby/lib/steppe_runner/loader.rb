@@ -27,8 +27,8 @@ module SteppeRunner
 
     # Returns the `load` result; raises ProtocolError for bad params, anything else is a LOAD_ERROR.
     def load(path, kind)
-      raise ProtocolError.new(INVALID_PARAMS, 'load needs a string "path"', 'InvalidParams') unless path.is_a?(String)
-      raise ProtocolError.new(INVALID_PARAMS, "unknown load kind #{kind.inspect}", 'InvalidParams') unless KINDS.include?(kind)
+      raise invalid('load needs a string "path"') unless path.is_a?(String)
+      raise invalid("unknown load kind #{kind.inspect}") unless KINDS.include?(kind)
 
       loaded = evaluate(path, kind)
       @lock.synchronize { @files[path] = loaded }
@@ -44,6 +44,8 @@ module SteppeRunner
 
     private
 
+    def invalid(message) = ProtocolError.new(INVALID_PARAMS, message, 'InvalidParams')
+
     def evaluate(path, kind)
       scope = Loader.fresh_scope
       mod = scope.receiver
@@ -57,15 +59,24 @@ module SteppeRunner
       json = plain_config(path, config)
       Loaded.new(path: path, kind: kind, target: target, config: json, middleware: middleware,
                  handler: kind == 'step' && target.respond_to?(:handler),
-                 can_access: kind == 'stream' ? find_method(target, :can_access, :canAccess) : nil)
+                 can_access: kind == 'stream' ? can_access(path, config, target) : nil)
     end
 
+    # `handler` is false for auth files: they export `authenticate`, not a handler.
     def auth_file(path, target)
       authenticate = find_method(target, :authenticate)
       raise Steppe::ConfigError, "#{path} defines no authenticate(request)" unless authenticate
 
-      Loaded.new(path: path, kind: 'auth', target: target, config: {}, middleware: [], handler: true,
+      Loaded.new(path: path, kind: 'auth', target: target, config: {}, middleware: [], handler: false,
                  authenticate: authenticate)
+    end
+
+    # Motia puts canAccess in the stream's config; a method `can_access` / `canAccess` works too.
+    def can_access(path, config, target)
+      entry = %i[canAccess can_access].map { |k| config[k] || config[k.name] }.compact.first
+      return find_method(target, :can_access, :canAccess) if entry.nil?
+
+      callable(path, entry, target, 'canAccess')
     end
 
     # `def config` (the Motia form), a top-level `config = {...}`, or a CONFIG constant.
@@ -73,11 +84,12 @@ module SteppeRunner
       config = if target.respond_to?(:config) then target.config
                elsif scope.local_variable_defined?(:config) then scope.local_variable_get(:config)
                elsif mod.const_defined?(:CONFIG, false) then mod.const_get(:CONFIG, false)
-               else raise Steppe::ConfigError, "#{path} defines no config (expected `def config` returning a Hash)"
+               else raise Steppe::ConfigError, "#{path} defines no config (expected `def config` " \
+                                               'returning a Hash)'
                end
-      raise Steppe::ConfigError, "#{path}: config must be a Hash, got #{config.class}" unless config.is_a?(Hash)
+      return config if config.is_a?(Hash)
 
-      config
+      raise Steppe::ConfigError, "#{path}: config must be a Hash, not #{config.class}"
     end
 
     # config[:middleware] holds callables (lambdas, procs, `method(:name)`, or a method's name as a
@@ -87,12 +99,15 @@ module SteppeRunner
       return [] if list.nil?
       raise Steppe::ConfigError, "#{path}: config middleware must be an Array" unless list.is_a?(Array)
 
-      list.map do |entry|
-        next target.method(entry) if entry.is_a?(Symbol) && target.respond_to?(entry)
-        next entry if entry.respond_to?(:call)
+      list.map { |entry| callable(path, entry, target, 'middleware entries') }
+    end
 
-        raise Steppe::ConfigError, "#{path}: middleware entries must be callables, got #{entry.inspect}"
-      end
+    # A lambda, proc or Method as is; a Symbol names a method of the file.
+    def callable(path, entry, target, what)
+      return target.method(entry) if entry.is_a?(Symbol) && target.respond_to?(entry)
+      return entry if entry.respond_to?(:call)
+
+      raise Steppe::ConfigError, "#{path}: #{what} must be callable, got #{entry.inspect}"
     end
 
     def find_method(target, *names)
@@ -103,7 +118,7 @@ module SteppeRunner
     # The config as JSON: string keys, symbols as strings, callables (middleware) dropped.
     def plain_config(path, config)
       json = plain(config)
-      json.delete('middleware')
+      %w[middleware canAccess can_access].each { |key| json.delete(key) }
       Codec.dump(json) # proves it encodes, so a bad config fails its load, not a later answer
       json
     rescue TypeError => e
@@ -122,11 +137,5 @@ module SteppeRunner
     def callable?(value)
       value.is_a?(Proc) || value.is_a?(Method)
     end
-  end
-end
-
-module Steppe
-  # A file that evaluated but is not a usable step/stream/auth file (no config, config not a Hash...).
-  class ConfigError < StandardError
   end
 end

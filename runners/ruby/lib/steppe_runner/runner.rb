@@ -43,14 +43,11 @@ module SteppeRunner
 
     def handle_line(line)
       message = Codec.parse(line.force_encoding(Encoding::UTF_8))
-      return @diag.note("ignoring a line that is not a JSON object: #{line[0, 200].inspect}") unless message.is_a?(Hash)
+      return dispatch(message) if message.is_a?(Hash)
 
-      dispatch(message)
+      @diag.note("ignoring a line that is not a JSON object: #{line[0, 200].inspect}")
     rescue JSON::ParserError, EncodingError => e
       @diag.note("ignoring an unparseable line (#{e.class}): #{line[0, 200].inspect}")
-    rescue StandardError => e
-      @diag.note("runner bug while handling #{line[0, 200].inspect}: #{e.class}: #{e.message}")
-      @writer.error(message['id'], Errors.from_exception(INTERNAL_ERROR, e)) if message.is_a?(Hash) && message['id']
     end
 
     def dispatch(message)
@@ -61,9 +58,17 @@ module SteppeRunner
       params = message['params'].is_a?(Hash) ? message['params'] : {}
       return notification(method, params) if id.nil?
 
-      request(id, method, params)
+      guarded(id) { request(id, method, params) }
+    end
+
+    # Answers a request whose handling failed in the runner itself (bad params, or a runner bug).
+    def guarded(id)
+      yield
     rescue ProtocolError => e
       @writer.error(id, Errors.object(e.code, e.message, e.type))
+    rescue StandardError => e
+      @diag.note("runner bug answering request #{id.inspect}: #{e.class}: #{e.message}")
+      @writer.error(id, Errors.from_exception(INTERNAL_ERROR, e))
     end
 
     def notification(method, params)
@@ -77,17 +82,17 @@ module SteppeRunner
       when 'load' then queue_load(id, params)
       when 'initialize' then initialize_session(id, params)
       when 'shutdown' then stop(id)
-      when String then @writer.error(id, Errors.object(METHOD_NOT_FOUND, "unknown method #{method}", 'MethodNotFound'))
-      else @writer.error(id, Errors.object(INVALID_REQUEST, 'method must be a string', 'InvalidRequest'))
+      when String then raise ProtocolError.new(METHOD_NOT_FOUND, "unknown method #{method}", 'MethodNotFound')
+      else raise ProtocolError.new(INVALID_REQUEST, 'method must be a string', 'InvalidRequest')
       end
     end
 
     def initialize_session(id, params)
       version = params['protocolVersion']
       unless version == PROTOCOL_VERSION
-        return @writer.error(id, Errors.object(UNSUPPORTED_VERSION,
-                                               "protocol version #{version.inspect} is not supported (this runner speaks #{PROTOCOL_VERSION})",
-                                               'UnsupportedVersion'))
+        message = "protocol version #{version.inspect} is not supported " \
+                  "(this runner speaks #{PROTOCOL_VERSION})"
+        raise ProtocolError.new(UNSUPPORTED_VERSION, message, 'UnsupportedVersion')
       end
 
       @writer.respond(id, { 'protocolVersion' => PROTOCOL_VERSION, 'language' => 'ruby',
@@ -101,7 +106,7 @@ module SteppeRunner
 
     def start_invoke(id, params)
       loaded = @loader[params['path']]
-      raise ProtocolError.new(NOT_LOADED, "#{params['path'].inspect} was never loaded", 'NotLoaded') unless loaded
+      raise ProtocolError.new(NOT_LOADED, "#{params['path']} was never loaded", 'NotLoaded') unless loaded
 
       @invoker.validate(loaded, params)
       @invocations.start(id) do
@@ -117,7 +122,8 @@ module SteppeRunner
     def encode_answer(id, result)
       Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'result' => result })
     rescue TypeError => e
-      error = Errors.object(HANDLER_ERROR, "the handler's result is not JSON-serialisable: #{e.message}", 'TypeError')
+      message = "the handler's result is not JSON-serialisable: #{e.message}"
+      error = Errors.object(HANDLER_ERROR, message, 'TypeError')
       Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error })
     end
 
@@ -129,11 +135,7 @@ module SteppeRunner
     def serial_loop
       loop do
         task, id, params = @serial.pop
-        if task == :load
-          load_file(id, params)
-        else
-          start_invoke_safely(id, params)
-        end
+        task == :load ? load_file(id, params) : guarded(id) { start_invoke(id, params) }
       end
     end
 
@@ -149,12 +151,6 @@ module SteppeRunner
         path = params['path']
         (@loads_pending[path] -= 1).zero? && @loads_pending.delete(path)
       end
-    end
-
-    def start_invoke_safely(id, params)
-      start_invoke(id, params)
-    rescue ProtocolError => e
-      @writer.error(id, Errors.object(e.code, e.message, e.type))
     end
 
     # `shutdown` (answered with null) or EOF on stdin: cancel what runs, then exit 0.

@@ -1,0 +1,48 @@
+"""Starting and stopping: SIGTERM shuts runners down and exits 0; a killed host leaves no orphan runners."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import psutil
+
+from conftest import write_project
+
+PROJECT = {
+    "steps/a_step.py": """
+        config = {"type": "api", "name": "A", "path": "/a", "method": "GET", "emits": []}
+        async def handler(req, ctx):
+            return {"status": 200, "body": "a"}
+    """,
+    "steps/b.step.ts": """
+        export const config = { type: 'api', name: 'B', path: '/b', method: 'GET', emits: [] }
+        export const handler = async () => ({ status: 200, body: 'b' })
+    """,
+}
+
+
+def _gone(pids: list[int], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sigterm_stops_runners_and_exits_zero(tmp_path, start_host):
+    host = start_host(write_project(tmp_path, PROJECT))
+    pids = [host.runner_pid("python"), host.runner_pid("node")]
+    host.proc.send_signal(signal.SIGTERM)
+    assert host.proc.wait(20) == 0
+    assert "shutting down" in host.logs()
+    assert _gone(pids)
+
+
+def test_killed_host_leaves_no_runner_behind(tmp_path, start_host):
+    host = start_host(write_project(tmp_path, PROJECT))
+    pids = [host.runner_pid("python"), host.runner_pid("node")]
+    host.proc.kill()
+    host.proc.wait(10)
+    assert _gone(pids)  # each runner sees EOF on stdin and exits
