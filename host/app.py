@@ -28,6 +28,14 @@ from .web.api import api_endpoint, json_response
 from .web.openapi import openapi_document
 
 
+def _no_telemetry() -> dict[str, Any]:
+    import inspect
+
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:  # FastAPI releases with OpenTelemetry
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+    return {}
+
+
 class Host:
     def __init__(self, settings: Settings, logs: LogBook | None = None) -> None:
         self.settings = settings
@@ -73,7 +81,10 @@ class Host:
 
     def build_app(self) -> FastAPI:
         s = self.settings
-        app = FastAPI(title=f"Steppe: {s.root.name}", openapi_url=None, docs_url=None, redoc_url=None)
+        # FastAPI's built-in OpenTelemetry hooks look up the global tracer on every request (an os.environ
+        # read each time); Steppe traces steps itself, so they stay off on this hot path.
+        app = FastAPI(title=f"Steppe: {s.root.name}", openapi_url=None, docs_url=None, redoc_url=None,
+                      **_no_telemetry())
         steps = self.project.ok_steps("api")
         document = openapi_document(steps, f"Steppe: {s.root.name}")
 

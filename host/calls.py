@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from .bus import Event, EventBus
+from .bus import Event, EventBus, new_event_id
 from .logs import LogBook
 from .rpc import Refusal
 from .runners import InvocationContext
@@ -66,7 +66,7 @@ class HandlerCalls:
                           "(max_event in steppe.toml)")
         await self.publish(Event(topic=topic, data=event.get("data"), trace_id=ctx.trace_id, flows=ctx.flows,
                                  message_group_id=event.get("messageGroupId"),
-                                 emitted_by=step.name, **({"id": str(event["id"])} if event.get("id") else {})))
+                                 emitted_by=step.name, id=str(event.get("id") or new_event_id())))
 
     async def publish(self, event: Event) -> int:
         count = await self.bus.publish(event)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
 from croniter import croniter
 
@@ -14,7 +15,7 @@ from .steps import Step
 
 
 class CronScheduler:
-    def __init__(self, run: Callable[[Step], Awaitable[None]], logs: LogBook) -> None:
+    def __init__(self, run: Callable[[Step], Coroutine[Any, Any, None]], logs: LogBook) -> None:
         self._run, self._logs = run, logs
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, asyncio.Task[None]] = {}

@@ -140,7 +140,7 @@ class RpcConnection:
             return
         method = msg.get("method")
         if method is None:
-            fut = self._pending.pop(msg.get("id"), None)
+            fut = self._pending.pop(msg.get("id"), None)  # type: ignore[arg-type]
             if fut is None:
                 self._on_garbage(line, "answer to an unknown request id")
             elif not fut.done():

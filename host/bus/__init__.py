@@ -1,9 +1,9 @@
 """The event bus: one interface, one file per backend."""
 
-from .base import Deliver, Event, EventBus
+from .base import Deliver, Event, EventBus, new_event_id
 from .memory import MemoryBus
 
-__all__ = ["Deliver", "Event", "EventBus", "MemoryBus", "open_bus"]
+__all__ = ["Deliver", "Event", "EventBus", "MemoryBus", "new_event_id", "open_bus"]
 
 
 def open_bus(kind: str) -> EventBus:

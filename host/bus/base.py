@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass
 class Event:
     topic: str
@@ -18,7 +22,7 @@ class Event:
     trace_id: str
     flows: list[str] = field(default_factory=list)
     message_group_id: str | None = None
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_event_id)
     emitted_by: str | None = None
     emitted_at: float = field(default_factory=time.time)
 

@@ -54,16 +54,19 @@ class RunnerProcess:
         return result  # type: ignore[no-any-return]
 
     async def _read(self) -> None:
-        assert self.rpc
+        assert self.rpc and self.proc
         reason = await self.rpc.run()
-        if self.proc and self.proc.returncode is None:
-            # a runner that broke the protocol (over-long line) is not trusted to continue
+        code: int | None = self.proc.returncode
+        if code is None:
+            # a runner that broke the protocol (over-long line) or closed its stdout cannot go on talking
             if "limit" in reason:
                 self.kill()
-            code = await self.proc.wait()
-        else:
-            code = self.proc.returncode if self.proc else None
-        if code is not None and code < 0:
+            try:
+                code = await asyncio.wait_for(self.proc.wait(), 2.0)
+            except TimeoutError:
+                self.kill()
+                code = await self.proc.wait()
+        if code < 0:
             reason = f"runner was killed by signal {signal.Signals(-code).name}"
         elif code:
             reason = f"runner exited with status {code}"

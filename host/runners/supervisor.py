@@ -90,7 +90,7 @@ class RunnerSupervisor:
         self._on_log(params, self.invocations.get(params.get("invocation")))  # type: ignore[arg-type]
 
     def _serve(self, method: str, params: dict[str, Any]) -> Awaitable[Any]:
-        return self._host_call(self.invocations.get(params.get("invocation")), method, params)
+        return self._host_call(self.invocations.get(params.get("invocation")), method, params)  # type: ignore[arg-type]
 
     async def _supervise(self) -> None:
         while not self._stopping:

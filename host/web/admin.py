@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..bus import Event
+from ..bus import Event, new_event_id
 from ..invoker import new_trace_id
 from .api import json_response
 
@@ -35,7 +35,7 @@ def admin_routes(host: Host) -> list[Route]:
         if size > host.settings.max_event:
             return json_response(413, {"error": "Payload Too Large", "limit": host.settings.max_event})
         event = Event(topic=topic, data=body.get("data"), trace_id=new_trace_id(), emitted_by="steppe emit",
-                      **({"id": str(body["id"])} if body.get("id") else {}))
+                      id=str(body.get("id") or new_event_id()))
         deliveries = await host.calls.publish(event)
         return json_response(202, {"id": event.id, "traceId": event.trace_id, "deliveries": deliveries})
 
