@@ -10,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
-from .bus import open_bus
+from .bus import EventBus
 from .calls import HandlerCalls
 from .cron import CronScheduler
 from .invoker import Invoker, new_trace_id
 from .logs import LogBook
 from .project import Project
+from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .runners import InvocationContext, RunnerRegistry
 from .settings import Settings
 from .state import open_state_store
@@ -41,7 +42,8 @@ class Host:
         self.settings = settings
         self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
         settings.data_path.mkdir(parents=True, exist_ok=True)
-        self.bus = open_bus(settings.bus)
+        self.queue = open_queue(settings.bus, settings.data_path)
+        self.bus = EventBus(self.queue, settings.dedupe_window)
         self.state = open_state_store(settings.state, settings.data_path)  # type: ignore[arg-type]
         self.hub = StreamHub()
         self.stream_store = open_stream_store(settings.streams, settings.data_path)  # type: ignore[arg-type]
@@ -52,7 +54,11 @@ class Host:
         self.project = Project(settings.root, registry, host_call=self.calls, on_log=self._runner_log,
                                on_event=self._supervisor_event, auth_file=settings.auth,
                                max_line=settings.max_line)
-        self.invoker = Invoker(self.project, self.bus, self.logs, settings.event_timeout)
+        self.invoker = Invoker(self.project, self.logs, settings.event_timeout)
+        self.worker = DeliveryWorker(self.queue, runner_concurrency=settings.runner_concurrency)
+        self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,
+                                          cap=settings.retry_cap, wake=self.worker.wake, on_dead=self._dead_letter)
+        self.bus.on_accepted = self.worker.wake
         self.cron = CronScheduler(self.invoker.tick, self.logs)
         self.app: FastAPI | None = None
 
@@ -62,8 +68,14 @@ class Host:
 
     async def start(self) -> FastAPI:
         await self.load()
-        self.bus.set_routes(self.project.topic_routes())
-        self.bus.start(self.invoker.deliver)
+        policies = {s.name: self.invoker.policy(s, self.settings.step_concurrency)
+                    for s in self.project.ok_steps("event")}
+        self.bus.set_routes({topic: [Subscription(name, policies[name].delay, policies[name].fifo) for name in names]
+                             for topic, names in self.project.topic_routes().items()})
+        if recovered := await self.queue.recover():
+            self.logs.write("info", f"{recovered} delivery(ies) interrupted by the last stop will run again")
+        self.worker.set_policies(policies)
+        self.worker.start()
         self.app = self.build_app()
         self.cron.start(self.project.ok_steps("cron"))
         ok = len(self.project.ok_steps())
@@ -72,12 +84,24 @@ class Host:
                         + f"; runners: {', '.join(sorted(self.project.supervisors)) or 'none'}")
         return self.app
 
-    async def stop(self, grace: float = 5.0) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking work, let in-flight deliveries finish within the grace period (the rest stay in the
+        journal for the next start), then stop the runners and close the stores."""
+        grace = self.settings.drain_grace if grace is None else grace
         await self.cron.stop()
-        await self.bus.stop(grace)
-        await self.project.stop(grace)
+        left = await self.worker.stop(grace)
+        if left:
+            self.logs.write("warn", f"{left} delivery(ies) still running after {grace}s; they will run again "
+                            "after the next start")
+        await self.project.stop(5.0)
+        await self.queue.close()
         await self.state.close()
         await self.stream_store.close()
+
+    def _dead_letter(self, delivery: Any, error: str) -> None:
+        self.logs.write("error", f"delivery {delivery.id} of event {delivery.event.topic!r} moved to the "
+                        f"dead-letter store after {delivery.attempts} attempt(s): {error}", step=delivery.step,
+                        trace_id=delivery.event.trace_id, flows=delivery.event.flows)
 
     def build_app(self) -> FastAPI:
         s = self.settings

@@ -66,11 +66,15 @@ class HandlerCalls:
                           "(max_event in steppe.toml)")
         await self.publish(Event(topic=topic, data=event.get("data"), trace_id=ctx.trace_id, flows=ctx.flows,
                                  message_group_id=event.get("messageGroupId"),
-                                 emitted_by=step.name, id=str(event.get("id") or new_event_id())))
+                                 emitted_by=step.name, id=str(event.get("id") or new_event_id())),
+                           dedupe=bool(event.get("id")))
 
-    async def publish(self, event: Event) -> int:
-        count = await self.bus.publish(event)
-        if count == 0:
+    async def publish(self, event: Event, dedupe: bool = False) -> int | None:
+        count = await self.bus.publish(event, dedupe)
+        if count is None:
+            self.logs.write("info", f"event {event.id} was already accepted; this emit is ignored",
+                            step=event.emitted_by, trace_id=event.trace_id, flows=event.flows)
+        elif count == 0:
             self.logs.write("warn", f"no step subscribes to {event.topic!r}; event kept as unrouted",
                             step=event.emitted_by, trace_id=event.trace_id, flows=event.flows)
         return count

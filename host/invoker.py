@@ -8,9 +8,9 @@ from typing import Any
 from jsonschema import validators
 
 from . import wire
-from .bus import Event, EventBus
 from .logs import LogBook
 from .project import Project, invoke_params
+from .queue import Delivery, Reject, StepPolicy
 from .runners import InvocationContext, RunnerSupervisor, RunnerUnavailable
 from .steps import Step
 
@@ -33,8 +33,8 @@ class SchemaValidator:
 
 
 class Invoker:
-    def __init__(self, project: Project, bus: EventBus, logs: LogBook, event_timeout: float) -> None:
-        self.project, self.bus, self.logs = project, bus, logs
+    def __init__(self, project: Project, logs: LogBook, event_timeout: float) -> None:
+        self.project, self.logs = project, logs
         self.event_timeout = event_timeout
         self._validators: dict[tuple[str, str], SchemaValidator | None] = {}
 
@@ -61,25 +61,35 @@ class Invoker:
         return await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows), ctx,
                                                   timeout)
 
-    async def deliver(self, step_name: str, event: Event) -> None:
-        """The bus's delivery callback: validate the input, run the handler, raise if it failed."""
-        step = self.project.step_named(step_name)
+    async def deliver(self, delivery: Delivery, policy: StepPolicy) -> None:
+        """Run one delivery: raises Reject for input that fails the step's schema, anything else on failure."""
+        step = self.project.step_named(delivery.step)
         if step is None:
-            raise LookupError(f"step {step_name!r} is not loaded")
+            raise Reject(f"step {delivery.step!r} is not loaded")
+        event = delivery.event
         validator = self.validator(step, "input")
         if validator and (errors := validator.errors(event.data)):
             reason = "event data does not match the step's input schema: " + "; ".join(
                 f"{e['path']}: {e['message']}" for e in errors)
             self.logs.write("error", reason, step=step.name, trace_id=event.trace_id, flows=event.flows,
                             fields={"topic": event.topic, "eventId": event.id})
-            self.bus.record_failure(step.name, event, reason)
-            return
+            raise Reject(reason)
         try:
-            await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows,
-                              step.handler_timeout or self.event_timeout)
+            await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows, policy.timeout)
         except Exception as e:
-            self.log_failure(step, event.trace_id, e, topic=event.topic)
+            self.log_failure(step, event.trace_id, e, topic=event.topic, attempt=delivery.attempts,
+                             maxAttempts=policy.max_attempts)
             raise
+
+    def policy(self, step: Step, runner_default_concurrency: int = 50) -> StepPolicy:
+        q = step.queue
+        timeout = step.handler_timeout or self.event_timeout
+        if q.get("visibilityTimeout"):
+            timeout = min(timeout, float(q["visibilityTimeout"]))
+        return StepPolicy(step=step.name, runner=step.language, fifo=q.get("type") == "fifo",
+                          concurrency=max(1, int(q.get("concurrency") or runner_default_concurrency)),
+                          max_attempts=max(1, int(q.get("maxRetries", 3))), timeout=timeout,
+                          delay=float(q.get("delaySeconds") or 0))
 
     async def tick(self, step: Step) -> None:
         trace_id = new_trace_id()

@@ -20,7 +20,13 @@ class Settings:
     mode: str = "dev"  # dev: pretty logs, errors show messages; start: JSON logs
     state: str = "sqlite"  # sqlite | memory
     streams: str = "sqlite"  # sqlite | memory
-    bus: str = "memory"
+    bus: str = "sqlite"  # sqlite (durable, under data_dir) | memory (lost on restart; for tests)
+    retry_base: float = 1.0  # seconds: retry n waits a random time in [0, min(retry_cap, retry_base * 2^(n-1))]
+    retry_cap: float = 30.0
+    step_concurrency: int = 50  # in-flight deliveries per event step without queue.concurrency
+    runner_concurrency: int = 200  # in-flight deliveries per runner, across its steps
+    dedupe_window: float = 86400.0  # seconds an emit id is remembered (emit({id}) is ignored when seen)
+    drain_grace: float = 10.0  # seconds in-flight work may finish after SIGTERM
     data_dir: str = ".steppe"
     api_timeout: float = 30.0  # seconds an API handler may run before 504
     event_timeout: float = 300.0  # default for event/cron handlers without infrastructure.handler.timeout

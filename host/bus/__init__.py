@@ -1,12 +1,6 @@
-"""The event bus: one interface, one file per backend."""
+"""The event bus: accepted events become deliveries in the queue."""
 
-from .base import Deliver, Event, EventBus, new_event_id
-from .memory import MemoryBus
+from .base import EventBus
+from ..event import Event, new_event_id
 
-__all__ = ["Deliver", "Event", "EventBus", "MemoryBus", "new_event_id", "open_bus"]
-
-
-def open_bus(kind: str) -> EventBus:
-    if kind == "memory":
-        return MemoryBus()
-    raise ValueError(f"unknown bus {kind!r} (available: memory)")
+__all__ = ["Event", "EventBus", "new_event_id"]

@@ -9,13 +9,12 @@ inside a `_..._sync` method, each store call is atomic with respect to the other
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..db import open_db, transaction
 from .base import (
     SWEEP_INTERVAL,
     StateStore,
@@ -42,27 +41,6 @@ CREATE INDEX IF NOT EXISTS state_expiry ON state (expires_at) WHERE expires_at I
 """
 
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
-
-
-def open_db(path: Path | str) -> sqlite3.Connection:
-    """A connection tuned for one writer process: WAL, and fsync only at checkpoints."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """Group statements into one commit (the connection is otherwise in autocommit mode)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 class SqliteStateStore(StateStore):

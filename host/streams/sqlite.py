@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..db import open_db, transaction
 from ..state.base import decode_value
-from ..state.sqlite import open_db, transaction
 from .base import StreamStore, check_address, make_item
 
 T = TypeVar("T")

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from ..bus import Event, new_event_id
 from ..invoker import new_trace_id
 from .api import json_response
+from .dlq import dlq_routes
 
 if TYPE_CHECKING:
     from ..app import Host
@@ -36,8 +37,9 @@ def admin_routes(host: Host) -> list[Route]:
             return json_response(413, {"error": "Payload Too Large", "limit": host.settings.max_event})
         event = Event(topic=topic, data=body.get("data"), trace_id=new_trace_id(), emitted_by="steppe emit",
                       id=str(body.get("id") or new_event_id()))
-        deliveries = await host.calls.publish(event)
-        return json_response(202, {"id": event.id, "traceId": event.trace_id, "deliveries": deliveries})
+        deliveries = await host.calls.publish(event, dedupe=bool(body.get("id")))
+        return json_response(202, {"id": event.id, "traceId": event.trace_id, "deliveries": deliveries or 0,
+                                   "duplicate": deliveries is None})
 
     async def steps(request: Request) -> Response:
         rows = [step_row(host, s) for s in host.project.steps.values()]
@@ -51,15 +53,15 @@ def admin_routes(host: Host) -> list[Route]:
                                                   limit=int(q.get("limit", "200"))))
 
     async def events(request: Request) -> Response:
-        return json_response(200, {
-            "unrouted": [e.as_dict() for e in host.bus.unrouted],
-            "failed": [{"step": f.step, "reason": f.reason, "at": f.at, "event": f.event.as_dict()}
-                       for f in host.bus.failed]})
+        return json_response(200, {"unrouted": [e.as_dict() for e in host.bus.unrouted],
+                                   "queue": await host.queue.counts()})
 
     async def health(request: Request) -> Response:
         runners = {lang: {"pid": s.process.pid if s.process else None, "restarts": s.restarts,
                           "unhealthy": s.unhealthy} for lang, s in host.project.supervisors.items()}
-        return json_response(200, {"status": "ok", "runners": runners, "pendingDeliveries": host.bus.pending()})
+        return json_response(200, {"status": "ok", "runners": runners, "queue": await host.queue.counts(),
+                                   "inFlight": host.worker.busy()})
 
     return [Route("/__steppe/emit", emit, methods=["POST"]), Route("/__steppe/steps", steps),
-            Route("/__steppe/logs", logs), Route("/__steppe/events", events), Route("/__steppe/health", health)]
+            Route("/__steppe/logs", logs), Route("/__steppe/events", events), Route("/__steppe/health", health),
+            *dlq_routes(host.queue, host.worker.wake)]

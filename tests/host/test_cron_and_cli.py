@@ -64,13 +64,14 @@ def test_steppe_emit_reaches_a_running_host(tmp_path, start_host):
     assert httpx.get(f"{host.url}/note").json() == {"text": "hi"}
     time.sleep(1.2)
     assert httpx.get(f"{host.url}/note").json() is None  # the ttl=1 set expired
-    # an event that fails the step's input schema is recorded as failed, not run
+    # an event that fails the step's input schema is not run: it goes to the dead-letter store at once
     subprocess.run([sys.executable, "-m", "steppe.cli", "emit", "--port", str(host.port), "--topic",
                     "note.added", "--data", '{"nope": 1}'], check=True, capture_output=True, timeout=30)
     deadline = time.monotonic() + 10
-    while not (failed := httpx.get(f"{host.url}/__steppe/events").json()["failed"]) and time.monotonic() < deadline:
+    while not (dead := httpx.get(f"{host.url}/__steppe/dlq").json()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert failed[0]["step"] == "Store" and "'text' is a required property" in failed[0]["reason"]
+    assert dead[0]["step"] == "Store" and dead[0]["attempts"] == 1
+    assert "'text' is a required property" in dead[0]["error"] and dead[0]["event"]["data"] == {"nope": 1}
     bad = subprocess.run([sys.executable, "-m", "steppe.cli", "emit", "--port", str(host.port), "--topic", "x",
                           "--data", "{oops"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr

@@ -1,0 +1,35 @@
+"""An emitted event, as the bus and the queue keep it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Event:
+    topic: str
+    data: Any
+    trace_id: str
+    flows: list[str] = field(default_factory=list)
+    message_group_id: str | None = None
+    id: str = field(default_factory=new_event_id)
+    emitted_by: str | None = None
+    emitted_at: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "topic": self.topic, "data": self.data, "traceId": self.trace_id,
+                "flows": self.flows, "messageGroupId": self.message_group_id, "emittedBy": self.emitted_by,
+                "emittedAt": self.emitted_at}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
+        return cls(topic=d["topic"], data=d.get("data"), trace_id=d.get("traceId") or "", flows=d.get("flows") or [],
+                   message_group_id=d.get("messageGroupId"), id=d.get("id") or new_event_id(),
+                   emitted_by=d.get("emittedBy"), emitted_at=d.get("emittedAt") or time.time())

@@ -1,0 +1,22 @@
+"""The delivery queue: one interface (base.py), one file per backend, the worker loop and its middleware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import DeadLetter, Delivery, Queue, Subscription
+from .memory import MemoryQueue
+from .retries import Reject, backoff, with_retries
+from .sqlite import SqliteQueue
+from .worker import DeliveryWorker, StepPolicy
+
+__all__ = ["DeadLetter", "Delivery", "DeliveryWorker", "MemoryQueue", "Queue", "Reject", "Subscription", "SqliteQueue",
+           "StepPolicy", "backoff", "open_queue", "with_retries"]
+
+
+def open_queue(kind: str, data_dir: Path) -> Queue:
+    if kind == "sqlite":
+        return SqliteQueue(data_dir / "queue.db")
+    if kind == "memory":
+        return MemoryQueue()
+    raise ValueError(f"unknown bus {kind!r} (use sqlite or memory)")

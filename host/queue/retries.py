@@ -1,0 +1,54 @@
+"""Retries as middleware around the delivery handler: exponential backoff with full jitter, then the
+dead-letter store. A `Reject` (e.g. input failing its schema) goes to the dead-letter store at once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+
+from .base import Delivery, Queue
+from .worker import Handler, StepPolicy
+
+
+class Reject(Exception):
+    """The delivery can never succeed as it is: no retries."""
+
+
+def backoff(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))] before retry number `attempt`."""
+    return rand() * min(cap, base * 2 ** max(0, attempt - 1))
+
+
+def describe(e: BaseException) -> tuple[str, str]:
+    """(error line, stack) of a failure, whether it came from a runner (RpcError) or the host."""
+    kind = getattr(e, "type", None) or type(e).__name__
+    message = getattr(e, "message", None) or str(e)
+    return (f"{kind}: {message}" if message else kind), str(getattr(e, "stack", "") or "")
+
+
+def with_retries(inner: Handler, queue: Queue, *, base: float, cap: float, wake: Callable[[float], None],
+                 on_dead: Callable[[Delivery, str], None] | None = None) -> Handler:
+    async def handle(delivery: Delivery, policy: StepPolicy) -> None:
+        try:
+            await inner(delivery, policy)
+        except asyncio.CancelledError:
+            raise  # shutting down: the lease stays in the journal and runs again after restart
+        except Reject as e:
+            await queue.bury(delivery, f"rejected: {e}")
+            if on_dead:
+                on_dead(delivery, f"rejected: {e}")
+        except Exception as e:
+            error, stack = describe(e)
+            if delivery.attempts >= policy.max_attempts:
+                await queue.bury(delivery, error, stack)
+                if on_dead:
+                    on_dead(delivery, error)
+            else:
+                delay = backoff(delivery.attempts, base, cap)
+                await queue.retry(delivery, delay, error)
+                wake(delay)
+        else:
+            await queue.ack(delivery)
+
+    return handle

@@ -1,0 +1,210 @@
+"""The durable queue, the embedded default: SQLite in WAL mode under `.steppe/queue.db`.
+
+Writes are group-committed: every `put`, `ack`, `retry` and `bury` made in one turn of the event loop
+shares one transaction, committed at the end of that turn, and each caller resumes only after the
+commit. So an accepted emit is on disk (in the WAL) before `emit` resolves, at the cost of one commit per
+loop turn rather than one per event. Leases are taken with one `UPDATE ... RETURNING` each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..event import Event
+from ..db import open_db, transaction
+from .base import DeadLetter, Delivery, Queue, Subscription
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: FIFO order is id order
+    step TEXT NOT NULL,
+    grp TEXT,                              -- FIFO message group, only for fifo steps
+    event BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    available_at REAL NOT NULL,
+    leased INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_step ON deliveries (step, leased, id);
+CREATE INDEX IF NOT EXISTS deliveries_by_group ON deliveries (step, grp, id) WHERE grp IS NOT NULL;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    step TEXT NOT NULL,
+    grp TEXT,
+    event BLOB NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    stack TEXT NOT NULL,
+    first_at REAL NOT NULL,
+    failed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS emitted (id TEXT PRIMARY KEY, at REAL NOT NULL);  -- idempotency keys
+"""
+_RETURNING = "RETURNING id, step, event, attempts, created_at, last_error"
+_TAKE = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE id IN (
+    SELECT id FROM deliveries WHERE step = ? AND leased = 0 AND available_at <= ? ORDER BY id LIMIT ?) {_RETURNING}"""
+_TAKE_FIFO = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE id IN (
+    SELECT d.id FROM deliveries d WHERE d.step = ? AND d.leased = 0 AND d.available_at <= ?
+      AND (d.grp IS NULL OR d.id = (SELECT MIN(e.id) FROM deliveries e WHERE e.step = d.step AND e.grp = d.grp))
+    ORDER BY d.id LIMIT ?) {_RETURNING}"""
+_PURGE_EVERY = 60.0
+
+
+class SqliteQueue(Queue):
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self._db = open_db(path)
+        self._db.executescript(_SCHEMA)
+        self._puts: list[tuple[Event, list[Subscription], float | None, asyncio.Future[bool]]] = []
+        self._acks: list[tuple[int]] = []
+        self._writes: list[tuple[str, tuple[Any, ...]]] = []
+        self._waiters: list[asyncio.Future[bool]] = []
+        self._flush_scheduled = False
+        self._next_purge = 0.0
+        self._window = 0.0
+
+    # --- group commit
+    def _submit(self) -> asyncio.Future[bool]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        puts, self._puts = self._puts, []
+        acks, self._acks = self._acks, []
+        writes, self._writes = self._writes, []
+        waiters, self._waiters = self._waiters, []
+        now = time.time()
+        results: list[bool] = []
+        try:
+            with transaction(self._db):
+                rows = []
+                for event, routes, window, _ in puts:
+                    if window is not None:
+                        self._window = max(self._window, window)
+                        cur = self._db.execute(
+                            "INSERT INTO emitted (id, at) VALUES (?, ?) "
+                            "ON CONFLICT (id) DO UPDATE SET at = excluded.at WHERE emitted.at <= ?",
+                            (event.id, now, now - window))
+                        if cur.rowcount == 0:
+                            results.append(False)
+                            continue
+                    blob = orjson.dumps(event.as_dict())
+                    for r in routes:
+                        group = event.message_group_id if r.fifo and event.message_group_id else None
+                        rows.append((r.step, group, blob, now + r.delay, now))
+                    results.append(True)
+                if rows:
+                    self._db.executemany("INSERT INTO deliveries (step, grp, event, available_at, created_at) "
+                                         "VALUES (?, ?, ?, ?, ?)", rows)
+                if acks:
+                    self._db.executemany("DELETE FROM deliveries WHERE id = ?", acks)
+                for sql, params in writes:
+                    self._db.execute(sql, params)
+                if now >= self._next_purge and self._window:
+                    self._next_purge = now + _PURGE_EVERY
+                    self._db.execute("DELETE FROM emitted WHERE at <= ?", (now - self._window,))
+        except Exception as e:  # a failed commit must reach every caller, not vanish in a callback
+            for *_, fut in puts:
+                if not fut.done():
+                    fut.set_exception(e)
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        for (*_, fut), ok in zip(puts, results, strict=True):
+            if not fut.done():
+                fut.set_result(ok)
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(True)
+
+    async def _write(self, sql: str | None = None, params: tuple[Any, ...] = ()) -> None:
+        if sql is not None:
+            self._writes.append((sql, params))
+        fut = self._submit()
+        self._waiters.append(fut)
+        await fut
+
+    # --- the interface
+    async def put(self, event: Event, routes: list[Subscription], dedupe_window: float | None = None) -> bool:
+        fut = self._submit()
+        self._puts.append((event, routes, dedupe_window, fut))
+        return await fut
+
+    async def take(self, step: str, limit: int, fifo: bool) -> list[Delivery]:
+        rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
+        rows.sort()  # RETURNING gives no order; FIFO order is id order
+        return [Delivery(r[0], r[1], Event.from_dict(orjson.loads(r[2])), r[3], r[4], r[5]) for r in rows]
+
+    async def ack(self, delivery: Delivery) -> None:
+        self._acks.append((delivery.id,))
+        await self._write()
+
+    async def retry(self, delivery: Delivery, delay: float, error: str) -> None:
+        delivery.last_error = error
+        await self._write("UPDATE deliveries SET leased = 0, available_at = ?, last_error = ? WHERE id = ?",
+                          (time.time() + delay, error, delivery.id))
+
+    async def bury(self, delivery: Delivery, error: str, stack: str = "") -> None:
+        self._writes.append((
+            "INSERT INTO dead_letters (step, grp, event, attempts, error, stack, first_at, failed_at) "
+            "SELECT step, grp, event, attempts, ?, ?, created_at, ? FROM deliveries WHERE id = ?",
+            (error, stack, time.time(), delivery.id)))
+        await self._write("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
+
+    async def recover(self) -> int:
+        return self._db.execute("UPDATE deliveries SET leased = 0 WHERE leased = 1").rowcount
+
+    async def counts(self) -> dict[str, int]:
+        by_lease = dict(self._db.execute("SELECT leased, COUNT(*) FROM deliveries GROUP BY leased").fetchall())
+        dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
+        return {"ready": by_lease.get(0, 0), "leased": by_lease.get(1, 0), "dead": dead}
+
+    async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]:
+        sql = "SELECT id, step, event, attempts, error, stack, first_at, failed_at, grp FROM dead_letters"
+        params: list[Any] = []
+        where = []
+        if step is not None:
+            where.append("step = ?")
+            params.append(step)
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            params.extend(ids)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
+        return [DeadLetter(r[0], r[1], Event.from_dict(orjson.loads(r[2])), r[3], r[4], r[5], r[6], r[7], r[8])
+                for r in rows]
+
+    async def replay(self, ids: list[int]) -> int:
+        if not ids:
+            return 0
+        marks, now = ",".join("?" * len(ids)), time.time()
+        with transaction(self._db):
+            n = self._db.execute(
+                "INSERT INTO deliveries (step, grp, event, available_at, created_at) "
+                f"SELECT step, grp, event, ?, ? FROM dead_letters WHERE id IN ({marks}) ORDER BY id",
+                (now, now, *ids)).rowcount
+            self._db.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", ids)
+        return n
+
+    async def drop(self, ids: list[int]) -> int:
+        if not ids:
+            return 0
+        return self._db.execute(f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(ids))})", ids).rowcount
+
+    async def close(self) -> None:
+        if self._flush_scheduled:
+            self._flush()
+        self._db.close()

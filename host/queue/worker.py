@@ -1,0 +1,108 @@
+"""The delivery loop: lease due deliveries within each step's and each runner's concurrency, and run
+them through the handler chain (retries and dead-lettering are middleware around it, see retries.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .base import Delivery, Queue
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    step: str
+    runner: str
+    fifo: bool = False
+    concurrency: int = 50  # queue.concurrency
+    max_attempts: int = 3  # queue.maxRetries: attempts in all before the dead-letter store
+    timeout: float = 300.0  # handler.timeout, capped by queue.visibilityTimeout
+    delay: float = 0.0  # queue.delaySeconds
+
+
+Handler = Callable[[Delivery, StepPolicy], Awaitable[None]]
+
+
+async def _unset(delivery: Delivery, policy: StepPolicy) -> None:
+    raise RuntimeError("DeliveryWorker.handle was never set")
+
+
+class DeliveryWorker:
+    def __init__(self, queue: Queue, handle: Handler | None = None, runner_concurrency: int = 200,
+                 poll: float = 0.5) -> None:
+        self.queue = queue
+        self.handle: Handler = handle or _unset
+        self.runner_concurrency, self.poll = runner_concurrency, poll
+        self.policies: dict[str, StepPolicy] = {}
+        self.in_flight: Counter[str] = Counter()  # by step
+        self.runner_in_flight: Counter[str] = Counter()  # by runner language
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._taking = False
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def set_policies(self, policies: dict[str, StepPolicy]) -> None:
+        self.policies = dict(policies)
+        self.wake()
+
+    def wake(self, delay: float = 0.0) -> None:
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._wake.set)
+        else:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._taking = True
+        self._loop_task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._taking:
+            self._wake.clear()
+            await self._fill()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll)  # the poll catches delayed deliveries
+            except TimeoutError:
+                pass
+
+    async def _fill(self) -> None:
+        for step, policy in self.policies.items():
+            room = min(policy.concurrency - self.in_flight[step],
+                       self.runner_concurrency - self.runner_in_flight[policy.runner])
+            if room <= 0 or not self._taking:
+                continue
+            for delivery in await self.queue.take(step, room, policy.fifo):
+                self.in_flight[step] += 1
+                self.runner_in_flight[policy.runner] += 1
+                task = asyncio.get_running_loop().create_task(self._deliver(delivery, policy))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, delivery: Delivery, policy: StepPolicy) -> None:
+        try:
+            await self.handle(delivery, policy)
+        finally:
+            self.in_flight[policy.step] -= 1
+            self.runner_in_flight[policy.runner] -= 1
+            self._wake.set()
+
+    def busy(self) -> int:
+        return len(self._tasks)
+
+    async def stop(self, grace: float) -> int:
+        """Stop taking work; let running deliveries finish within `grace` seconds. Those still running
+        then are cancelled and stay leased in the journal, to run again after the next start.
+        Returns how many were left."""
+        self._taking = False
+        self._wake.set()
+        if self._loop_task:
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        if not self._tasks:
+            return 0
+        _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        return len(late)

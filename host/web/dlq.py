@@ -1,0 +1,56 @@
+"""The dead-letter store over HTTP: list, show, replay, drop (by id, by step, or all)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..queue import Queue
+from .api import json_response
+
+
+async def select_ids(queue: Queue, body: dict[str, Any]) -> list[int]:
+    """`{"ids": [..]}`, `{"step": name}` or `{"all": true}`: the dead letters an operation applies to."""
+    if body.get("all") is True:
+        return [d.id for d in await queue.dead()]
+    if isinstance(body.get("step"), str):
+        return [d.id for d in await queue.dead(step=body["step"])]
+    ids = body.get("ids")
+    if isinstance(ids, list) and all(isinstance(i, int) for i in ids):
+        return [d.id for d in await queue.dead(ids=ids)]
+    raise ValueError('expected {"ids": [int, ...]}, {"step": "Name"} or {"all": true}')
+
+
+def dlq_routes(queue: Queue, wake: Callable[[], None]) -> list[Route]:
+    async def listing(request: Request) -> Response:
+        letters = await queue.dead(step=request.query_params.get("step"))
+        return json_response(200, [d.as_dict() for d in letters])
+
+    async def show(request: Request) -> Response:
+        letters = await queue.dead(ids=[int(request.path_params["id"])])
+        if not letters:
+            return json_response(404, {"error": "Not Found", "id": request.path_params["id"]})
+        return json_response(200, letters[0].as_dict())
+
+    def operation(apply: Callable[[list[int]], Any], verb: str) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                body = orjson.loads(await request.body() or b"{}")
+                ids = await select_ids(queue, body if isinstance(body, dict) else {})
+            except (orjson.JSONDecodeError, ValueError) as e:
+                return json_response(400, {"error": str(e)})
+            count = await apply(ids)
+            if verb == "replayed":
+                wake()
+            return json_response(200, {verb: count, "ids": ids})
+
+        return endpoint
+
+    return [Route("/__steppe/dlq", listing), Route("/__steppe/dlq/{id:int}", show),
+            Route("/__steppe/dlq/replay", operation(queue.replay, "replayed"), methods=["POST"]),
+            Route("/__steppe/dlq/drop", operation(queue.drop, "dropped"), methods=["POST"])]
