@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
 
 from .app import Host
+from .cli_admin import add_admin_commands
 from .logs import LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
@@ -120,23 +120,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return int(_run(_list(_settings(args, "dev"), args.json)))
 
 
-def cmd_emit(args: argparse.Namespace) -> int:
-    try:
-        data = json.loads(args.data)
-    except json.JSONDecodeError as e:
-        print(f"error: --data is not valid JSON: {e}", file=sys.stderr)
-        return 2
-    settings = _settings(args, "dev")
-    url = args.url or f"http://127.0.0.1:{settings.port}"
-    try:
-        r = httpx.post(f"{url}/__steppe/emit", json={"topic": args.topic, "data": data}, timeout=10)
-    except httpx.HTTPError as e:
-        print(f"error: no Steppe host answered at {url} ({e}); start one with `steppe dev`", file=sys.stderr)
-        return 1
-    print(r.text)
-    return 0 if r.status_code < 300 else 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steppe", description="Run a folder of step files as a backend.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,12 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_list)
-    p = sub.add_parser("emit", help="emit an event into a running host")
-    common(p)
-    p.add_argument("--topic", required=True, help="topic to emit")
-    p.add_argument("--data", default="null", help="event data as JSON (default null)")
-    p.add_argument("--url", default=None, help="host URL (default http://127.0.0.1:<port>)")
-    p.set_defaults(func=cmd_emit)
+    add_admin_commands(sub, common)
     return parser
 
 

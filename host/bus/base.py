@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from ..queue.base import Queue, Subscription
 from ..event import Event
+from ..queue.base import Queue, Subscription
 
 
 class EventBus:

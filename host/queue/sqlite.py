@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from ..event import Event
 from ..db import open_db, transaction
+from ..event import Event
 from .base import DeadLetter, Delivery, Queue, Subscription
 
 _SCHEMA = """

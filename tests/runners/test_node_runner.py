@@ -337,7 +337,7 @@ async def test_stream_file_with_can_access(runner: RunnerClient) -> None:
 async def test_auth_file(runner: RunnerClient) -> None:
     path = "auth/authenticate.ts"
     loaded = await runner.request("load", {"path": fixture(path), "kind": "auth"})
-    assert loaded == {"config": {}, "handler": True, "middleware": 0, "canAccess": False}
+    assert loaded == {"config": {}, "handler": False, "middleware": 0, "canAccess": False}
     request = {"headers": {"authorization": "Bearer good"}, "url": "/ws"}
     auth = await runner.request("invoke", invoke_params(path, "authenticate", request))
     assert auth == {"userId": "u1", "url": "/ws"}

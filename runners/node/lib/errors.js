@@ -52,7 +52,9 @@ function toRpcError(code, thrown) {
       ? thrown.name
       : (thrown.constructor && thrown.constructor.name) || 'Error'
     const message = thrown.code === 'MODULE_NOT_FOUND' ? trimStack(String(thrown.message)) : String(thrown.message)
-    return { code, message, data: { type, stack: trimStack(thrown.stack) } }
+    // problems the runner finds itself (a missing config, ...) have no stack worth showing
+    const stack = thrown instanceof ConfigError ? '' : trimStack(thrown.stack)
+    return { code, message, data: { type, stack } }
   }
   let message
   try {

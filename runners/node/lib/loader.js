@@ -152,7 +152,7 @@ function register(key, file, kind, mod) {
   loaded.set(key, entry)
   return {
     config: entry.json,
-    handler: entry.handler !== null || entry.authenticate !== null,
+    handler: entry.handler !== null,
     middleware: entry.middleware.length,
     canAccess: entry.canAccess !== null,
   }

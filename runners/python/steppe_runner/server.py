@@ -113,7 +113,7 @@ class Runner:
             self.out.error(rid, error_from(LOAD_ERROR, e, f"{e.msg} ({where})"))
             return
         except LoadError as e:  # the file imported but lacks something: no stack worth showing
-            self.out.error(rid, plain_error(LOAD_ERROR, str(e), "LoadError"))
+            self.out.error(rid, plain_error(LOAD_ERROR, str(e), "ConfigError"))
             return
         except BaseException as e:  # noqa: BLE001 - whatever the file does at import, we stay up
             if isinstance(e, (KeyboardInterrupt, asyncio.CancelledError)):
