@@ -53,7 +53,9 @@ class Host:
                                   project_root=settings.root)
         self.project = Project(settings.root, registry, host_call=self.calls, on_log=self._runner_log,
                                on_event=self._supervisor_event, auth_file=settings.auth,
-                               max_line=settings.max_line)
+                               runner_options={"max_line": settings.max_line, "ping_interval": settings.ping_interval,
+                                               "ping_timeout": settings.ping_timeout,
+                                               "cancel_grace": settings.cancel_grace})
         self.invoker = Invoker(self.project, self.logs, settings.event_timeout)
         self.worker = DeliveryWorker(self.queue, runner_concurrency=settings.runner_concurrency)
         self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,

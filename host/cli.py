@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from .app import Host
@@ -19,6 +20,7 @@ from .cli_admin import add_admin_commands
 from .logs import LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
+from .web.admin import step_row
 
 
 def _settings(args: argparse.Namespace, mode: str) -> Settings:
@@ -79,9 +81,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return int(_run(_serve(_settings(args, args.command))))
 
 
-async def _list(settings: Settings, as_json: bool) -> int:
-    logs = LogBook(pretty=True, level="error", out=sys.stderr)
-    host = Host(settings, logs=logs)
+def _running_host_steps(settings: Settings) -> dict[str, Any] | None:
+    """The live view of a host already running this project on its port (health included), if any."""
+    try:
+        r = httpx.get(f"http://127.0.0.1:{settings.port}/__steppe/steps", timeout=0.5)
+        body = r.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return body if isinstance(body, dict) and body.get("root") == str(settings.root) else None
+
+
+async def _load_steps(settings: Settings) -> dict[str, Any]:
+    host = Host(settings, logs=LogBook(pretty=True, level="error", out=sys.stderr))
     failed: str | None = None
     try:
         await host.load()
@@ -89,21 +100,30 @@ async def _list(settings: Settings, as_json: bool) -> int:
         failed = str(e)
     finally:
         await host.stop()
-    rows = [{"name": s.name, "type": s.type, "language": s.language, "trigger": s.describe(),
-             "status": s.status, "error": s.error or s.unavailable, "path": host.project.rel(s.path)}
-            for s in sorted(host.project.steps.values(), key=lambda s: (s.status != "ok", s.name))]
-    if as_json:
-        print(json.dumps({"steps": rows, "streams": sorted(host.project.streams),
-                          "streamErrors": host.project.stream_errors, "error": failed}, indent=2))
+    rows = [step_row(host, s) for s in host.project.steps.values()]
+    streams = [{"name": s.name, "language": s.language, "path": host.project.rel(s.path)}
+               for s in host.project.streams.values()]
+    return {"steps": rows, "streams": streams, "streamErrors": host.project.stream_errors, "error": failed}
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    settings = _settings(args, "dev")
+    found = _running_host_steps(settings)
+    listing = found if found is not None else _run(_load_steps(settings))
+    rows = sorted(listing["steps"], key=lambda s: (s["status"] != "ok", s["name"]))
+    if args.json:
+        print(json.dumps({**listing, "steps": rows, "live": found is not None}, indent=2))
     else:
+        if found is not None:
+            print(f"(from the host running on port {settings.port})")
         _print_table(rows)
-        for name, st in sorted(host.project.streams.items()):
-            print(f"stream {name} ({st.language}) {host.project.rel(st.path)}")
-        for path, err in host.project.stream_errors.items():
-            print(f"stream file {host.project.rel(Path(path))}: {err}")
-        if failed:
-            print(f"\nerror: {failed}", file=sys.stderr)
-    return 1 if failed else 0
+        for st in listing["streams"]:
+            print(f"stream {st['name']} ({st['language']}) {st['path']}")
+        for path, err in listing["streamErrors"].items():
+            print(f"stream file {path}: {err}")
+        if listing.get("error"):
+            print(f"\nerror: {listing['error']}", file=sys.stderr)
+    return 1 if listing.get("error") else 0
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -114,10 +134,6 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
         if r["error"]:
             print(f"    ↳ {r['error']}")
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    return int(_run(_list(_settings(args, "dev"), args.json)))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,10 +38,10 @@ class AuthHook:
 class Project:
     def __init__(self, root: Path, registry: RunnerRegistry, *, host_call: HostCall, on_log: RunnerLog,
                  on_event: Callable[[str, str], None], auth_file: str = "",
-                 max_line: int = 16 * 1024 * 1024) -> None:
+                 runner_options: dict[str, float] | None = None) -> None:
         self.root, self.registry = root, registry
         self._host_call, self._on_log, self._on_event = host_call, on_log, on_event
-        self._auth_file, self._max_line = auth_file, max_line
+        self._auth_file, self._runner_options = auth_file, runner_options or {}
         self.steps: dict[str, Step] = {}  # by path
         self.streams: dict[str, StreamDef] = {}
         self.stream_errors: dict[str, str] = {}  # path → load error
@@ -67,7 +67,8 @@ class Project:
     async def _load_language(self, language: str, files: list[SourceFile]) -> None:
         spec = self.registry.get(language)
         sup = RunnerSupervisor(spec, self.root, host_call=self._host_call, on_log=self._on_log,
-                               on_event=self._on_event, max_line=self._max_line)
+                               on_event=self._on_event, on_unhealthy=self._runner_unhealthy,
+                               **self._runner_options)  # type: ignore[arg-type]
         try:
             await sup.start()
         except RunnerUnavailable as e:
@@ -112,6 +113,12 @@ class Project:
                 step.error = str(e)
                 self._on_event("error", f"invalid step {self._rel(f.path)}: {e}")
             self.steps[str(f.path)] = step
+
+    def _runner_unhealthy(self, language: str, reason: str) -> None:
+        """A crash-looping runner: its steps are listed as unavailable, with the reason."""
+        for step in self.steps.values():
+            if step.language == language and step.error is None:
+                step.unhealthy = reason
 
     def _check_unique(self) -> None:
         names: dict[str, Step] = {}

@@ -27,6 +27,9 @@ class Settings:
     runner_concurrency: int = 200  # in-flight deliveries per runner, across its steps
     dedupe_window: float = 86400.0  # seconds an emit id is remembered (emit({id}) is ignored when seen)
     drain_grace: float = 10.0  # seconds in-flight work may finish after SIGTERM
+    ping_interval: float = 5.0  # seconds between pings to each runner
+    ping_timeout: float = 10.0  # a runner that does not answer a ping within this is killed and restarted
+    cancel_grace: float = 2.0  # seconds a runner has to honour a cancel before it is killed and restarted
     data_dir: str = ".steppe"
     api_timeout: float = 30.0  # seconds an API handler may run before 504
     event_timeout: float = 300.0  # default for event/cron handlers without infrastructure.handler.timeout

@@ -24,6 +24,7 @@ class Step:
     config: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # load error or invalid config: the step is listed but not served
     unavailable: str | None = None  # the runner for its language cannot run here
+    unhealthy: str | None = None  # its runner is crash-looping and is no longer restarted
     middleware: int = 0
 
     @property
@@ -36,13 +37,16 @@ class Step:
 
     @property
     def ok(self) -> bool:
+        """Loaded and valid: routed and scheduled (an unhealthy step stays routed; calls fail fast)."""
         return self.error is None and self.unavailable is None
 
     @property
     def status(self) -> str:
         if self.error:
             return "error"
-        return "unavailable" if self.unavailable else "ok"
+        if self.unavailable:
+            return "unavailable"
+        return "unhealthy" if self.unhealthy else "ok"
 
     @property
     def flows(self) -> list[str]:

@@ -43,11 +43,13 @@ class RunnerSupervisor:
 
     def __init__(self, spec: RunnerSpec, project_root: Path, *, host_call: HostCall, on_log: RunnerLog,
                  on_event: Callable[[str, str], None] | None = None,
+                 on_unhealthy: Callable[[str, str], None] | None = None,
                  ping_interval: float = 5.0, ping_timeout: float = 10.0, max_line: int = 16 * 1024 * 1024,
                  cancel_grace: float = 2.0) -> None:
         self.spec, self.project_root = spec, project_root
         self._host_call, self._on_log = host_call, on_log
         self._on_event = on_event or (lambda level, msg: None)
+        self._on_unhealthy = on_unhealthy or (lambda language, reason: None)
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
         self._max_line, self._cancel_grace = max_line, cancel_grace
         self.files: dict[str, wire.LoadKind] = {}  # loaded into every incarnation of the runner
@@ -114,6 +116,7 @@ class RunnerSupervisor:
             self.unhealthy = (f"{self.language} runner crashed {len(self._crashes)} times in "
                               f"{self.CRASH_WINDOW:.0f}s; not restarting (see its logs)")
             self._on_event("error", self.unhealthy)
+            self._on_unhealthy(self.language, self.unhealthy)
             self._ready.set()  # wake waiters so they fail fast instead of hanging
             return
         await asyncio.sleep(min(0.05 * 2 ** (len(self._crashes) - 1), 5.0))

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 def step_row(host: Host, step: Any) -> dict[str, Any]:
     return {"name": step.name, "type": step.type, "language": step.language, "path": host.project.rel(step.path),
-            "trigger": step.describe(), "status": step.status, "error": step.error or step.unavailable,
+            "trigger": step.describe(), "status": step.status,
+            "error": step.error or step.unavailable or step.unhealthy,
             "flows": step.flows, "emits": step.emits}
 
 
@@ -45,7 +46,8 @@ def admin_routes(host: Host) -> list[Route]:
         rows = [step_row(host, s) for s in host.project.steps.values()]
         streams = [{"name": s.name, "language": s.language, "path": host.project.rel(s.path)}
                    for s in host.project.streams.values()]
-        return json_response(200, {"steps": rows, "streams": streams, "streamErrors": host.project.stream_errors})
+        return json_response(200, {"root": str(host.settings.root), "steps": rows, "streams": streams,
+                                   "streamErrors": host.project.stream_errors})
 
     async def logs(request: Request) -> Response:
         q = request.query_params
