@@ -5,10 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
 
 from .bus import EventBus
 from .calls import HandlerCalls
@@ -17,24 +13,13 @@ from .invoker import Invoker, new_trace_id
 from .logs import LogBook
 from .project import Project
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
+from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
 from .settings import Settings
 from .state import open_state_store
-from .steps import starlette_path
 from .streams import open_stream_store
 from .streams.hub import StreamHub, Streams
-from .streams.ws import make_stream_socket_endpoint
-from .web.admin import admin_routes
-from .web.api import api_endpoint, json_response
-from .web.openapi import openapi_document
-
-
-def _no_telemetry() -> dict[str, Any]:
-    import inspect
-
-    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:  # FastAPI releases with OpenTelemetry
-        return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
-    return {}
+from .web.app import build_app, build_routes
 
 
 class Host:
@@ -63,6 +48,7 @@ class Host:
         self.bus.on_accepted = self.worker.wake
         self.cron = CronScheduler(self.invoker.tick, self.logs)
         self.app: FastAPI | None = None
+        self.reloader: DevReloader | None = None
 
     async def load(self) -> None:
         """Load every file (raises ProjectError when the project cannot start)."""
@@ -70,26 +56,38 @@ class Host:
 
     async def start(self) -> FastAPI:
         await self.load()
-        policies = {s.name: self.invoker.policy(s, self.settings.step_concurrency)
-                    for s in self.project.ok_steps("event")}
-        self.bus.set_routes({topic: [Subscription(name, policies[name].delay, policies[name].fifo) for name in names]
-                             for topic, names in self.project.topic_routes().items()})
         if recovered := await self.queue.recover():
             self.logs.write("info", f"{recovered} delivery(ies) interrupted by the last stop will run again")
-        self.worker.set_policies(policies)
+        self.app = build_app(self)
+        self.refresh()
         self.worker.start()
-        self.app = self.build_app()
-        self.cron.start(self.project.ok_steps("cron"))
+        if self.settings.mode == "dev":
+            self.reloader = DevReloader(self)
+            self.reloader.start()
         ok = len(self.project.ok_steps())
         bad = len(self.project.steps) - ok
         self.logs.write("info", f"{ok} step(s) ready" + (f", {bad} not loaded (see `steppe list`)" if bad else "")
                         + f"; runners: {', '.join(sorted(self.project.supervisors)) or 'none'}")
         return self.app
 
+    def refresh(self) -> None:
+        """Apply the project's steps to routes, subscriptions, delivery policies and cron schedules (at
+        start, and after a dev reload)."""
+        policies = {s.name: self.invoker.policy(s, self.settings.step_concurrency)
+                    for s in self.project.ok_steps("event")}
+        self.bus.set_routes({topic: [Subscription(name, policies[name].delay, policies[name].fifo) for name in names]
+                             for topic, names in self.project.topic_routes().items()})
+        self.worker.set_policies(policies)
+        self.cron.sync(self.project.ok_steps("cron"))
+        if self.app is not None:
+            self.app.router.routes[:] = build_routes(self)
+
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking work, let in-flight deliveries finish within the grace period (the rest stay in the
         journal for the next start), then stop the runners and close the stores."""
         grace = self.settings.drain_grace if grace is None else grace
+        if self.reloader:
+            await self.reloader.stop()
         await self.cron.stop()
         left = await self.worker.stop(grace)
         if left:
@@ -105,39 +103,7 @@ class Host:
                         f"dead-letter store after {delivery.attempts} attempt(s): {error}", step=delivery.step,
                         trace_id=delivery.event.trace_id, flows=delivery.event.flows)
 
-    def build_app(self) -> FastAPI:
-        s = self.settings
-        # FastAPI's built-in OpenTelemetry hooks look up the global tracer on every request (an os.environ
-        # read each time); Steppe traces steps itself, so they stay off on this hot path.
-        app = FastAPI(title=f"Steppe: {s.root.name}", openapi_url=None, docs_url=None, redoc_url=None,
-                      **_no_telemetry())
-        steps = self.project.ok_steps("api")
-        document = openapi_document(steps, f"Steppe: {s.root.name}")
-
-        async def openapi(request: Request) -> Response:
-            return json_response(200, document)
-
-        routes: list[Any] = [Route("/openapi.json", openapi), *admin_routes(self)]
-        for step in steps:
-            endpoint = api_endpoint(step, self.invoker, self.logs, max_body=s.max_body, timeout=s.api_timeout,
-                                    expose_errors=s.mode == "dev")
-            routes.append(Route(starlette_path(step.route), endpoint, methods=[step.method], name=step.name))
-        routes.append(WebSocketRoute("/{path:path}", make_stream_socket_endpoint(
-            self.streams, self.hub,
-            authenticate=self._authenticate if self.project.auth else None, can_access=self._can_access)))
-        app.router.routes.extend(routes)
-
-        async def not_found(request: Request, exc: Exception) -> Response:
-            status = exc.status_code if isinstance(exc, HTTPException) else 500
-            return json_response(status, {"error": "Not Found" if status == 404 else "Method Not Allowed"
-                                          if status == 405 else "Error", "method": request.method,
-                                          "path": request.url.path})
-
-        app.add_exception_handler(404, not_found)
-        app.add_exception_handler(405, not_found)
-        return app
-
-    async def _authenticate(self, request: dict[str, Any]) -> Any:
+    async def authenticate(self, request: dict[str, Any]) -> Any:
         auth = self.project.auth
         assert auth
         sup = self.project.supervisors[auth.language]
@@ -146,7 +112,7 @@ class Host:
                                  "input": request, "traceId": trace, "flows": []},
                                 InvocationContext(None, trace, []), timeout=10)
 
-    async def _can_access(self, stream: str, subscription: dict[str, Any], auth_context: Any) -> bool:
+    async def can_access(self, stream: str, subscription: dict[str, Any], auth_context: Any) -> bool:
         definition = self.project.streams.get(stream)
         if definition is None or not definition.can_access:
             return True

@@ -19,17 +19,25 @@ class CronScheduler:
         self._run, self._logs = run, logs
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._expr: dict[str, tuple[str, str]] = {}  # name → (expression, path) it is scheduled with
         self.skipped: dict[str, int] = {}
 
-    def start(self, steps: list[Step]) -> None:
-        for step in steps:
-            self.schedule(step)
+    def sync(self, steps: list[Step]) -> None:
+        """Schedule exactly these steps: new or changed ones (re)start, removed ones stop."""
+        wanted = {s.name: s for s in steps}
+        for name in set(self._tasks) - set(wanted):
+            self.unschedule(name)
+        for name, step in wanted.items():
+            if self._expr.get(name) != (str(step.config["cron"]), str(step.path)) or name not in self._tasks:
+                self.schedule(step)
 
     def schedule(self, step: Step) -> None:
         self.unschedule(step.name)
+        self._expr[step.name] = (str(step.config["cron"]), str(step.path))
         self._tasks[step.name] = asyncio.get_running_loop().create_task(self._loop(step))
 
     def unschedule(self, name: str) -> None:
+        self._expr.pop(name, None)
         if task := self._tasks.pop(name, None):
             task.cancel()
 

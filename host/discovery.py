@@ -28,8 +28,6 @@ def discover(root: Path, extra_extensions: tuple[str, ...] = ()) -> list[SourceF
     `extra_extensions` are suffixes that registered third-party runners handle (e.g. ".lua"): files named
     `*.step<ext>` / `*_step<ext>` with them count as steps too.
     """
-    extra = "|".join(re.escape(e.lstrip(".")) for e in extra_extensions)
-    step_re = re.compile(rf"(\.step|_step)\.({extra})$") if extra else None
     found: list[SourceFile] = []
     for folder in SEARCHED:
         base = root / folder
@@ -38,11 +36,19 @@ def discover(root: Path, extra_extensions: tuple[str, ...] = ()) -> list[SourceF
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith("."))
             for name in sorted(filenames):
-                if _STEP.search(name) or (step_re and step_re.search(name)):
-                    found.append(SourceFile(Path(dirpath) / name, "step"))
-                elif _STREAM.search(name):
-                    found.append(SourceFile(Path(dirpath) / name, "stream"))
+                if kind := classify(Path(name), extra_extensions):
+                    found.append(SourceFile(Path(dirpath) / name, kind))
     return found
+
+
+def classify(path: Path, extra_extensions: tuple[str, ...] = ()) -> LoadKind | None:
+    """"step", "stream", or None for a file that is neither (by name alone)."""
+    name = path.name
+    if _STEP.search(name) or any(name.endswith((f".step{e}", f"_step{e}")) for e in extra_extensions):
+        return "step"
+    if _STREAM.search(name):
+        return "stream"
+    return None
 
 
 def find_auth_file(root: Path, configured: str | None) -> Path | None:

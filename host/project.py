@@ -120,23 +120,49 @@ class Project:
             if step.language == language and step.error is None:
                 step.unhealthy = reason
 
-    def _check_unique(self) -> None:
+    def conflicts(self) -> list[tuple[Step, str]]:
+        """Steps clashing with an earlier one (same name, or same method and route), with the reason."""
         names: dict[str, Step] = {}
         routes: dict[tuple[str, str], Step] = {}
-        problems = []
+        found = []
         for step in self.steps.values():
             if not step.ok:
                 continue
             if (other := names.setdefault(step.name, step)) is not step:
-                problems.append(f"two steps are named {step.name!r}: {self._rel(other.path)} and "
-                                f"{self._rel(step.path)}")
+                found.append((step, f"two steps are named {step.name!r}: {self._rel(other.path)} and "
+                                    f"{self._rel(step.path)}"))
             if step.type == "api":
                 key = (step.method, _route_shape(step.route))
                 if (other := routes.setdefault(key, step)) is not step:
-                    problems.append(f"two steps serve {step.method} {step.route}: {self._rel(other.path)} and "
-                                    f"{self._rel(step.path)}")
-        if problems:
-            raise ProjectError("; ".join(problems))
+                    found.append((step, f"two steps serve {step.method} {step.route}: {self._rel(other.path)} "
+                                        f"and {self._rel(step.path)}"))
+        return found
+
+    def _check_unique(self) -> None:
+        if problems := self.conflicts():
+            raise ProjectError("; ".join(reason for _, reason in problems))
+
+    async def reload_file(self, f: SourceFile) -> None:
+        """Load a new or changed file (dev mode); a clash it causes marks it as an error, not a stop."""
+        self.remove_file(f.path, forget=False)
+        spec = self.registry.for_file(f.path)
+        if spec is None:
+            return
+        if (sup := self.supervisors.get(spec.language)) is None:
+            await self._load_language(spec.language, [f])
+        else:
+            await self._load_file(sup, f)
+        for step, reason in self.conflicts():
+            step.error = reason
+            self._on_event("error", reason)
+
+    def remove_file(self, path: Path, forget: bool = True) -> None:
+        self.steps.pop(str(path), None)
+        self.stream_errors.pop(str(path), None)
+        for name in [n for n, s in self.streams.items() if s.path == path]:
+            del self.streams[name]
+        if forget and (spec := self.registry.for_file(path)) and (sup := self.supervisors.get(spec.language)):
+            sup.forget(str(path))
 
     def _rel(self, path: Path) -> str:
         try:

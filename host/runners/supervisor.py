@@ -60,6 +60,7 @@ class RunnerSupervisor:
         self.unhealthy: str | None = spec.unavailable
         self.restarts = 0
         self._stopping = False
+        self._deliberate = False  # the next exit is a restart we asked for, not a crash
         self._watch: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -103,6 +104,15 @@ class RunnerSupervisor:
             self._ready.clear()
             if self._stopping:
                 return
+            if self._deliberate:
+                self._deliberate = False
+                self.invocations.clear()
+                try:
+                    await self._spawn()
+                except RunnerUnavailable as e:
+                    self._on_event("error", str(e))
+                    self.process.ended.set_result(str(e))  # type: ignore[union-attr]
+                continue
             self._on_event("error", f"{self.language} runner (pid {self.process.pid}) died: {reason}")
             self.invocations.clear()
             await self._restart()
@@ -210,6 +220,16 @@ class RunnerSupervisor:
             pass
         finally:
             process.rpc.forget(rid)
+
+    async def restart(self) -> None:
+        """Replace the runner with a fresh one that reloads every file (dev reload of a helper module);
+        not counted as a crash. Invocations in flight on the old one fail."""
+        if not self.process or self.unhealthy:
+            return
+        self._deliberate = True
+        self._ready.clear()
+        await self.process.stop(grace=1.0)
+        await self._ready.wait()
 
     async def stop(self, grace: float = 5) -> None:
         self._stopping = True

@@ -1,0 +1,81 @@
+"""Dev mode: when a file under steps/ or src/ changes, reload it in its runner and re-apply the project.
+
+A step or stream file is loaded again by itself (a new file is loaded, a deleted one forgotten). Any
+other file a runner may have imported (a service module, say) restarts that language's runner, which
+reloads all of its files, since runners cache imported modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from watchfiles import Change, awatch
+
+from .discovery import SEARCHED, SKIPPED_DIRS, SourceFile, classify
+
+if TYPE_CHECKING:
+    from .app import Host
+
+
+class DevReloader:
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        dirs = [str(d) for d in (self.host.settings.root / f for f in SEARCHED) if d.is_dir()]
+        if dirs:
+            self._task = asyncio.get_running_loop().create_task(self._watch(dirs))
+
+    async def _watch(self, dirs: list[str]) -> None:
+        # debounce/step in ms: small, so an edit answers within a fraction of a second
+        async for changes in awatch(*dirs, debounce=50, step=10, stop_event=self._stop,
+                                    watch_filter=_interesting):
+            try:
+                await self.apply(changes)
+            except Exception as e:  # a reload problem must not end the watching
+                self.host.logs.write("error", f"reload failed: {type(e).__name__}: {e}", source="reload")
+
+    async def apply(self, changes: set[tuple[Change, str]]) -> None:
+        started = time.perf_counter()
+        project, extra = self.host.project, self.host.project.registry.extra_extensions()
+        restart: set[str] = set()
+        touched: list[str] = []
+        for change, name in sorted(changes, key=lambda c: c[1]):
+            path = Path(name)
+            kind = classify(path, extra)
+            if kind is None:
+                spec = project.registry.for_file(path)
+                if spec and spec.language in project.supervisors:
+                    restart.add(spec.language)
+                continue
+            touched.append(project.rel(path))
+            if change == Change.deleted or not path.exists():
+                project.remove_file(path)
+            else:
+                await project.reload_file(SourceFile(path, kind))
+        for language in sorted(restart):
+            await project.supervisors[language].restart()
+            touched.append(f"{language} runner")
+        if not touched:
+            return
+        for step in project.steps.values():
+            self.host.invoker.forget(step)
+        self.host.refresh()
+        took = (time.perf_counter() - started) * 1000
+        self.host.logs.write("info", f"reloaded {', '.join(touched)} in {took:.0f} ms", source="reload")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _interesting(change: Change, path: str) -> bool:
+    parts = Path(path).parts
+    return not any(p in SKIPPED_DIRS or p.startswith(".") for p in parts[-6:]) and not path.endswith(
+        (".pyc", "~", ".swp", ".tmp"))

@@ -1,0 +1,76 @@
+"""The ASGI app: step routes, the admin API, the OpenAPI document, the stream socket, static files.
+
+Routes are built from the project each time it changes (dev reload swaps them in place).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from ..steps import starlette_path
+from ..streams.ws import make_stream_socket_endpoint
+from .admin import admin_routes
+from .api import api_endpoint, json_response
+from .openapi import openapi_document
+
+if TYPE_CHECKING:
+    from ..app import Host
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def _no_telemetry() -> dict[str, Any]:
+    # FastAPI's built-in OpenTelemetry hooks look up the global tracer on every request (an os.environ
+    # read each time); Steppe traces steps itself, so they stay off on this hot path.
+    import inspect
+
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:  # FastAPI releases with OpenTelemetry
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+    return {}
+
+
+def build_routes(host: Host) -> list[BaseRoute]:
+    s = host.settings
+    steps = host.project.ok_steps("api")
+    document = openapi_document(steps, f"Steppe: {s.root.name}")
+
+    async def openapi(request: Request) -> Response:
+        return json_response(200, document)
+
+    routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host)]
+    for step in steps:
+        endpoint = api_endpoint(step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout,
+                                expose_errors=s.mode == "dev")
+        routes.append(Route(starlette_path(step.route), endpoint, methods=[step.method], name=step.name))
+    client_js = STATIC / "client.js"
+    if client_js.exists():
+        routes.append(Route("/__steppe/client.js", lambda request: FileResponse(
+            client_js, media_type="text/javascript", headers={"cache-control": "no-cache"})))
+    routes.append(WebSocketRoute("/{path:path}", make_stream_socket_endpoint(
+        host.streams, host.hub,
+        authenticate=host.authenticate if host.project.auth else None, can_access=host.can_access)))
+    if (public := s.root / "public").is_dir():  # the project's static files, after every step route
+        routes.append(Mount("/", StaticFiles(directory=public, html=True), name="public"))
+    return routes
+
+
+def build_app(host: Host) -> FastAPI:
+    app = FastAPI(title=f"Steppe: {host.settings.root.name}", openapi_url=None, docs_url=None, redoc_url=None,
+                  **_no_telemetry())
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        error = {404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
+        return json_response(status, {"error": error, "method": request.method, "path": request.url.path})
+
+    app.add_exception_handler(404, not_found)
+    app.add_exception_handler(405, not_found)
+    return app
