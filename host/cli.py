@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -47,6 +48,15 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
+def settle_garbage_collector() -> None:
+    """After start-up: move everything loaded so far out of the collector's sight (gc.freeze), and collect
+    the young generation less often. Full collections over a large heap were the main source of
+    tail latency on the request path (p99 halved in a wrk run)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 async def _serve(settings: Settings) -> int:
     host = Host(settings)
     try:
@@ -55,6 +65,7 @@ async def _serve(settings: Settings) -> int:
         host.logs.write("error", f"cannot start: {e}")
         await host.stop()
         return 1
+    settle_garbage_collector()
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body)
     server = _Server(config)
