@@ -1,0 +1,54 @@
+"""What an API handler receives and how its answer is sent, through a real host and the Node runner."""
+
+from __future__ import annotations
+
+import httpx
+
+from conftest import write_project
+
+ECHO = """
+    export const config = { type: 'api', name: 'Echo', path: '/echo/:kind/:id', method: 'POST', emits: [] }
+    export const handler = async (req) => ({ status: 201, headers: { 'x-echo': 'yes' }, body: req })
+"""
+SHAPES = """
+    export const config = { type: 'api', name: 'Shapes', path: '/shape/:as', method: 'GET', emits: [] }
+    export const handler = async (req) => {
+      const as = req.pathParams.as
+      if (as === 'text') return { status: 200, body: 'plain words' }
+      if (as === 'html') return { status: 200, headers: { 'content-type': 'text/html' }, body: '<b>hi</b>' }
+      if (as === 'bytes') return { status: 200, body: Buffer.from([0, 1, 2, 255]) }
+      if (as === 'empty') return { status: 204 }
+      return { status: 200, body: [1, 'two', null] }
+    }
+"""
+
+
+def test_request_shape(tmp_path, start_host):
+    host = start_host(write_project(tmp_path, {"steps/echo.step.js": ECHO, "steps/shapes.step.js": SHAPES}))
+    r = httpx.post(f"{host.url}/echo/user/42?q=1&tag=a&tag=b", json={"x": [1, 2]}, headers={"X-Custom": "Yes"})
+    assert r.status_code == 201 and r.headers["x-echo"] == "yes" and r.headers["x-trace-id"]
+    req = r.json()
+    assert req["body"] == {"x": [1, 2]} and req["rawBody"] == '{"x":[1,2]}'
+    assert req["pathParams"] == {"kind": "user", "id": "42"}
+    assert req["queryParams"] == {"q": "1", "tag": ["a", "b"]}
+    assert req["headers"]["x-custom"] == "Yes" and "content-type" in req["headers"]
+    form = httpx.post(f"{host.url}/echo/f/1", data={"a": "1", "b": "two words"}).json()
+    assert form["body"] == {"a": "1", "b": "two words"}
+    text = httpx.post(f"{host.url}/echo/t/1", content=b"hello", headers={"content-type": "text/plain"}).json()
+    assert text["body"] == "hello"
+    empty = httpx.post(f"{host.url}/echo/e/1").json()
+    assert empty["body"] is None and empty["rawBody"] == ""
+
+
+def test_response_shapes(tmp_path, start_host):
+    host = start_host(write_project(tmp_path, {"steps/shapes.step.js": SHAPES}))
+    r = httpx.get(f"{host.url}/shape/text")
+    assert r.text == "plain words" and r.headers["content-type"].startswith("text/plain")
+    r = httpx.get(f"{host.url}/shape/html")
+    assert r.text == "<b>hi</b>" and r.headers["content-type"] == "text/html"
+    r = httpx.get(f"{host.url}/shape/bytes")
+    assert r.content == bytes([0, 1, 2, 255]) and r.headers["content-type"] == "application/octet-stream"
+    r = httpx.get(f"{host.url}/shape/empty")
+    assert r.status_code == 204 and r.content == b""
+    r = httpx.get(f"{host.url}/shape/json")
+    assert r.json() == [1, "two", None] and r.headers["content-type"] == "application/json"
