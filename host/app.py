@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI
@@ -10,7 +11,7 @@ from .bus import EventBus
 from .calls import HandlerCalls
 from .cron import CronScheduler
 from .invoker import Invoker, new_trace_id
-from .logs import LogBook
+from .logs import LogBook, LogBookHandler
 from .project import Project
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .reload import DevReloader
@@ -22,10 +23,19 @@ from .streams.hub import StreamHub, Streams
 from .web.app import build_app, build_routes
 
 
+def _route_python_logs(book: LogBook) -> None:
+    """The host's own modules log through `logging` (`steppe.*`); those records join the LogBook."""
+    logger = logging.getLogger("steppe")
+    logger.handlers[:] = [LogBookHandler(book)]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+
+
 class Host:
     def __init__(self, settings: Settings, logs: LogBook | None = None) -> None:
         self.settings = settings
         self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
+        _route_python_logs(self.logs)
         settings.data_path.mkdir(parents=True, exist_ok=True)
         self.queue = open_queue(settings.bus, settings.data_path)
         self.bus = EventBus(self.queue, settings.dedupe_window)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import signal
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import uvicorn
 
 from .app import Host
 from .cli_admin import add_admin_commands
-from .logs import LogBook
+from .logs import DropHandshakeNoise, LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
 from .web.admin import step_row
@@ -69,6 +70,7 @@ async def _serve(settings: Settings) -> int:
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body)
     server = _Server(config)
+    logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode)")
     try:
         await server.serve()

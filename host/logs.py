@@ -6,6 +6,7 @@ the admin API.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections import deque
@@ -63,3 +64,23 @@ class LogBook:
         rows = [r for r in self.recent
                 if (trace_id is None or r.get("traceId") == trace_id) and (step is None or r.get("step") == step)]
         return rows[-limit:]
+
+
+class LogBookHandler(logging.Handler):
+    """Sends records of Python loggers (`steppe.*`, and uvicorn's) into a LogBook."""
+
+    def __init__(self, book: LogBook) -> None:
+        super().__init__()
+        self.book = book
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}.get(record.levelno, "error")
+        self.book.write(level, record.getMessage(), source=record.name)
+
+
+class DropHandshakeNoise(logging.Filter):
+    """uvicorn logs a socket refused before its handshake (our 401 to a bad token) as an ERROR; a refused
+    client is not a server error, and must not let clients flood the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing handshake" not in record.getMessage()

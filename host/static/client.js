@@ -265,15 +265,22 @@ export class Stream {
     ws.onmessage = (event) => {
       if (ws === this._ws) this._dispatch(event.data)
     }
-    ws.onerror = () => {}  // a close event follows
-    ws.onclose = () => {
-      if (ws !== this._ws) return
-      this._ws = null
-      const was = this.connected
-      this.connected = false
-      if (was) for (const listener of [...this._connectionListeners]) safely(listener, false)
-      if (!this._closing) this._retry()
-    }
+    // browsers follow an error with a close; some WebSocket implementations (Node 20's) do not when
+    // the connection fails, so either one counts as the end of this socket
+    ws.onerror = () => this._lost(ws)
+    ws.onclose = () => this._lost(ws)
+  }
+
+  _lost(ws) {
+    if (ws !== this._ws) return
+    this._ws = null
+    try {
+      ws.close()
+    } catch {}
+    const was = this.connected
+    this.connected = false
+    if (was) for (const listener of [...this._connectionListeners]) safely(listener, false)
+    if (!this._closing) this._retry()
   }
 
   _retry() {
