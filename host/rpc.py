@@ -110,13 +110,18 @@ class RpcConnection:
     async def run(self) -> str:
         """Read until EOF or a protocol violation; return why the connection ended."""
         reason = "runner closed its stdout"
-        try:
-            while line := await self._reader.readline():
-                self._dispatch(line)
-        except (asyncio.LimitOverrunError, ValueError):
-            reason = f"runner sent a protocol line over the {self._reader._limit}-byte limit"  # type: ignore[attr-defined]
-        except ConnectionError as e:
-            reason = f"runner connection failed: {e}"
+        while True:
+            try:
+                line = await self._reader.readline()
+            except (asyncio.LimitOverrunError, ValueError):
+                reason = f"runner sent a protocol line over the {self._reader._limit}-byte limit"  # type: ignore[attr-defined]
+                break
+            except ConnectionError as e:
+                reason = f"runner connection failed: {e}"
+                break
+            if not line:
+                break
+            self._dispatch(line)
         self.close(reason)
         return reason
 
@@ -140,14 +145,13 @@ class RpcConnection:
             return
         method = msg.get("method")
         if method is None:
-            fut = self._pending.pop(msg.get("id"), None)  # type: ignore[arg-type]
+            rid = msg.get("id")
+            fut = self._pending.pop(rid, None) if isinstance(rid, (int, float, str)) else None
             if fut is None:
                 self._on_garbage(line, "answer to an unknown request id")
             elif not fut.done():
                 if (err := msg.get("error")) is not None:
-                    err = err if isinstance(err, dict) else {"message": str(err)}
-                    fut.set_exception(RpcError(int(err.get("code", wire.INTERNAL_ERROR)),
-                                               str(err.get("message", "")), err.get("data")))
+                    fut.set_exception(_error_from(err))
                 else:
                     fut.set_result(msg.get("result"))
             return
@@ -172,3 +176,12 @@ class RpcConnection:
                                      "data": {"type": type(e).__name__}})
         else:
             self._answer(rid, result)
+
+
+def _error_from(err: Any) -> RpcError:
+    """An RpcError from whatever a peer put in `error`, however malformed (the answer still settles)."""
+    if not isinstance(err, dict):
+        return RpcError(wire.INTERNAL_ERROR, str(err), {"type": "MalformedError"})
+    code, data = err.get("code"), err.get("data")
+    return RpcError(code if isinstance(code, int) and not isinstance(code, bool) else wire.INTERNAL_ERROR,
+                    str(err.get("message", "")), data if isinstance(data, dict) else None)

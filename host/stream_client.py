@@ -203,7 +203,9 @@ class Subscription(Generic[V]):
         timestamp = message.get("timestamp")
         timestamp = timestamp if isinstance(timestamp, int) else 0
         if kind == "event":
-            inner = event.get("event") or {}
+            inner = event.get("event")
+            if not isinstance(inner, dict):
+                return
             self._emit_event(StreamEvent(str(inner.get("type")), inner.get("data"), timestamp, message.get("id")))
             return
         if kind == "sync":
@@ -453,6 +455,8 @@ class StreamClient:
                 self._failed_attempt(error, fatal_first=status in (401, 403))
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 self._failed_attempt(exc)
+            except Exception as exc:  # e.g. an invalid URL: no point in trying again
+                self._failed_attempt(exc, fatal_first=True)
             else:
                 backoff = self.min_backoff
                 await self._serve(ws)
@@ -479,7 +483,10 @@ class StreamClient:
             if self._first is not None and not self._first.done():
                 self._first.set_result(None)
             async for text in ws:
-                self._dispatch(text if isinstance(text, str) else text.decode())
+                try:
+                    self._dispatch(text if isinstance(text, str) else text.decode())
+                except Exception:
+                    log.exception("stream message could not be handled: %.200s", text)
         except ConnectionClosed as exc:
             self.last_error = exc
         finally:

@@ -103,11 +103,12 @@ class MemoryQueue(Queue):
                 if (step is None or d.step == step) and (ids is None or d.id in ids)]
 
     async def replay(self, ids: list[int]) -> int:
-        now = time.time()
+        now, replayed = time.time(), 0
         for did in ids:
-            letter = self._dead.pop(did)
-            self._add(Delivery(next(self._ids), letter.step, letter.event, 0, now), letter.group, now)
-        return len(ids)
+            if (letter := self._dead.pop(did, None)) is not None:
+                self._add(Delivery(next(self._ids), letter.step, letter.event, 0, now), letter.group, now)
+                replayed += 1
+        return replayed
 
     async def drop(self, ids: list[int]) -> int:
         return sum(1 for did in ids if self._dead.pop(did, None) is not None)

@@ -17,7 +17,7 @@ class Reject(Exception):
 
 def backoff(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))] before retry number `attempt`."""
-    return rand() * min(cap, base * 2 ** max(0, attempt - 1))
+    return rand() * min(cap, base * 2 ** min(max(0, attempt - 1), 60))  # past 2^60 only the cap matters
 
 
 def describe(e: BaseException) -> tuple[str, str]:
