@@ -146,7 +146,7 @@ class RpcConnection:
         method = msg.get("method")
         if method is None:
             rid = msg.get("id")
-            fut = self._pending.pop(rid, None) if isinstance(rid, (int, float, str)) else None
+            fut = self._pending.pop(rid, None) if isinstance(rid, (int, float, str)) else None  # type: ignore[arg-type]
             if fut is None:
                 self._on_garbage(line, "answer to an unknown request id")
             elif not fut.done():

@@ -31,9 +31,21 @@ class UnknownStream(ValueError):
     """A handler or client named a stream the project does not define."""
 
 
-def encode_message(stream: str | None, group_id: str | None, id: str | None, event: dict[str, Any]) -> str:
+_last_stamp = 0
+
+
+def next_timestamp() -> int:
+    """Milliseconds, strictly increasing within the host: Motia's clients drop any change not newer than
+    the last one they applied, so two changes in one millisecond must not share a stamp."""
+    global _last_stamp
+    _last_stamp = max(int(time.time() * 1000), _last_stamp + 1)
+    return _last_stamp
+
+
+def encode_message(stream: str | None, group_id: str | None, id: str | None, event: dict[str, Any],
+                   timestamp: int | None = None) -> str:
     """The server-to-client envelope of the Motia stream wire (keys left out when unknown)."""
-    message: dict[str, Any] = {"timestamp": int(time.time() * 1000)}
+    message: dict[str, Any] = {"timestamp": timestamp if timestamp is not None else next_timestamp()}
     if stream is not None:
         message["streamName"] = stream
     if group_id is not None:

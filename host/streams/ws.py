@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .hub import Room, StreamHub, Streams, encode_message
+from .hub import Room, StreamHub, Streams, encode_message, next_timestamp
 
 log = logging.getLogger("steppe.streams")
 
@@ -288,12 +288,15 @@ class _Connection:
         self._subs[key] = room
         sync: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.offer(sync)
+        # stamped before the read: a change made during the read is then newer than the sync, so
+        # clients that drop older changes keep it
+        stamp = next_timestamp()
         try:
             if id is None:
                 snapshot: Any = await self.endpoint.streams.get_group(stream, group_id)
             else:
                 snapshot = await self.endpoint.streams.get(stream, group_id, id)
-            text = None if snapshot is None else encode_message(*room, {"type": "sync", "data": snapshot})
+            text = None if snapshot is None else encode_message(*room, {"type": "sync", "data": snapshot}, stamp)
         except Exception:
             log.exception("reading stream %r for a join failed", stream)
             text = _error("STREAM_ERROR", f"could not read stream {stream!r}", *room)
