@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import REPO, need
 
@@ -53,3 +54,46 @@ def test_tour_runs_as_written(tmp_path, start_host):
         time.sleep(0.05)
     assert body == {"charge": {"amount": 10},
                     "shipment": {"item": "tea", "status": "shipped", "id": order["id"]}}
+
+
+def streams_project(root: Path) -> Path:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Streams to browsers, with auth"):]
+    for _lang, code in re.findall(r"```(\w+)\n(.*?)```", section, re.S)[:4]:
+        first = code.splitlines()[0]
+        rel = re.search(r"(?:#|<!--)\s*([\w./]+\.(?:py|html))", first).group(1)  # type: ignore[union-attr]
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(code)
+    return root
+
+
+def test_readme_streams_example_runs_as_written(tmp_path, start_host):
+    import asyncio
+
+    import orjson
+    import websockets
+
+    host = start_host(streams_project(tmp_path))
+    assert "/__steppe/client.js" in httpx.get(f"{host.url}/").text
+    ws_url = host.url.replace("http", "ws") + "/"
+
+    async def check() -> list[dict]:
+        got = []
+        async with websockets.connect(ws_url, subprotocols=["Authorization", "token-ann"]) as ws:  # type: ignore[list-item]
+            for group in ("ann", "bob"):
+                await ws.send(orjson.dumps({"type": "join", "data": {"streamName": "notes", "groupId": group,
+                                                                     "subscriptionId": group}}).decode())
+                got.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
+            r = httpx.post(f"{host.url}/notes/ann", json={"id": "n1", "text": "hi"})
+            assert r.status_code == 201 and r.json() == {"text": "hi", "id": "n1"}
+            got.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(ws_url, subprotocols=["Authorization", "token-bob"]):  # type: ignore[list-item]
+                pass
+        assert refused.value.response.status_code == 401
+        return got
+
+    sync, denied, created = asyncio.run(check())
+    assert sync["event"] == {"type": "sync", "data": []}
+    assert denied["event"]["event"]["data"]["code"] == "STREAM_ACCESS_DENIED"
+    assert created["event"] == {"type": "create", "data": {"text": "hi", "id": "n1"}}
