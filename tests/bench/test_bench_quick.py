@@ -1,0 +1,70 @@
+"""The benchmark suite's --quick smoke (issue 5): every scenario runs end to end and reports numbers.
+
+No speed targets are asserted here (the machine is shared); only that each scenario produced figures,
+that its baselines were measured in the same run, and that no event was lost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, need
+
+SCENARIOS = [f"S{i}" for i in range(1, 9)]
+
+
+def is_number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@pytest.mark.timeout(240)
+def test_quick_suite_reports_every_scenario(tmp_path: Path) -> None:
+    for tool in ("wrk", "taskset", "node", "ruby"):
+        need(tool)
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=200)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)  # the suite stops the servers it started
+        _, err = proc.communicate(timeout=30)
+        pytest.fail(f"the quick suite took over 200 s:\n{err[-6000:]}")
+    assert proc.returncode == 0, f"bench failed ({proc.returncode}):\n{err[-6000:]}"
+    result = json.loads((tmp_path / "quick.json").read_text())
+    assert result["errors"] == {}
+    assert result["quick"] is True
+    assert "python -m bench --quick" in result["command"]
+    assert result["commit"]["commit"] and result["machine"]["cores"]
+    for sid in SCENARIOS:
+        rows = result["scenarios"][sid]
+        assert rows, f"{sid} has no rows"
+        for row in rows:
+            label = f"{sid} {row['name']}"
+            if row["median"] is None:  # only a feature not built yet may go unmeasured, and it must say so
+                assert row["note"] and "not implemented" in row["note"], label
+                continue
+            assert is_number(row["median"]) and row["median"] > 0, label
+            assert row["samples"] and all(is_number(x) for x in row["samples"]), label
+            assert row["min"] <= row["median"] <= row["max"], label
+            if row["baseline"]:
+                assert row["baseline_samples"] and is_number(row["ratio"]), label
+            if row["target"]:
+                assert row["met"] in (True, False), label
+        assert any(is_number(r["median"]) for r in rows), f"{sid} measured nothing"
+    for row in result["scenarios"]["S4"]:
+        assert row["extra"]["lost"] == 0, f"S4 {row['name']}: events lost"
+    for sid in ("S1", "S2", "S3"):
+        assert all(r["extra"]["errors"] == 0 for r in result["scenarios"][sid]), f"{sid}: non-2xx answers"
+    table = (tmp_path / "quick.md").read_text()
+    assert "| # | measured | median |" in table
+    for needle in ("- command:", "- commit:", "- machine:", "taskset -c 1", "servers not pinned"):
+        assert needle in table
+    assert all(f"| {sid} |" in table for sid in SCENARIOS)
