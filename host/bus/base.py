@@ -16,7 +16,7 @@ class EventBus:
         self.dedupe_window = dedupe_window
         self.routes: dict[str, list[Subscription]] = {}
         self.unrouted: deque[Event] = deque(maxlen=1000)  # events no step subscribes to, for the Workbench
-        self.on_accepted: Callable[[], None] = lambda: None
+        self.on_accepted: Callable[[float], None] = lambda delay: None  # told when deliveries become due
 
     def set_routes(self, routes: dict[str, list[Subscription]]) -> None:
         self.routes = {topic: list(r) for topic, r in routes.items()}
@@ -31,5 +31,6 @@ class EventBus:
             return 0
         if not await self.queue.put(event, routes, self.dedupe_window if dedupe else None):
             return None
-        self.on_accepted()
+        for delay in {s.delay for s in routes}:
+            self.on_accepted(delay)
         return len(routes)

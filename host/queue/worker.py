@@ -49,8 +49,11 @@ class DeliveryWorker:
         self.wake()
 
     def wake(self, delay: float = 0.0) -> None:
+        """Look for due deliveries now, or after `delay` seconds (when a retry or a delayed one is due)."""
         if delay > 0:
-            asyncio.get_running_loop().call_later(delay, self._wake.set)
+            # a few ms late on purpose: the loop's timer may fire just before the wall clock reaches the
+            # delivery's available_at, and an early look would find nothing until the next poll
+            asyncio.get_running_loop().call_later(delay + 0.005, self._wake.set)
         else:
             self._wake.set()
 

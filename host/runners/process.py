@@ -57,16 +57,20 @@ class RunnerProcess:
         assert self.rpc and self.proc
         reason = await self.rpc.run()
         code: int | None = self.proc.returncode
+        killed_for_protocol = False
         if code is None:
             # a runner that broke the protocol (over-long line) or closed its stdout cannot go on talking
             if "limit" in reason:
+                killed_for_protocol = True
                 self.kill()
             try:
                 code = await asyncio.wait_for(self.proc.wait(), 2.0)
             except TimeoutError:
                 self.kill()
                 code = await self.proc.wait()
-        if code < 0:
+        if killed_for_protocol:
+            pass  # the broken protocol is the reason, not the SIGKILL we sent for it
+        elif code < 0:
             reason = f"runner was killed by signal {signal.Signals(-code).name}"
         elif code:
             reason = f"runner exited with status {code}"

@@ -8,11 +8,15 @@ A step file `*.step.fake` holds its config as JSON. The first argument picks the
   deaf        answer nothing after the handshake and load (not even pings)
   exit-start  exit(1) before the handshake
   stray-ids   answer every invoke twice, the second time with an id nobody asked for
+  longline    answer an invoke with one line longer than FAKE_LINE_BYTES (default 100000)
+  longping    answer pings with one line longer than FAKE_LINE_BYTES (a line outside any invoke)
+  slowcancel  never answer an invoke by itself; answer a cancel for it after FAKE_CANCEL_DELAY s (0.2)
 """
 
 import json
 import os
 import sys
+import time
 
 mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
 out = sys.stdout
@@ -21,6 +25,7 @@ if mode == "exit-start":
     sys.exit(1)
 configs: dict = {}
 silent = False
+long_bytes = int(os.environ.get("FAKE_LINE_BYTES", "100000"))
 
 
 def send(msg: dict) -> None:
@@ -33,6 +38,11 @@ def send(msg: dict) -> None:
 for line in sys.stdin:
     msg = json.loads(line)
     method, rid, params = msg.get("method"), msg.get("id"), msg.get("params") or {}
+    if method == "cancel" and mode == "slowcancel" and not silent:
+        time.sleep(float(os.environ.get("FAKE_CANCEL_DELAY", "0.2")))
+        send({"jsonrpc": "2.0", "id": params.get("id"),
+              "error": {"code": -32002, "message": "invocation cancelled", "data": {"type": "Cancelled"}}})
+        continue
     if silent or rid is None:
         continue
     if method == "initialize":
@@ -45,14 +55,17 @@ for line in sys.stdin:
                                                       "canAccess": False}})
         silent = mode == "deaf"
     elif method == "ping":
-        send({"jsonrpc": "2.0", "id": rid, "result": "pong"})
+        send({"jsonrpc": "2.0", "id": rid, "result": "pong" + ("!" * long_bytes if mode == "longping" else "")})
     elif method == "shutdown":
         send({"jsonrpc": "2.0", "id": rid, "result": None})
         sys.exit(0)
     elif method == "invoke":
         if mode == "crash":
             sys.exit(3)
-        if mode == "hang":
+        if mode in ("hang", "slowcancel"):
+            continue
+        if mode == "longline":
+            send({"jsonrpc": "2.0", "id": rid, "result": {"status": 200, "body": "x" * long_bytes}})
             continue
         send({"jsonrpc": "2.0", "id": rid, "result": {"status": 200, "body": {"fake": True, "pid": os.getpid()}}})
         if mode == "stray-ids":

@@ -1,0 +1,176 @@
+"""Supervision against misbehaving runners (tests/fakes/fake_runner.py, registered through steppe.toml):
+deaf runners, crash loops, over-long protocol lines, cancels ignored or answered late. The cases already
+covered by tests/host/test_fake_runners.py (garbage lines, unknown ids, a hung API call) are not repeated."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from conftest import write_project
+
+FAKE = Path(__file__).resolve().parents[1] / "fakes" / "fake_runner.py"
+
+
+def fake_project(root: Path, mode: str, api_extra: str = "", event_step: bool = True) -> Path:
+    files = {
+        "steppe.toml": f'''
+            [runners.fake]
+            command = ["{sys.executable}", "{FAKE}", "{mode}"]
+            extensions = [".fake"]
+        ''',
+        "steps/hello.step.fake": '{"type": "api", "name": "FakeHello", "path": "/fake", "method": "GET", '
+                                 f'"emits": []{api_extra}}}',
+        "steps/ev.step.fake": '{"type": "event", "name": "FakeEvent", "subscribes": ["fake.ev"], "emits": []}',
+        "steps/real_step.py": '''
+            config = {"type": "api", "name": "Real", "path": "/real", "method": "GET", "emits": []}
+            async def handler(req, ctx):
+                return {"status": 200, "body": {"real": True}}
+        ''',
+    }
+    if not event_step:  # a deaf runner answers one load only
+        del files["steps/ev.step.fake"]
+    return write_project(root, files)
+
+
+def wait_until(pred, timeout: float, what: str, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := pred():
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def fake_runner(host) -> dict:
+    return httpx.get(f"{host.url}/__steppe/health", timeout=5).json()["runners"]["fake"]
+
+
+def steps(host) -> dict[str, dict]:
+    return {s["name"]: s for s in httpx.get(f"{host.url}/__steppe/steps").json()["steps"]}
+
+
+def steppe_list(host, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "steppe.cli", "list", "--root", str(host.root), "--port",
+                          str(host.port), *args], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    return out.stdout
+
+
+def still_serving(host) -> None:
+    assert httpx.get(f"{host.url}/real").json() == {"real": True}
+
+
+def test_runner_that_stops_answering_pings_is_killed_and_restarted(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "deaf", event_step=False),
+                      env={"STEPPE_PING_INTERVAL": "0.2", "STEPPE_PING_TIMEOUT": "0.5"})
+    first = fake_runner(host)["pid"]
+    host.wait_log("fake runner did not answer a ping in 0.5s; killing it")
+    host.wait_log(f"fake runner (pid {first}) died: runner was killed by signal SIGKILL")
+    wait_until(lambda: fake_runner(host)["pid"] not in (first, None), 10, "a new fake runner")
+    host.wait_log("fake runner restarted (pid")
+    still_serving(host)
+    # it stays deaf: each incarnation is killed in turn, and the fifth death in a minute stops the loop
+    reason = "fake runner crashed 5 times in 60s; not restarting (see its logs)"
+    wait_until(lambda: fake_runner(host)["unhealthy"] == reason, 20, "the runner to be given up on")
+    assert steps(host)["FakeHello"]["status"] == "unhealthy"
+    r = httpx.get(f"{host.url}/fake", timeout=10)
+    assert r.status_code == 503 and reason in r.json()["message"]
+    still_serving(host)
+
+
+def test_runner_exiting_at_start_is_listed_unavailable_by_steppe_list(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "exit-start"))
+    live = steppe_list(host)
+    assert live.startswith(f"(from the host running on port {host.port})")
+    row = next(x for x in live.splitlines() if x.endswith("steps/hello.step.fake"))
+    assert "unavailable" in row.split()
+    assert "↳ fake runner failed to start" in live and "fake runner refusing to start" in live
+    listed = {s["path"]: s for s in json.loads(steppe_list(host, "--json"))["steps"]}
+    assert listed["steps/ev.step.fake"]["status"] == "unavailable"
+    assert "fake runner refusing to start" in listed["steps/ev.step.fake"]["error"]
+    assert listed["steps/real_step.py"]["status"] == "ok"
+    still_serving(host)
+
+
+def test_runner_crashing_at_every_invoke_is_marked_unhealthy(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "crash"), env={"STEPPE_RETRY_BASE": "0.05"})
+    pids = [fake_runner(host)["pid"]]
+    for n in range(1, 6):
+        assert httpx.get(f"{host.url}/fake", timeout=10).status_code == 502
+        host.wait_log(f"fake runner (pid {pids[-1]}) died: runner exited with status 3")
+        if n < 5:
+            pids.append(wait_until(lambda: fake_runner(host)["pid"] not in (*pids, None) and fake_runner(host)["pid"],
+                                   10, f"restart {n}"))
+    reason = "fake runner crashed 5 times in 60s; not restarting (see its logs)"
+    wait_until(lambda: fake_runner(host)["unhealthy"] == reason, 10, "the runner to be marked unhealthy")
+    assert len(set(pids)) == 5 and fake_runner(host)["restarts"] == 4
+
+    rows = steps(host)
+    for name in ("FakeHello", "FakeEvent"):
+        assert rows[name]["status"] == "unhealthy" and rows[name]["error"] == reason
+    assert rows["Real"]["status"] == "ok"
+    live = steppe_list(host)
+    assert "unhealthy" in next(x for x in live.splitlines() if x.startswith("FakeHello")).split()
+    assert f"↳ {reason}" in live
+
+    r = httpx.get(f"{host.url}/fake", timeout=10)  # fails fast now, with the reason
+    assert r.status_code == 503 and reason in r.json()["message"]
+    time.sleep(0.5)
+    assert fake_runner(host)["restarts"] == 4, "an unhealthy runner was restarted again"
+    # an event for it is not lost silently: it ends in the dead-letter store, with the reason
+    httpx.post(f"{host.url}/__steppe/emit", json={"topic": "fake.ev", "data": {}})
+    [letter] = wait_until(lambda: httpx.get(f"{host.url}/__steppe/dlq").json(), 10, "a dead letter")
+    assert letter["step"] == "FakeEvent" and reason in letter["error"]
+    still_serving(host)
+
+
+def test_runner_answering_with_an_over_long_line_is_restarted_and_the_host_says_why(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "longline"), env={"STEPPE_MAX_LINE": "1000"})
+    first = fake_runner(host)["pid"]
+    r = httpx.get(f"{host.url}/fake", timeout=10)
+    assert r.status_code == 502
+    host.wait_log("runner sent a protocol line over the 1000-byte limit")
+    wait_until(lambda: fake_runner(host)["pid"] not in (first, None), 10, "a new fake runner")
+    host.wait_log("fake runner restarted (pid")
+    still_serving(host)
+
+
+def test_over_long_line_outside_any_request_is_named_as_the_reason_of_the_restart(tmp_path, start_host):
+    """The over-long line is a ping answer: no handler call is waiting to report it, so the supervisor's
+    own account of the death must say why it killed the runner."""
+    host = start_host(fake_project(tmp_path, "longping"), env={
+        "STEPPE_MAX_LINE": "1000", "STEPPE_PING_INTERVAL": "0.3", "STEPPE_PING_TIMEOUT": "5"})
+    first = fake_runner(host)["pid"]
+    wait_until(lambda: fake_runner(host)["pid"] not in (first, None), 10, "a new fake runner")
+    text = host.wait_log(f"fake runner (pid {first}) died")
+    died = next(x for x in text.splitlines() if f"fake runner (pid {first}) died" in x)
+    assert "over the 1000-byte limit" in died, f"the host does not say why it restarted the runner: {died!r}"
+    still_serving(host)
+
+
+def test_runner_ignoring_a_cancel_is_killed_after_the_grace(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "hang", ', "infrastructure": {"handler": {"timeout": 0.5}}'),
+                      env={"STEPPE_CANCEL_GRACE": "0.3"})
+    first = fake_runner(host)["pid"]
+    assert httpx.get(f"{host.url}/fake", timeout=10).status_code == 504
+    host.wait_log("fake runner ignored a cancel for 0.3s; restarting it")
+    wait_until(lambda: fake_runner(host)["pid"] not in (first, None), 10, "a new fake runner")
+    still_serving(host)
+
+
+def test_runner_answering_a_cancel_within_the_grace_is_kept(tmp_path, start_host):
+    host = start_host(fake_project(tmp_path, "slowcancel", ', "infrastructure": {"handler": {"timeout": 0.5}}'),
+                      env={"STEPPE_CANCEL_GRACE": "2", "FAKE_CANCEL_DELAY": "0.3"})
+    first = fake_runner(host)["pid"]
+    assert httpx.get(f"{host.url}/fake", timeout=10).status_code == 504
+    time.sleep(2.5)  # past the grace: a kill would have happened by now
+    assert "ignored a cancel" not in host.logs()
+    assert fake_runner(host)["pid"] == first and fake_runner(host)["restarts"] == 0
+    assert httpx.get(f"{host.url}/fake", timeout=10).status_code == 504  # the same runner still takes calls
+    still_serving(host)
