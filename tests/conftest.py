@@ -44,11 +44,24 @@ def write_project(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def wait_until(pred, timeout: float, what: str, step: float = 0.05):  # noqa: ANN001, ANN201
+    """The first truthy value of pred(), polled until `timeout` seconds; fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := pred():
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 class RunningHost:
-    def __init__(self, root: Path, args: list[str], env: dict[str, str] | None, mode: str = "dev") -> None:
-        self.root, self.port = root, free_port()
+    """`steppe <mode>` as a subprocess; `port` lets a second host take over a stopped one's address."""
+
+    def __init__(self, root: Path, args: list[str], env: dict[str, str] | None, mode: str = "dev",
+                 port: int | None = None) -> None:
+        self.root, self.port = root, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = root / f"host-{self.port}.log"
+        self.log_path = root / f"host-{self.port}-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "steppe.cli", mode, "--root", str(root), "--port", str(self.port), *args],
@@ -65,6 +78,22 @@ class RunningHost:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        raise AssertionError(f"host not ready after {timeout}s:\n{self.logs()}")
+
+    async def ready(self, timeout: float = 30) -> None:
+        """wait_ready for tests already inside an event loop (it must not be blocked)."""
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=1) as http:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, f"host exited with {self.proc.returncode}:\n{self.logs()}"
+                try:
+                    if (await http.get(f"{self.url}/__steppe/health")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.05)
         raise AssertionError(f"host not ready after {timeout}s:\n{self.logs()}")
 
     def logs(self) -> str:

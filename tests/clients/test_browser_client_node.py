@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import REPO, free_port, write_project
+from conftest import REPO, RunningHost, free_port, write_project
 
 from . import PROJECT, NodeScript, node_websocket_args, op, ws_url
-from .test_python_client import OwnHost
 
 
 @pytest.fixture
@@ -102,7 +101,7 @@ async def test_browser_client_token_in_protocol_or_query(node, start_host, tmp_p
 async def test_browser_client_rejoins_after_the_host_restarts(node, tmp_path: Path) -> None:
     root = write_project(tmp_path, PROJECT)
     port = free_port()
-    hosts = [OwnHost(root, port)]
+    hosts = [RunningHost(root, [], None, port=port)]
     try:
         await hosts[0].ready()
         async with httpx.AsyncClient(base_url=hosts[0].url, timeout=10) as http:
@@ -114,7 +113,7 @@ async def test_browser_client_rejoins_after_the_host_restarts(node, tmp_path: Pa
                 assert await page.change("item") == {"v": 1, "id": "x"}
                 hosts[0].stop()
                 await page.expect(lambda line: line["t"] == "closed", what="closed")
-                hosts.append(OwnHost(root, port))
+                hosts.append(RunningHost(root, [], None, port=port))
                 await hosts[1].ready()
                 opened = await page.expect(lambda line: line["t"] == "open", timeout=20, what="reopen")
                 assert opened["connections"] == 2

@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from conftest import free_port, write_project
+from conftest import RunningHost, free_port, write_project
 from steppe.stream_client import StreamAuthError, StreamClient, StreamError
 
 from . import PROJECT, op, ws_url
@@ -137,40 +134,6 @@ async def test_auth_token_as_protocol_or_query_and_refusal(start_host, tmp_path:
 # -- restart
 
 
-class OwnHost:
-    """`steppe dev` on a port of our choosing, so that a second host can take the first one's port."""
-
-    def __init__(self, root: Path, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = (root / f"host-{port}-{time.monotonic_ns()}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "steppe.cli", "dev", "--root", str(root), "--port", str(port)],
-            stdout=self.log, stderr=subprocess.STDOUT)
-
-    async def ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=1) as http:
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, f"host exited with {self.proc.returncode}"
-                try:
-                    if (await http.get(f"{self.url}/__steppe/health")).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("host not ready")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
 async def wait_for(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -181,7 +144,7 @@ async def wait_for(predicate: Any, timeout: float, what: str) -> None:
 async def test_reconnects_and_rejoins_after_the_host_restarts(tmp_path: Path) -> None:
     root = write_project(tmp_path, PROJECT)
     port = free_port()
-    hosts = [OwnHost(root, port)]
+    hosts = [RunningHost(root, [], None, port=port)]
     try:
         await hosts[0].ready()
         async with StreamClient(ws_url(hosts[0].url)) as client, \
@@ -198,7 +161,8 @@ async def test_reconnects_and_rejoins_after_the_host_restarts(tmp_path: Path) ->
             hosts[0].stop()
             await wait_for(lambda: not client.connected.is_set(), 10, "the client to see the host go")
             await asyncio.sleep(0.6)  # a few failed attempts, so that the backoff is exercised
-            hosts.append(OwnHost(root, port))  # the same project dir (SQLite items persist), same port
+            # the same project dir (SQLite items persist), on the same port
+            hosts.append(RunningHost(root, [], None, port=port))
             await hosts[1].ready()
 
             # the client comes back by itself, joins again, and the sync holds the persisted items

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import REPO, need, write_project
+from conftest import REPO, need, wait_until, write_project
 
 N = 1000
 HOPS = ("js", "py", "rb")
@@ -73,13 +73,6 @@ def hits(root: Path, hop: str) -> list[tuple[int, int]]:
     return out
 
 
-def wait_until(pred, timeout: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := pred():
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Emitter:

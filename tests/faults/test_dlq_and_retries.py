@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import write_project
+from conftest import wait_until, write_project
 
 BASE = 0.2  # STEPPE_RETRY_BASE
 CAP = 30.0  # STEPPE_RETRY_CAP
@@ -85,13 +85,6 @@ def lines(root: Path, name: str) -> list[str]:
     return [x for x in path.read_text().split("\n") if x] if path.exists() else []
 
 
-def wait_until(pred, timeout: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := pred():
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def emit(host, topic: str, data) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import write_project
+from conftest import wait_until, write_project
 
 LOG_HELPER = """
     import os
@@ -34,13 +34,6 @@ def lines(root: Path, name: str) -> list[list[str]]:
     return [x.split() for x in path.read_text().split("\n") if x] if path.exists() else []
 
 
-def wait_until(pred, timeout: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := pred():
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def emit(host, topic: str, data, id: str | None = None) -> dict:

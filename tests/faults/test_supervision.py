@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import write_project
+from conftest import wait_until, write_project
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "fake_runner.py"
 
@@ -38,13 +38,6 @@ def fake_project(root: Path, mode: str, api_extra: str = "", event_step: bool = 
     return write_project(root, files)
 
 
-def wait_until(pred, timeout: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := pred():
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def fake_runner(host) -> dict:
