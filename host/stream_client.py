@@ -24,6 +24,7 @@ import inspect
 import json
 import logging
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -95,7 +96,7 @@ class _Waiters:
                 future.set_result(value)
 
 
-class Subscription(Generic[V]):
+class Subscription(ABC, Generic[V]):
     """A live subscription to an item or a group; use `ItemSubscription` / `GroupSubscription`."""
 
     def __init__(self, client: StreamClient, stream: str, group_id: str, id: str | None, buffer: int) -> None:
@@ -122,8 +123,9 @@ class Subscription(Generic[V]):
         return (self.stream_name, self.group_id, self.id)
 
     @property
+    @abstractmethod
     def value(self) -> V:
-        raise NotImplementedError
+        """The current item (or None) / the current list of items."""
 
     # -- listeners
 
@@ -233,11 +235,11 @@ class Subscription(Generic[V]):
         self._apply_change(kind, key, item)
         self._changed(StreamChange(kind, item, self.value, timestamp))
 
-    def _apply_sync(self, data: Any) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _apply_sync(self, data: Any) -> None: ...
 
-    def _apply_change(self, kind: str, item_id: str, item: Item) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _apply_change(self, kind: str, item_id: str, item: Item) -> None: ...
 
     def _changed(self, change: StreamChange[V]) -> None:
         _put_dropping_oldest(self._changes, change)
