@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +49,15 @@ class Step:
             return "unavailable"
         return "unhealthy" if self.unhealthy else "ok"
 
-    @property
+    @cached_property
     def flows(self) -> list[str]:
         return list(self.config.get("flows") or [])
 
-    @property
+    @cached_property
     def subscribes(self) -> list[str]:
         return list(self.config.get("subscribes") or [])
 
-    @property
+    @cached_property  # read on every emit and delivery; a step's config never changes (reload makes a new Step)
     def emits(self) -> list[str]:
         return [e if isinstance(e, str) else str(e.get("topic")) for e in self.config.get("emits") or []]
 
