@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from .bus import EventBus
 from .calls import HandlerCalls
 from .cron import CronScheduler
-from .invoker import Invoker, new_trace_id
+from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
 from .project import Project
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
@@ -116,21 +116,14 @@ class Host:
     async def authenticate(self, request: dict[str, Any]) -> Any:
         auth = self.project.auth
         assert auth
-        sup = self.project.supervisors[auth.language]
-        trace = new_trace_id()
-        return await sup.invoke({"path": str(auth.path), "step": "authenticate", "trigger": "authenticate",
-                                 "input": request, "traceId": trace, "flows": []},
-                                InvocationContext(None, trace, []), timeout=10)
+        return await self.invoker.run_hook(auth.language, auth.path, "authenticate", "authenticate", request)
 
     async def can_access(self, stream: str, subscription: dict[str, Any], auth_context: Any) -> bool:
         definition = self.project.streams.get(stream)
         if definition is None or not definition.can_access:
             return True
-        sup = self.project.supervisors[definition.language]
-        trace = new_trace_id()
-        allowed = await sup.invoke({"path": str(definition.path), "step": stream, "trigger": "canAccess",
-                                    "input": {"subscription": subscription, "authContext": auth_context},
-                                    "traceId": trace, "flows": []}, InvocationContext(None, trace, []), timeout=10)
+        allowed = await self.invoker.run_hook(definition.language, definition.path, stream, "canAccess",
+                                              {"subscription": subscription, "authContext": auth_context})
         return bool(allowed)
 
     def _runner_log(self, params: dict[str, Any], ctx: InvocationContext | None) -> None:

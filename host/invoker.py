@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from jsonschema import validators
@@ -60,6 +61,18 @@ class Invoker:
         ctx = InvocationContext(step, trace_id, flows)
         return await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows), ctx,
                                                   timeout)
+
+    async def run_hook(self, language: str, path: Path, name: str, trigger: wire.Trigger, input: Any,
+                       timeout: float = 10.0) -> Any:
+        """A file's entry point that is not a step (the auth hook, a stream's canAccess): a fresh trace, and
+        no step, so its handler cannot emit."""
+        sup = self.project.supervisors.get(language)
+        if sup is None:
+            raise RunnerUnavailable(f"no {language} runner")
+        trace_id = new_trace_id()
+        params: wire.InvokeParams = {"path": str(path), "step": name, "trigger": trigger, "input": input,
+                                     "traceId": trace_id, "flows": []}
+        return await sup.invoke(params, InvocationContext(None, trace_id, []), timeout)
 
     async def deliver(self, delivery: Delivery, policy: StepPolicy) -> None:
         """Run one delivery: raises Reject for input that fails the step's schema, anything else on failure."""
