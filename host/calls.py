@@ -19,19 +19,20 @@ class HandlerCalls:
                  max_event: int) -> None:
         self.bus, self.state, self.streams, self.logs = bus, state, streams, logs
         self.max_event = max_event
+        # the stores check their arguments (ValueError/TypeError → InvalidParams below): no second check here
         self._table = {
             "emit": self.emit,
-            "state.get": lambda c, p: self.state.get(_s(p, "group"), _s(p, "key")),
-            "state.set": lambda c, p: self.state.set(_s(p, "group"), _s(p, "key"), p.get("value"), p.get("ttl")),
-            "state.delete": lambda c, p: self.state.delete(_s(p, "group"), _s(p, "key")),
-            "state.getGroup": lambda c, p: self.state.get_group(_s(p, "group")),
-            "state.clear": lambda c, p: self.state.clear(_s(p, "group")),
-            "streams.get": lambda c, p: self.streams.get(_s(p, "stream"), _s(p, "groupId"), _s(p, "id")),
-            "streams.set": lambda c, p: self.streams.set(_s(p, "stream"), _s(p, "groupId"), _s(p, "id"),
+            "state.get": lambda c, p: self.state.get(p.get("group"), p.get("key")),
+            "state.set": lambda c, p: self.state.set(p.get("group"), p.get("key"), p.get("value"), p.get("ttl")),
+            "state.delete": lambda c, p: self.state.delete(p.get("group"), p.get("key")),
+            "state.getGroup": lambda c, p: self.state.get_group(p.get("group")),
+            "state.clear": lambda c, p: self.state.clear(p.get("group")),
+            "streams.get": lambda c, p: self.streams.get(p.get("stream"), p.get("groupId"), p.get("id")),
+            "streams.set": lambda c, p: self.streams.set(p.get("stream"), p.get("groupId"), p.get("id"),
                                                          p.get("data")),
-            "streams.delete": lambda c, p: self.streams.delete(_s(p, "stream"), _s(p, "groupId"), _s(p, "id")),
-            "streams.getGroup": lambda c, p: self.streams.get_group(_s(p, "stream"), _s(p, "groupId")),
-            "streams.send": lambda c, p: self.streams.send(_s(p, "stream"), p.get("channel") or {},
+            "streams.delete": lambda c, p: self.streams.delete(p.get("stream"), p.get("groupId"), p.get("id")),
+            "streams.getGroup": lambda c, p: self.streams.get_group(p.get("stream"), p.get("groupId")),
+            "streams.send": lambda c, p: self.streams.send(p.get("stream"), p.get("channel") or {},
                                                            p.get("event") or {}),
         }
 
@@ -79,9 +80,3 @@ class HandlerCalls:
                             step=event.emitted_by, trace_id=event.trace_id, flows=event.flows)
         return count
 
-
-def _s(params: dict[str, Any], name: str) -> str:
-    value = params.get(name)
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-    return value
