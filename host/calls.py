@@ -61,14 +61,19 @@ class HandlerCalls:
                    f"{declared}; the event was not sent")
             self.logs.write("error", msg, step=step.name, trace_id=ctx.trace_id, flows=ctx.flows)
             raise Refusal("UndeclaredTopic", msg)
-        size = len(orjson.dumps(event.get("data")))
-        if size > self.max_event:
-            raise Refusal("PayloadTooLarge", f"emit data is {size} bytes, over the {self.max_event}-byte limit "
-                          "(max_event in steppe.toml)")
+        if too_large := self.oversize(event.get("data")):
+            raise Refusal("PayloadTooLarge", too_large)
         await self.publish(Event(topic=topic, data=event.get("data"), trace_id=ctx.trace_id, flows=ctx.flows,
                                  message_group_id=event.get("messageGroupId"),
                                  emitted_by=step.name, id=str(event.get("id") or new_event_id())),
                            dedupe=bool(event.get("id")))
+
+    def oversize(self, data: Any) -> str | None:
+        """Why `data` may not be emitted (over max_event once encoded), or None."""
+        size = len(orjson.dumps(data))
+        if size <= self.max_event:
+            return None
+        return f"emit data is {size} bytes, over the {self.max_event}-byte limit (max_event in steppe.toml)"
 
     async def publish(self, event: Event, dedupe: bool = False) -> int | None:
         count = await self.bus.publish(event, dedupe)

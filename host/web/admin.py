@@ -33,9 +33,9 @@ def admin_routes(host: Host) -> list[Route]:
             assert isinstance(topic, str) and topic
         except (orjson.JSONDecodeError, KeyError, TypeError, AssertionError):
             return json_response(400, {"error": "expected a JSON body {\"topic\": string, \"data\": any}"})
-        size = len(orjson.dumps(body.get("data")))
-        if size > host.settings.max_event:
-            return json_response(413, {"error": "Payload Too Large", "limit": host.settings.max_event})
+        if too_large := host.calls.oversize(body.get("data")):
+            return json_response(413, {"error": "Payload Too Large", "limit": host.settings.max_event,
+                                       "message": too_large})
         event = Event(topic=topic, data=body.get("data"), trace_id=new_trace_id(), emitted_by="steppe emit",
                       id=str(body.get("id") or new_event_id()))
         deliveries = await host.calls.publish(event, dedupe=bool(body.get("id")))
