@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from .bus import EventBus
 from .calls import HandlerCalls
 from .cron import CronScheduler
+from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
 from .project import Project
@@ -34,6 +35,7 @@ def _route_python_logs(book: LogBook) -> None:
 class Host:
     def __init__(self, settings: Settings, logs: LogBook | None = None) -> None:
         self.settings = settings
+        self.health = Health()  # what is wrong right now: every part reports here, the probes read it
         self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
         _route_python_logs(self.logs)
         settings.data_path.mkdir(parents=True, exist_ok=True)
