@@ -66,6 +66,14 @@ class StateStore(ABC):
         """
 
     @abstractmethod
+    async def update(self, group: str, key: str, ops: list[dict[str, Any]], ttl: float | None = None) -> Any:
+        """Apply `ops` (see state/ops.py) to the key's value atomically, store and return the new value.
+
+        No concurrent update or set of the same key is lost. A failed `expect` raises StateConflict and
+        changes nothing. Without `ttl` a live key keeps its expiry; with it the expiry is renewed.
+        """
+
+    @abstractmethod
     async def delete(self, group: str, key: str) -> Any | None:
         """Remove the key and return its value (None when it was absent or expired)."""
 

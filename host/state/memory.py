@@ -14,6 +14,7 @@ from .base import (
     encode_value,
     expiry,
 )
+from .ops import apply_ops
 
 # group -> key -> (encoded value, expiry or None); dicts keep first-insertion order, which is the
 # order get_group promises.
@@ -70,6 +71,19 @@ class MemoryStateStore(StateStore):
         if old is not None and not _live(old, now):
             del entries[key]  # an expired key set again counts as new: it moves to the end
         entries[key] = entry
+        return value
+
+    async def update(self, group: str, key: str, ops: list[dict[str, Any]], ttl: float | None = None) -> Any:
+        check_group_key(group, key)
+        now = self._now()
+        entries = self._groups.get(group, {})
+        old = entries.get(key)
+        live = old is not None and _live(old, now)
+        value = apply_ops(decode_value(old[0]) if live and old else None, ops)
+        expires = expiry(ttl, now) if ttl is not None else (old[1] if live and old else None)
+        if old is not None and not live:
+            del entries[key]
+        self._groups.setdefault(group, {})[key] = (encode_value(value), expires)
         return value
 
     async def delete(self, group: str, key: str) -> Any | None:

@@ -24,6 +24,7 @@ from .base import (
     encode_value,
     expiry,
 )
+from .ops import apply_ops
 
 T = TypeVar("T")
 
@@ -84,6 +85,23 @@ class SqliteStateStore(StateStore):
                 "DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
                 (group, key, blob, expires_at))
 
+    def _update_sync(self, group: str, key: str, ops: list[dict[str, Any]], ttl: float | None) -> Any:
+        # nothing awaits in here, so no other task of the loop can write the key between read and write
+        now = self._now()
+        row = self._db.execute(
+            f"SELECT value, expires_at FROM state WHERE grp = ? AND key = ? AND {_LIVE}", (group, key, now)).fetchone()
+        value = apply_ops(decode_value(row[0]) if row else None, ops)
+        blob = encode_value(value)
+        with transaction(self._db):
+            if row is None:
+                self._db.execute("DELETE FROM state WHERE grp = ? AND key = ?", (group, key))  # expired: goes last
+                self._db.execute("INSERT INTO state (grp, key, value, expires_at) VALUES (?, ?, ?, ?)",
+                                 (group, key, blob, expiry(ttl, now)))
+            else:
+                self._db.execute("UPDATE state SET value = ?, expires_at = ? WHERE grp = ? AND key = ?",
+                                 (blob, expiry(ttl, now) if ttl is not None else row[1], group, key))
+        return value
+
     def _delete_sync(self, group: str, key: str) -> Any | None:
         now = self._now()
         # fetchall, not fetchone: a RETURNING statement left unfinished keeps its transaction open
@@ -116,6 +134,10 @@ class SqliteStateStore(StateStore):
         check_group_key(group, key)
         self._call(self._set_sync, group, key, encode_value(value), ttl)
         return value
+
+    async def update(self, group: str, key: str, ops: list[dict[str, Any]], ttl: float | None = None) -> Any:
+        check_group_key(group, key)
+        return self._call(self._update_sync, group, key, ops, ttl)
 
     async def delete(self, group: str, key: str) -> Any | None:
         check_group_key(group, key)
