@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -19,8 +20,10 @@ from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
 from .settings import Settings
 from .state import open_state_store
+from .storage_watch import StorageWatch
 from .streams import open_stream_store
 from .streams.hub import StreamHub, Streams
+from .tasks import TaskSupervisor
 from .web.app import build_app, build_routes
 
 
@@ -58,7 +61,12 @@ class Host:
         self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,
                                           cap=settings.retry_cap, wake=self.worker.wake, on_dead=self._dead_letter)
         self.bus.on_accepted = self.worker.wake
-        self.cron = CronScheduler(self.invoker.tick, self.logs)
+        self.tasks = TaskSupervisor(self.health)  # the worker, cron schedules and storage watch restart on a crash
+        self.cron = CronScheduler(self.invoker.tick, self.logs, spawn=self.tasks.supervise)
+        files = [f for f in (getattr(s, "file", None) for s in (self.queue, self.state, self.stream_store)) if f]
+        self.storage_watch = StorageWatch(self.health, self.queue, files, interval=settings.storage_check_interval,
+                                          backlog_age_warn=settings.backlog_age_warn)
+        self._watch_task: asyncio.Task[None] | None = None
         self.app: FastAPI | None = None
         self.reloader: DevReloader | None = None
 
@@ -72,7 +80,8 @@ class Host:
             self.logs.write("info", f"{recovered} delivery(ies) interrupted by the last stop will run again")
         self.app = build_app(self)
         self.refresh()
-        self.worker.start()
+        self.worker.start(self.tasks.spawner("delivery worker"))
+        self._watch_task = self.tasks.supervise("storage watch", self.storage_watch.run)
         if self.settings.mode == "dev":
             self.reloader = DevReloader(self)
             self.reloader.start()
@@ -101,6 +110,9 @@ class Host:
         if self.reloader:
             await self.reloader.stop()
         await self.cron.stop()
+        if self._watch_task:
+            self._watch_task.cancel()
+        self.tasks.close()
         left = await self.worker.stop(grace)
         if left:
             self.logs.write("warn", f"{left} delivery(ies) still running after {grace}s; they will run again "

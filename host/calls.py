@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from .bus import Event, EventBus, new_event_id
+from .db import StorageError
 from .logs import LogBook
 from .rpc import Refusal
 from .runners import InvocationContext
@@ -44,6 +45,8 @@ class HandlerCalls:
             return await call(ctx, params)
         except UnknownStream as e:
             raise Refusal("UnknownStream", str(e)) from None
+        except StorageError as e:  # the handler sees type StorageFull / StorageUnavailable
+            raise Refusal(e.kind, str(e)) from None
         except (ValueError, TypeError, KeyError) as e:
             raise Refusal("InvalidParams", f"{method}: {e}") from None
 

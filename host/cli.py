@@ -19,6 +19,7 @@ import uvicorn
 
 from .app import Host
 from .cli_admin import add_admin_commands
+from .db import StorageError
 from .logs import DropHandshakeNoise, LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, StorageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

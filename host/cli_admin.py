@@ -66,7 +66,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
             print("the dead-letter store is empty")
         for d in [] if args.json else rows:
             when = datetime.fromtimestamp(d["failedAt"]).strftime("%Y-%m-%d %H:%M:%S")
-            print(f"{d['id']:>6}  {when}  {d['step']}  {d['event']['topic']}  attempts={d['attempts']}  {d['error']}")
+            topic = d["event"]["topic"] if d["event"] else "(unreadable)"  # a CorruptRecord keeps raw bytes
+            print(f"{d['id']:>6}  {when}  {d['step']}  {topic}  attempts={d['attempts']}  {d['error']}")
         return 0
     if args.action == "show":
         if not args.ids:

@@ -13,10 +13,18 @@ from croniter import croniter
 from .logs import LogBook
 from .steps import Step
 
+Spawn = Callable[[str, Callable[[], Coroutine[Any, Any, None]]], "asyncio.Task[None]"]
+
+
+def _plain(name: str, body: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
+    return asyncio.get_running_loop().create_task(body(), name=name)
+
 
 class CronScheduler:
-    def __init__(self, run: Callable[[Step], Coroutine[Any, Any, None]], logs: LogBook) -> None:
+    def __init__(self, run: Callable[[Step], Coroutine[Any, Any, None]], logs: LogBook,
+                 spawn: Spawn = _plain) -> None:
         self._run, self._logs = run, logs
+        self._spawn = spawn  # how each schedule's loop is started: the host supervises them (host/tasks.py)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._expr: dict[str, tuple[str, str]] = {}  # name → (expression, path) it is scheduled with
@@ -34,7 +42,7 @@ class CronScheduler:
     def schedule(self, step: Step) -> None:
         self.unschedule(step.name)
         self._expr[step.name] = (str(step.config["cron"]), str(step.path))
-        self._tasks[step.name] = asyncio.get_running_loop().create_task(self._loop(step))
+        self._tasks[step.name] = self._spawn(f"cron schedule of {step.name}", lambda: self._loop(step))
 
     def unschedule(self, name: str) -> None:
         self._expr.pop(name, None)

@@ -31,6 +31,8 @@ class Settings:
     ping_timeout: float = 10.0  # a runner that does not answer a ping within this is killed and restarted
     cancel_grace: float = 2.0  # seconds a runner has to honour a cancel before it is killed and restarted
     data_dir: str = ".steppe"
+    storage_check_interval: float = 2.0  # seconds between checks that the database files are still the ones opened
+    backlog_age_warn: float = 60.0  # health says degraded once the oldest due delivery has waited this long (s)
     api_timeout: float = 30.0  # seconds an API handler may run before 504
     event_timeout: float = 300.0  # default for event/cron handlers without infrastructure.handler.timeout
     python: str = ""  # interpreter for Python steps; default: the host's own, or a project .venv

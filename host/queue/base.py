@@ -37,17 +37,22 @@ class Delivery:
 class DeadLetter:
     id: int
     step: str
-    event: Event
+    event: Event | None  # None for a CorruptRecord, whose stored bytes are in `raw`
     attempts: int
     error: str
     stack: str
     first_at: float
     failed_at: float = field(default_factory=time.time)
     group: str | None = None  # the FIFO group it held, kept for replay
+    raw: bytes | None = None  # the stored event as it is, when it cannot be decoded
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "step": self.step, "event": self.event.as_dict(), "attempts": self.attempts,
-                "error": self.error, "stack": self.stack, "firstAt": self.first_at, "failedAt": self.failed_at}
+        out = {"id": self.id, "step": self.step, "event": self.event.as_dict() if self.event else None,
+               "attempts": self.attempts, "error": self.error, "stack": self.stack, "firstAt": self.first_at,
+               "failedAt": self.failed_at}
+        if self.raw is not None:
+            out["raw"] = self.raw.decode("utf-8", "backslashreplace")  # every byte kept, readable
+        return out
 
 
 class Queue(ABC):
@@ -79,8 +84,17 @@ class Queue(ABC):
         """At start: release every lease left by a previous run; returns how many."""
 
     @abstractmethod
+    async def release(self, ids: list[int]) -> int:
+        """Return these leased deliveries to the queue, due now, attempts kept (their outcome could not be
+        recorded); returns how many."""
+
+    @abstractmethod
     async def counts(self) -> dict[str, int]:
         """{"ready", "leased", "dead"}"""
+
+    @abstractmethod
+    async def backlog(self) -> tuple[int, float]:
+        """(deliveries due and waiting for a handler, seconds the longest-waiting one has been due)."""
 
     @abstractmethod
     async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]: ...

@@ -94,6 +94,21 @@ class MemoryQueue(Queue):
     async def recover(self) -> int:
         return 0  # nothing outlives the process
 
+    async def release(self, ids: list[int]) -> int:
+        now, released = time.time(), 0
+        for did in ids:
+            slot = self._slots.get(did)
+            if slot and slot.leased:
+                slot.leased, slot.available_at = False, now
+                bisect.insort(self._ready.setdefault(slot.delivery.step, []), did)
+                released += 1
+        return released
+
+    async def backlog(self) -> tuple[int, float]:
+        now = time.time()
+        due = [s.available_at for s in self._slots.values() if not s.leased and s.available_at <= now]
+        return len(due), (now - min(due) if due else 0.0)
+
     async def counts(self) -> dict[str, int]:
         leased = sum(1 for s in self._slots.values() if s.leased)
         return {"ready": len(self._slots) - leased, "leased": leased, "dead": len(self._dead)}
@@ -106,6 +121,7 @@ class MemoryQueue(Queue):
         now, replayed = time.time(), 0
         for did in ids:
             if (letter := self._dead.pop(did, None)) is not None:
+                assert letter.event is not None  # only the durable queue can hold an undecodable record
                 self._add(Delivery(next(self._ids), letter.step, letter.event, 0, now), letter.group, now)
                 replayed += 1
         return replayed

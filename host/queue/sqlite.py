@@ -9,15 +9,18 @@ loop turn rather than one per event. Leases are taken with one `UPDATE ... RETUR
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..db import open_db, transaction
+from ..db import DbFile, open_db, transaction
 from ..event import Event
 from .base import DeadLetter, Delivery, Queue, Subscription
+
+log = logging.getLogger("steppe.queue")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -54,13 +57,18 @@ _TAKE_FIFO = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE
       AND (d.grp IS NULL OR d.id = (SELECT MIN(e.id) FROM deliveries e WHERE e.step = d.step AND e.grp = d.grp))
     ORDER BY d.id LIMIT ?) {_RETURNING}"""
 _PURGE_EVERY = 60.0
+CORRUPT = "CorruptRecord"
+
+
+def _decode(blob: bytes) -> Event:
+    return Event.from_dict(orjson.loads(blob))
 
 
 class SqliteQueue(Queue):
     def __init__(self, path: Path | str) -> None:
         self.path = path
-        self._db = open_db(path)
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(path, _SCHEMA)
+        self.file = DbFile(self._db, path, "queue")
         self._puts: list[tuple[Event, list[Subscription], float | None, asyncio.Future[bool]]] = []
         self._acks: list[tuple[int]] = []
         self._writes: list[tuple[str, tuple[Any, ...]]] = []
@@ -87,7 +95,7 @@ class SqliteQueue(Queue):
         now = time.time()
         results: list[bool] = []
         try:
-            with transaction(self._db):
+            with self.file.guard(), transaction(self._db):
                 rows = []
                 for event, routes, window, _ in puts:
                     if window is not None:
@@ -143,9 +151,32 @@ class SqliteQueue(Queue):
         return await fut
 
     async def take(self, step: str, limit: int, fifo: bool) -> list[Delivery]:
-        rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
+        with self.file.guard():
+            rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
         rows.sort()  # RETURNING gives no order; FIFO order is id order
-        return [Delivery(r[0], r[1], Event.from_dict(orjson.loads(r[2])), r[3], r[4], r[5]) for r in rows]
+        taken, corrupt = [], []
+        for r in rows:
+            try:
+                taken.append(Delivery(r[0], r[1], _decode(r[2]), r[3], r[4], r[5]))
+            except Exception as e:  # one unreadable record must not stop the others
+                corrupt.append((r[0], f"{CORRUPT}: the stored event cannot be decoded ({type(e).__name__}: {e})"))
+        if corrupt:
+            self._bury_corrupt(step, corrupt)
+        return taken
+
+    def _bury_corrupt(self, step: str, corrupt: list[tuple[int, str]]) -> None:
+        """Move undecodable deliveries to the dead-letter store as they are (raw bytes kept)."""
+        now = time.time()
+        with self.file.guard(), transaction(self._db):
+            for did, error in corrupt:
+                self._db.execute(
+                    "INSERT INTO dead_letters (step, grp, event, attempts, error, stack, first_at, failed_at) "
+                    "SELECT step, grp, event, attempts, ?, '', created_at, ? FROM deliveries WHERE id = ?",
+                    (error, now, did))
+                self._db.execute("DELETE FROM deliveries WHERE id = ?", (did,))
+        for did, error in corrupt:
+            log.error(f"delivery {did} of step {step!r} moved to the dead-letter store: {error}; "
+                      "see `steppe dlq list`")
 
     async def ack(self, delivery: Delivery) -> None:
         self._acks.append((delivery.id,))
@@ -164,12 +195,30 @@ class SqliteQueue(Queue):
         await self._write("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
 
     async def recover(self) -> int:
-        return self._db.execute("UPDATE deliveries SET leased = 0 WHERE leased = 1").rowcount
+        with self.file.guard():
+            return self._db.execute("UPDATE deliveries SET leased = 0 WHERE leased = 1").rowcount
+
+    async def release(self, ids: list[int]) -> int:
+        if not ids:
+            return 0
+        with self.file.guard():
+            return self._db.execute(
+                f"UPDATE deliveries SET leased = 0, available_at = ? WHERE leased = 1 AND id IN "
+                f"({','.join('?' * len(ids))})", (time.time(), *ids)).rowcount
 
     async def counts(self) -> dict[str, int]:
-        by_lease = dict(self._db.execute("SELECT leased, COUNT(*) FROM deliveries GROUP BY leased").fetchall())
-        dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
+        with self.file.guard():
+            by_lease = dict(self._db.execute("SELECT leased, COUNT(*) FROM deliveries GROUP BY leased").fetchall())
+            dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return {"ready": by_lease.get(0, 0), "leased": by_lease.get(1, 0), "dead": dead}
+
+    async def backlog(self) -> tuple[int, float]:
+        now = time.time()
+        with self.file.guard():
+            count, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(available_at) FROM deliveries WHERE leased = 0 AND available_at <= ?",
+                (now,)).fetchone()
+        return count, (now - oldest if count else 0.0)
 
     async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]:
         sql = "SELECT id, step, event, attempts, error, stack, first_at, failed_at, grp FROM dead_letters"
@@ -183,15 +232,22 @@ class SqliteQueue(Queue):
             params.extend(ids)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
-        return [DeadLetter(r[0], r[1], Event.from_dict(orjson.loads(r[2])), r[3], r[4], r[5], r[6], r[7], r[8])
-                for r in rows]
+        with self.file.guard():
+            rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
+        letters = []
+        for r in rows:
+            try:
+                event, raw = _decode(r[2]), None
+            except Exception:
+                event, raw = None, bytes(r[2])  # a CorruptRecord: shown as stored
+            letters.append(DeadLetter(r[0], r[1], event, r[3], r[4], r[5], r[6], r[7], r[8], raw=raw))
+        return letters
 
     async def replay(self, ids: list[int]) -> int:
         if not ids:
             return 0
         marks, now = ",".join("?" * len(ids)), time.time()
-        with transaction(self._db):
+        with self.file.guard(), transaction(self._db):
             n = self._db.execute(
                 "INSERT INTO deliveries (step, grp, event, available_at, created_at) "
                 f"SELECT step, grp, event, ?, ? FROM dead_letters WHERE id IN ({marks}) ORDER BY id",
@@ -202,7 +258,9 @@ class SqliteQueue(Queue):
     async def drop(self, ids: list[int]) -> int:
         if not ids:
             return 0
-        return self._db.execute(f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(ids))})", ids).rowcount
+        with self.file.guard():
+            return self._db.execute(
+                f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(ids))})", ids).rowcount
 
     async def close(self) -> None:
         if self._flush_scheduled:

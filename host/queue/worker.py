@@ -4,12 +4,17 @@ them through the handler chain (retries and dead-lettering are middleware around
 from __future__ import annotations
 
 import asyncio
+import logging
+import traceback
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from ..db import StorageError
 from .base import Delivery, Queue
+
+log = logging.getLogger("steppe.worker")
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,8 @@ class StepPolicy:
 
 
 Handler = Callable[[Delivery, StepPolicy], Awaitable[None]]
+# starts the worker's loop as a task: plainly, or under a supervisor that restarts it (host/tasks.py)
+Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], "asyncio.Task[None]"]
 
 
 async def _unset(delivery: Delivery, policy: StepPolicy) -> None:
@@ -43,6 +50,8 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._taking = False
         self._loop_task: asyncio.Task[None] | None = None
+        # leased deliveries whose outcome could not be recorded (storage fault): released once it can be
+        self.stranded: set[int] = set()
 
     def set_policies(self, policies: dict[str, StepPolicy]) -> None:
         self.policies = dict(policies)
@@ -57,14 +66,18 @@ class DeliveryWorker:
         else:
             self._wake.set()
 
-    def start(self) -> None:
+    def start(self, spawn: Spawn | None = None) -> None:
         self._taking = True
-        self._loop_task = asyncio.get_running_loop().create_task(self._run())
+        self._loop_task = (spawn or (lambda body: asyncio.get_running_loop().create_task(body())))(self._run)
 
     async def _run(self) -> None:
         while self._taking:
             self._wake.clear()
-            await self._fill()
+            try:
+                await self._release_stranded()
+                await self._fill()
+            except StorageError:
+                pass  # the store reported it (health); look again at the next poll
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll)  # the poll catches delayed deliveries
             except TimeoutError:
@@ -83,9 +96,25 @@ class DeliveryWorker:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
+    async def _release_stranded(self) -> None:
+        if self.stranded:
+            ids = sorted(self.stranded)
+            released = await self.queue.release(ids)
+            self.stranded.difference_update(ids)
+            log.info(f"{released} delivery(ies) whose outcome could not be recorded are queued again")
+
     async def _deliver(self, delivery: Delivery, policy: StepPolicy) -> None:
         try:
             await self.handle(delivery, policy)
+        except StorageError as e:
+            # ran (or not) but the journal could not record it: queue it again once the store writes
+            self.stranded.add(delivery.id)
+            log.error(f"delivery {delivery.id} of step {policy.step!r}: its outcome could not be recorded "
+                      f"({e}); it will be queued again once the store can write")
+        except Exception as e:
+            self.stranded.add(delivery.id)
+            log.error(f"delivery {delivery.id} of step {policy.step!r} failed in the host "
+                      f"({type(e).__name__}: {e}); it will be queued again\n{traceback.format_exc()}")
         finally:
             self.in_flight[policy.step] -= 1
             self.runner_in_flight[policy.runner] -= 1

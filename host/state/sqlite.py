@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..db import open_db, transaction
+from ..db import DbFile, open_db, transaction
 from .base import (
     SWEEP_INTERVAL,
     StateStore,
@@ -47,12 +47,13 @@ _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 class SqliteStateStore(StateStore):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._db = open_db(self.path)
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(self.path, _SCHEMA)
+        self.file = DbFile(self._db, self.path, "state")  # storage faults become StorageError
         self._next_sweep = 0.0  # sweep on first use: entries may have expired while we were down
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return fn(*args)
+        with self.file.guard():
+            return fn(*args)
 
     def _now(self) -> float:
         now = time.time()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..db import open_db, transaction
+from ..db import DbFile, open_db, transaction
 from ..state.base import decode_value
 from .base import StreamStore, check_address, make_item
 
@@ -31,11 +31,12 @@ CREATE TABLE IF NOT EXISTS items (
 class SqliteStreamStore(StreamStore):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._db = open_db(self.path)
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(self.path, _SCHEMA)
+        self.file = DbFile(self._db, self.path, "streams")  # storage faults become StorageError
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return fn(*args)
+        with self.file.guard():
+            return fn(*args)
 
     def _get_sync(self, stream: str, group_id: str, id: str) -> dict[str, Any] | None:
         row = self._db.execute(

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..bus import Event, new_event_id
+from ..db import StorageError, storage_payload
 from ..invoker import new_trace_id
 from .api import json_response
 from .dlq import dlq_routes
@@ -38,7 +39,10 @@ def admin_routes(host: Host) -> list[Route]:
                                        "message": too_large})
         event = Event(topic=topic, data=body.get("data"), trace_id=new_trace_id(), emitted_by="steppe emit",
                       id=str(body.get("id") or new_event_id()))
-        deliveries = await host.calls.publish(event, dedupe=bool(body.get("id")))
+        try:
+            deliveries = await host.calls.publish(event, dedupe=bool(body.get("id")))
+        except StorageError as e:  # not accepted: the queue cannot write (507) or is unusable (503)
+            return json_response(e.status, storage_payload(e))
         return json_response(202, {"id": event.id, "traceId": event.trace_id, "deliveries": deliveries or 0,
                                    "duplicate": deliveries is None})
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import wire
+from ..db import as_storage_error, storage_payload
 from ..invoker import Invoker, new_trace_id
 from ..logs import LogBook
 from ..rpc import ConnectionLost, RpcError
@@ -125,6 +126,8 @@ def api_endpoint(step: Step, invoker: Invoker, logs: LogBook, *, max_body: int, 
                                  trace_id)
         except (RpcError, TypeError, ValueError) as e:
             invoker.log_failure(step, trace_id, e, method=request.method, path=request.url.path)
+            if (fault := as_storage_error(e)) is not None:  # the store could not write: 507/503, not 500
+                return json_response(fault.status, {**storage_payload(fault), "traceId": trace_id}, trace_id)
             payload = {"error": "Internal Server Error", "traceId": trace_id}
             if expose_errors:
                 payload["message"] = getattr(e, "message", None) or str(e)
