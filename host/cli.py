@@ -20,6 +20,7 @@ import uvicorn
 from .app import Host
 from .cli_admin import add_admin_commands
 from .db import StorageError
+from .doctor import add_doctor_command
 from .logs import DropHandshakeNoise, LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_list)
     add_admin_commands(sub, common)
+    add_doctor_command(sub, common)
     return parser
 
 
