@@ -1,0 +1,189 @@
+"""Storage faults inside the host process, on the real SQLite queue: undecodable records, a supervised
+worker that crashes, a disk that fills up under running deliveries (a real tmpfs), database files deleted
+under the host, and the backlog age reported in health."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tmpfs import fill, small_tmpfs
+
+from steppe.db import DbFile, StorageError
+from steppe.event import Event
+from steppe.health import Health
+from steppe.queue import Delivery, DeliveryWorker, SqliteQueue, StepPolicy, Subscription, with_retries
+from steppe.storage_watch import StorageWatch
+from steppe.tasks import TaskSupervisor
+
+ROUTE = [Subscription("S")]
+POLICY = {"S": StepPolicy("S", "python")}
+
+
+def event(n: int, pad: int = 0) -> Event:
+    return Event(topic="t", data={"n": n, "pad": "p" * pad}, trace_id=f"tr{n}")
+
+
+async def until(pred, timeout: float, what: str) -> None:  # noqa: ANN001
+    """Poll pred() (a bool, or an awaitable of one) until it holds, within `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (await value if inspect.isawaitable(value := pred()) else value):
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def queue(tmp_path: Path) -> AsyncIterator[SqliteQueue]:
+    q = SqliteQueue(tmp_path / "queue.db")
+    yield q
+    await q.close()
+
+
+async def test_an_undecodable_record_goes_to_the_dead_letters_and_the_rest_are_delivered(
+        queue: SqliteQueue, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for n in range(10):
+        await queue.put(event(n), ROUTE)
+    with sqlite3.connect(tmp_path / "queue.db") as other:  # truncate one stored blob, as seen on disk
+        (blob,) = other.execute("SELECT event FROM deliveries WHERE id = 4").fetchone()
+        other.execute("UPDATE deliveries SET event = ? WHERE id = 4", (blob[:12],))
+    with caplog.at_level(logging.ERROR, logger="steppe.queue"):
+        taken = await queue.take("S", 100, fifo=False)
+    assert sorted(d.event.data["n"] for d in taken) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    (letter,) = await queue.dead()
+    assert letter.error.startswith("CorruptRecord: ") and letter.event is None
+    assert letter.raw == blob[:12]
+    shown = letter.as_dict()
+    assert shown["raw"] == letter.raw.decode() and shown["event"] is None
+    assert "CorruptRecord" in caplog.text and "delivery 4" in caplog.text
+    assert await queue.counts() == {"ready": 0, "leased": 9, "dead": 1}
+
+
+async def test_the_delivery_worker_restarts_after_a_crash_and_health_says_so(
+        queue: SqliteQueue, caplog: pytest.LogCaptureFixture) -> None:
+    health = Health()
+    tasks = TaskSupervisor(health, backoff=0.05, keep_for=0.6)
+    ran: list[int] = []
+
+    async def inner(d: Delivery, p: StepPolicy) -> None:
+        ran.append(d.event.data["n"])
+
+    worker = DeliveryWorker(queue, poll=0.05)
+    worker.handle = with_retries(inner, queue, base=0.01, cap=0.01, wake=worker.wake)
+    worker.set_policies(POLICY)
+    real, broken = queue._db, sqlite3.connect(":memory:")
+    broken.close()
+    queue._db = broken  # every take now raises ProgrammingError: an unexpected failure of the loop
+    with caplog.at_level(logging.ERROR, logger="steppe.tasks"):
+        worker.start(tasks.spawner("delivery worker"))
+        await until(lambda: tasks.restarts.get("delivery worker", 0) >= 2, 5, "two restarts")
+    (reason,) = health.as_dict()["reasons"]
+    assert reason["status"] == "degraded"
+    assert reason["reason"].startswith("delivery worker restarted after ProgrammingError: ")
+    assert "Traceback" in caplog.text and "delivery worker stopped on an unexpected error" in caplog.text
+    queue._db = real
+    await queue.put(event(1), ROUTE)
+    worker.wake()
+    await until(lambda: ran == [1], 5, "the delivery after the restart")
+    await until(lambda: health.status == "ok", 5, "the restart to leave health")
+    await worker.stop(1)
+    tasks.close()
+
+
+async def test_a_full_disk_answers_storage_full_and_stranded_leases_return_once_it_writes() -> None:
+    with small_tmpfs("2m") as disk:
+        queue = SqliteQueue(disk / "queue.db")
+        health = Health()
+        watch = StorageWatch(health, queue, [queue.file], interval=0.1)
+        gate = asyncio.Event()
+        runs: list[int] = []
+
+        async def inner(d: Delivery, p: StepPolicy) -> None:
+            runs.append(d.event.data["n"])
+            await gate.wait()
+
+        worker = DeliveryWorker(queue, poll=0.05)
+        worker.handle = with_retries(inner, queue, base=0.01, cap=0.01, wake=worker.wake)
+        worker.set_policies(POLICY)
+        for n in range(3):
+            await queue.put(event(n), ROUTE)
+        worker.start()
+        await until(lambda: len(runs) == 3, 5, "three running deliveries")
+        filler = fill(disk)
+        with pytest.raises(StorageError) as full:
+            await queue.put(event(9, pad=20_000), ROUTE)
+        assert (full.value.status, full.value.kind) == (507, "StorageFull")
+        assert health.as_dict()["reasons"] == [{"component": "storage:queue", "status": "failing",
+                                                "reason": "the queue database cannot be written: the disk is full",
+                                                "since": health.as_dict()["reasons"][0]["since"]}]
+        gate.set()  # the handlers finish, but their acks cannot be written
+        await until(lambda: len(worker.stranded) == 3, 5, "three stranded deliveries")
+        assert (await queue.counts())["leased"] == 3
+        filler.unlink()
+        await watch.check_once()  # the probe write succeeds: the fault is over
+        assert health.status == "ok"
+        await until(lambda: len(runs) == 6, 5, "the stranded deliveries to run again")
+        await until(lambda: _empty(queue), 5, "every delivery acked")
+        await worker.stop(1)
+        await queue.close()
+
+
+async def _empty(queue: SqliteQueue) -> bool:
+    return await queue.counts() == {"ready": 0, "leased": 0, "dead": 0}
+
+
+async def test_a_deleted_database_is_noticed_refused_and_rescued(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    queue = SqliteQueue(tmp_path / "queue.db")
+    health = Health()
+    watch = StorageWatch(health, queue, [queue.file])
+    for n in range(5):
+        await queue.put(event(n), ROUTE)
+    for path in tmp_path.glob("queue.db*"):
+        path.unlink()
+    with caplog.at_level(logging.ERROR, logger="steppe.storage"):
+        await watch.check_once()
+    assert health.status == "failing"
+    assert "deleted or replaced" in health.as_dict()["reasons"][0]["reason"]
+    assert str(tmp_path / "queue.db") in caplog.text and "was deleted" in caplog.text
+    with pytest.raises(StorageError) as refused:
+        await queue.put(event(6), ROUTE)
+    assert refused.value.status == 503
+    (rescued,) = tmp_path.glob("queue.db.rescued-*")
+    with sqlite3.connect(rescued) as copy:
+        assert copy.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 5
+    await queue.close()
+
+
+async def test_a_replaced_database_is_noticed(tmp_path: Path) -> None:
+    queue = SqliteQueue(tmp_path / "queue.db")
+    file: DbFile = queue.file
+    (tmp_path / "other.db").write_bytes((tmp_path / "queue.db").read_bytes())
+    (tmp_path / "other.db").replace(tmp_path / "queue.db")
+    assert not file.check()
+    assert file.lost == f"{tmp_path / 'queue.db'} was replaced"
+    await queue.close()
+
+
+async def test_the_backlog_age_turns_health_degraded_and_back(queue: SqliteQueue) -> None:
+    health = Health()
+    watch = StorageWatch(health, queue, [queue.file], backlog_age_warn=0.2)
+    for n in range(4):
+        await queue.put(event(n), ROUTE)
+    await watch.check_once()
+    assert health.status == "ok"
+    await asyncio.sleep(0.3)
+    waiting, age = await queue.backlog()
+    assert waiting == 4 and age >= 0.3
+    await watch.check_once()
+    (reason,) = health.as_dict()["reasons"]
+    assert reason["component"] == "queue:backlog" and reason["status"] == "degraded"
+    assert reason["reason"].startswith("4 delivery(ies) waiting; the oldest has been due for ")
+    for d in await queue.take("S", 10, fifo=False):
+        await queue.ack(d)
+    await watch.check_once()
+    assert health.status == "ok" and await queue.backlog() == (0, 0.0)
