@@ -68,6 +68,10 @@ async def _serve(settings: Settings) -> int:
         host.logs.write("error", f"cannot start: {e}")
         await host.stop()
         return 1
+    except StorageError as e:  # e.g. the disk is full while recovering the journal: stop the runners first
+        host.logs.write("error", f"cannot start: {e}")
+        await host.stop()
+        return 2
     settle_garbage_collector()
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body)

@@ -142,9 +142,10 @@ class DbFile:
             listener(self)
 
     @contextmanager
-    def guard(self) -> Iterator[None]:
-        """Around every use of the connection: refuse when the file is lost; map storage faults."""
-        if self.lost is not None:
+    def guard(self, reading: bool = False) -> Iterator[None]:
+        """Around every use of the connection: refuse when the file is lost (unless only `reading`, for
+        counts and listings); map storage faults."""
+        if self.lost is not None and not reading:
             raise StorageError(f"the {self.label} database file was deleted or replaced while the host ran; "
                                "restart the host", 503, "StorageUnavailable")
         before = self.conn.total_changes

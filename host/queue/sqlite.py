@@ -207,14 +207,14 @@ class SqliteQueue(Queue):
                 f"({','.join('?' * len(ids))})", (time.time(), *ids)).rowcount
 
     async def counts(self) -> dict[str, int]:
-        with self.file.guard():
+        with self.file.guard(reading=True):
             by_lease = dict(self._db.execute("SELECT leased, COUNT(*) FROM deliveries GROUP BY leased").fetchall())
             dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return {"ready": by_lease.get(0, 0), "leased": by_lease.get(1, 0), "dead": dead}
 
     async def backlog(self) -> tuple[int, float]:
         now = time.time()
-        with self.file.guard():
+        with self.file.guard(reading=True):
             count, oldest = self._db.execute(
                 "SELECT COUNT(*), MIN(available_at) FROM deliveries WHERE leased = 0 AND available_at <= ?",
                 (now,)).fetchone()
@@ -232,7 +232,7 @@ class SqliteQueue(Queue):
             params.extend(ids)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        with self.file.guard():
+        with self.file.guard(reading=True):
             rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
         letters = []
         for r in rows:

@@ -144,6 +144,7 @@ def test_deleted_database_files_are_noticed_and_writes_refused(tmp_path: Path, s
     assert r.status_code == 503 and r.json()["type"] == "StorageUnavailable", r.text
     r = httpx.post(f"{host.url}/state", json={"k": 2})
     assert r.status_code == 503 and r.json()["type"] == "StorageUnavailable", r.text
+    assert httpx.get(f"{host.url}/__steppe/health").status_code == 200  # listings still read
     (rescued,) = (root / ".steppe").glob("queue.db.rescued-*")
     with sqlite3.connect(rescued) as copy:
         assert copy.execute("SELECT COUNT(*) FROM deliveries WHERE step = 'Parked'").fetchone()[0] == 5
