@@ -141,28 +141,28 @@ class DbFile:
         for listener in self.listeners:
             listener(self)
 
-    @contextmanager
-    def guard(self, reading: bool = False) -> Iterator[None]:
+    def guard(self, reading: bool = False) -> _Guard:
         """Around every use of the connection: refuse when the file is lost (unless only `reading`, for
-        counts and listings); map storage faults."""
+        counts and listings); map storage faults. (A small class, not a generator: state calls are a
+        hot path.)"""
         if self.lost is not None and not reading:
             raise StorageError(f"the {self.label} database file was deleted or replaced while the host ran; "
                                "restart the host", 503, "StorageUnavailable")
-        before = self.conn.total_changes
-        try:
-            yield
-        except sqlite3.Error as e:
-            error = storage_error(e, self.label)
-            if error is None:
-                raise
-            self.check()
-            if self.failure is None or str(self.failure) != str(error):
-                self.failure = error
-                self._changed()
-            raise error from None
-        if self.failure is not None and self.conn.total_changes > before:
-            self.failure = None  # a write went through: the fault is over
+        return _Guard(self)
+
+    def _failed(self, e: sqlite3.Error) -> StorageError | None:
+        error = storage_error(e, self.label)
+        if error is None:
+            return None
+        self.check()
+        if self.failure is None or str(self.failure) != str(error):
+            self.failure = error
             self._changed()
+        return error
+
+    def _succeeded(self) -> None:
+        self.failure = None  # a write went through: the fault is over
+        self._changed()
 
     def check(self) -> bool:
         """Compare the files on disk with the ones opened; False (and lost) once one was deleted or
@@ -195,3 +195,20 @@ class DbFile:
         except sqlite3.Error:
             return None
         return target
+
+
+class _Guard:
+    __slots__ = ("file", "before")
+
+    def __init__(self, file: DbFile) -> None:
+        self.file, self.before = file, file.conn.total_changes
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, e: BaseException | None, tb: object) -> None:
+        if e is None:
+            if self.file.failure is not None and self.file.conn.total_changes > self.before:
+                self.file._succeeded()
+        elif isinstance(e, sqlite3.Error) and (error := self.file._failed(e)) is not None:
+            raise error from None
