@@ -64,7 +64,8 @@ class Host:
         self.tasks = TaskSupervisor(self.health)  # the worker, cron schedules and storage watch restart on a crash
         self.cron = CronScheduler(self.invoker.tick, self.logs, spawn=self.tasks.supervise)
         files = [f for f in (getattr(s, "file", None) for s in (self.queue, self.state, self.stream_store)) if f]
-        self.storage_watch = StorageWatch(self.health, self.queue, files, interval=settings.storage_check_interval,
+        self.storage_watch = StorageWatch(self.health, self.queue, files, lambda: list(self.worker.policies),
+                                          interval=settings.storage_check_interval,
                                           backlog_age_warn=settings.backlog_age_warn)
         self._watch_task: asyncio.Task[None] | None = None
         self.app: FastAPI | None = None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 from .db import DbFile, StorageError
 from .health import Health
@@ -15,9 +17,11 @@ log = logging.getLogger("steppe.storage")
 
 
 class StorageWatch:
-    def __init__(self, health: Health, queue: Queue, files: list[DbFile], *, interval: float = 2.0,
-                 backlog_age_warn: float = 60.0) -> None:
+    def __init__(self, health: Health, queue: Queue, files: list[DbFile], steps: Callable[[], list[str]], *,
+                 interval: float = 2.0, backlog_age_warn: float = 60.0) -> None:
         self.health, self.queue, self.files = health, queue, files
+        self.steps = steps  # the event steps being delivered (the worker's policies)
+        self._counted: tuple[float, int] = (0.0, 0)  # (when, ready): counting scans the table, so not often
         self.interval = interval
         self.backlog_age_warn = backlog_age_warn  # seconds the oldest due delivery may wait before `degraded`
         for f in files:
@@ -48,15 +52,19 @@ class StorageWatch:
                 except StorageError:
                     pass  # still failing: already reported
         try:
-            waiting, age = await self.queue.backlog()
+            age = await self.queue.oldest_due(self.steps())
+            if age > self.backlog_age_warn:
+                now = time.monotonic()
+                if now - self._counted[0] > 30 * self.interval or not self._counted[1]:
+                    self._counted = (now, (await self.queue.counts())["ready"])
+                self.health.report("queue:backlog", "degraded",
+                                   f"{self._counted[1]} delivery(ies) queued; the oldest due one has waited "
+                                   f"{age:.0f}s (over backlog_age_warn, {self.backlog_age_warn:g}s)")
+            else:
+                self._counted = (0.0, 0)
+                self.health.clear("queue:backlog")
         except StorageError:
             return
-        if waiting and age > self.backlog_age_warn:
-            self.health.report("queue:backlog", "degraded",
-                               f"{waiting} delivery(ies) waiting; the oldest has been due for {age:.0f}s "
-                               f"(over backlog_age_warn, {self.backlog_age_warn:g}s)")
-        else:
-            self.health.clear("queue:backlog")
 
     async def run(self) -> None:
         while True:

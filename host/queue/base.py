@@ -93,8 +93,9 @@ class Queue(ABC):
         """{"ready", "leased", "dead"}"""
 
     @abstractmethod
-    async def backlog(self) -> tuple[int, float]:
-        """(deliveries due and waiting for a handler, seconds the longest-waiting one has been due)."""
+    async def oldest_due(self, steps: list[str]) -> float:
+        """Seconds the first-queued due delivery of any of these steps, not yet leased, has been due (0 when
+        none): cheap, one index probe per step, for the backlog check in health."""
 
     @abstractmethod
     async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]: ...

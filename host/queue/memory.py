@@ -104,10 +104,14 @@ class MemoryQueue(Queue):
                 released += 1
         return released
 
-    async def backlog(self) -> tuple[int, float]:
-        now = time.time()
-        due = [s.available_at for s in self._slots.values() if not s.leased and s.available_at <= now]
-        return len(due), (now - min(due) if due else 0.0)
+    async def oldest_due(self, steps: list[str]) -> float:
+        now, since = time.time(), None
+        for step in steps:
+            for did in self._ready.get(step, []):  # id order, unleased only
+                if (at := self._slots[did].available_at) <= now:
+                    since = at if since is None else min(since, at)
+                    break
+        return 0.0 if since is None else now - since
 
     async def counts(self) -> dict[str, int]:
         leased = sum(1 for s in self._slots.values() if s.leased)

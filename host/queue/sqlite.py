@@ -212,13 +212,15 @@ class SqliteQueue(Queue):
             dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return {"ready": by_lease.get(0, 0), "leased": by_lease.get(1, 0), "dead": dead}
 
-    async def backlog(self) -> tuple[int, float]:
-        now = time.time()
+    async def oldest_due(self, steps: list[str]) -> float:
+        now, since = time.time(), None
         with self.file.guard(reading=True):
-            count, oldest = self._db.execute(
-                "SELECT COUNT(*), MIN(available_at) FROM deliveries WHERE leased = 0 AND available_at <= ?",
-                (now,)).fetchone()
-        return count, (now - oldest if count else 0.0)
+            for step in steps:  # walks deliveries_by_step (step, leased, id): stops at the first due one
+                row = self._db.execute("SELECT available_at FROM deliveries WHERE step = ? AND leased = 0 "
+                                       "AND available_at <= ? ORDER BY id LIMIT 1", (step, now)).fetchone()
+                if row is not None:
+                    since = row[0] if since is None else min(since, row[0])
+        return 0.0 if since is None else now - since
 
     async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]:
         sql = "SELECT id, step, event, attempts, error, stack, first_at, failed_at, grp FROM dead_letters"

@@ -17,7 +17,7 @@ from tmpfs import fill, small_tmpfs
 from steppe.db import DbFile, StorageError
 from steppe.event import Event
 from steppe.health import Health
-from steppe.queue import Delivery, DeliveryWorker, SqliteQueue, StepPolicy, Subscription, with_retries
+from steppe.queue import Delivery, DeliveryWorker, MemoryQueue, SqliteQueue, StepPolicy, Subscription, with_retries
 from steppe.storage_watch import StorageWatch
 from steppe.tasks import TaskSupervisor
 
@@ -98,7 +98,7 @@ async def test_a_full_disk_answers_storage_full_and_stranded_leases_return_once_
     with small_tmpfs("2m") as disk:
         queue = SqliteQueue(disk / "queue.db")
         health = Health()
-        watch = StorageWatch(health, queue, [queue.file], interval=0.1)
+        watch = StorageWatch(health, queue, [queue.file], lambda: ["S"], interval=0.1)
         gate = asyncio.Event()
         runs: list[int] = []
 
@@ -140,7 +140,7 @@ async def test_a_deleted_database_is_noticed_refused_and_rescued(tmp_path: Path,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     queue = SqliteQueue(tmp_path / "queue.db")
     health = Health()
-    watch = StorageWatch(health, queue, [queue.file])
+    watch = StorageWatch(health, queue, [queue.file], lambda: ["S"])
     for n in range(5):
         await queue.put(event(n), ROUTE)
     for path in tmp_path.glob("queue.db*"):
@@ -171,19 +171,32 @@ async def test_a_replaced_database_is_noticed(tmp_path: Path) -> None:
 
 async def test_the_backlog_age_turns_health_degraded_and_back(queue: SqliteQueue) -> None:
     health = Health()
-    watch = StorageWatch(health, queue, [queue.file], backlog_age_warn=0.2)
-    for n in range(4):
-        await queue.put(event(n), ROUTE)
+    watch = StorageWatch(health, queue, [queue.file], lambda: ["S", "Other"], backlog_age_warn=0.2)
+    await queue.put(event(0), [Subscription("S", delay=3600)])  # not due: never counts as waiting
+    for n in range(1, 5):
+        await queue.put(event(n), [Subscription("S"), Subscription("Other")])
     await watch.check_once()
     assert health.status == "ok"
     await asyncio.sleep(0.3)
-    waiting, age = await queue.backlog()
-    assert waiting == 4 and age >= 0.3
+    assert 0.3 <= await queue.oldest_due(["S"]) < 1.0
     await watch.check_once()
     (reason,) = health.as_dict()["reasons"]
     assert reason["component"] == "queue:backlog" and reason["status"] == "degraded"
-    assert reason["reason"].startswith("4 delivery(ies) waiting; the oldest has been due for ")
-    for d in await queue.take("S", 10, fifo=False):
-        await queue.ack(d)
+    assert reason["reason"].startswith("9 delivery(ies) queued; the oldest due one has waited ")
+    for step in ("S", "Other"):
+        for d in await queue.take(step, 10, fifo=False):
+            await queue.ack(d)
     await watch.check_once()
-    assert health.status == "ok" and await queue.backlog() == (0, 0.0)
+    assert health.status == "ok" and await queue.oldest_due(["S", "Other"]) == 0.0
+
+
+async def test_the_memory_queue_reports_the_same_backlog_age() -> None:
+    queue = MemoryQueue()
+    await queue.put(event(0), [Subscription("S", delay=3600)])
+    await queue.put(event(1), ROUTE)
+    await asyncio.sleep(0.1)
+    assert 0.1 <= await queue.oldest_due(["S", "Other"]) < 1.0
+    (d,) = await queue.take("S", 10, fifo=False)
+    assert await queue.oldest_due(["S"]) == 0.0
+    await queue.release([d.id])
+    assert 0.0 <= await queue.oldest_due(["S"]) < 0.1  # released: due again from now
