@@ -31,6 +31,17 @@ PROJECT = {
             with open(os.path.join(os.environ["STEPPE_PROJECT_ROOT"], "done.log"), "a") as f:
                 f.write(f"{input['n']}\\n")
     """,
+    "steps/slow_step.py": """
+        import asyncio
+        import os
+
+        config = {"type": "event", "name": "Slow", "subscribes": ["slow"], "emits": []}
+
+        async def handler(input, context):
+            await asyncio.sleep(1.5)
+            with open(os.path.join(os.environ["STEPPE_PROJECT_ROOT"], "slow.log"), "a") as f:
+                f.write(f"{input['n']}\\n")
+    """,
     "steps/parked_step.py": """
         config = {"type": "event", "name": "Parked", "subscribes": ["park"], "emits": [],
                   "infrastructure": {"queue": {"delaySeconds": 3600}}}
@@ -56,8 +67,8 @@ PROJECT = {
 FAST_CHECKS = {"STEPPE_STORAGE_CHECK_INTERVAL": "0.2"}
 
 
-def done(root: Path) -> list[int]:
-    path = root / "done.log"
+def done(root: Path, log: str = "done.log") -> list[int]:
+    path = root / log
     return [int(x) for x in path.read_text().split()] if path.exists() else []
 
 
@@ -99,6 +110,8 @@ def test_a_full_disk_answers_507_json_and_loses_nothing_accepted(tmp_path: Path,
     with small_tmpfs("4m") as disk:
         host = start_host(root, env={"STEPPE_DATA_DIR": str(disk), **FAST_CHECKS})
         assert (disk / "queue.db").exists()
+        for n in range(5):  # running while the disk fills: their outcome cannot be written
+            assert httpx.post(f"{host.url}/__steppe/emit", json={"topic": "slow", "data": {"n": n}}).status_code == 202
         filler = fill(disk)
         accepted, refused = [], 0
         with httpx.Client(timeout=30) as http:
@@ -119,9 +132,14 @@ def test_a_full_disk_answers_507_json_and_loses_nothing_accepted(tmp_path: Path,
                     refused += 1
         assert refused > 150, f"only {refused} refused"
         host.wait_log("the disk is full")
+        wait_until(lambda: len(done(root, "slow.log")) == 5, 10, "the slow handlers to finish on the full disk")
+        host.wait_log("its outcome could not be recorded")
+        assert httpx.get(f"{host.url}/__steppe/events").json()["queue"]["leased"] == 5
         filler.unlink()
         host.wait_log("the queue database accepts writes again")
         wait_until(lambda: set(accepted) <= set(done(root)), 20, f"the {len(accepted)} accepted events")
+        wait_until(lambda: len(done(root, "slow.log")) == 10, 20, "the five unrecorded slow deliveries to run again")
+        assert sorted(done(root, "slow.log")) == sorted([*range(5), *range(5)])
         wait_until(lambda: httpx.get(f"{host.url}/__steppe/events").json()["queue"] == {
             "ready": 0, "leased": 0, "dead": 0}, 10, "an empty queue")
         r = httpx.post(f"{host.url}/emit", json={"n": 1000})
