@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from ..db import StorageError
 from .base import Delivery, Queue
-from .worker import Handler, StepPolicy
+from .worker import Handler, StepPolicy, Unrecorded
 
 
 class Reject(Exception):
@@ -27,6 +29,14 @@ def describe(e: BaseException) -> tuple[str, str]:
     return (f"{kind}: {message}" if message else kind), str(getattr(e, "stack", "") or "")
 
 
+async def _record(op: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Write a delivery's outcome; when the store cannot, hand the write to the worker to do again."""
+    try:
+        await op(*args)
+    except StorageError as e:
+        raise Unrecorded(lambda: op(*args), e) from None
+
+
 def with_retries(inner: Handler, queue: Queue, *, base: float, cap: float, wake: Callable[[float], None],
                  on_dead: Callable[[Delivery, str], None] | None = None) -> Handler:
     async def handle(delivery: Delivery, policy: StepPolicy) -> None:
@@ -35,20 +45,20 @@ def with_retries(inner: Handler, queue: Queue, *, base: float, cap: float, wake:
         except asyncio.CancelledError:
             raise  # shutting down: the lease stays in the journal and runs again after restart
         except Reject as e:
-            await queue.bury(delivery, f"rejected: {e}")
+            await _record(queue.bury, delivery, f"rejected: {e}")
             if on_dead:
                 on_dead(delivery, f"rejected: {e}")
         except Exception as e:
             error, stack = describe(e)
             if delivery.attempts >= policy.max_attempts:
-                await queue.bury(delivery, error, stack)
+                await _record(queue.bury, delivery, error, stack)
                 if on_dead:
                     on_dead(delivery, error)
             else:
                 delay = backoff(delivery.attempts, base, cap)
-                await queue.retry(delivery, delay, error)
+                await _record(queue.retry, delivery, delay, error)
                 wake(delay)
         else:
-            await queue.ack(delivery)
+            await _record(queue.ack, delivery)
 
     return handle

@@ -33,6 +33,15 @@ Handler = Callable[[Delivery, StepPolicy], Awaitable[None]]
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], "asyncio.Task[None]"]
 
 
+class Unrecorded(Exception):
+    """A delivery ran, but its outcome (ack, retry or dead letter) could not be written: `record()` writes
+    it again; until then the delivery stays leased."""
+
+    def __init__(self, record: Callable[[], Awaitable[None]], cause: StorageError) -> None:
+        super().__init__(str(cause))
+        self.record = record
+
+
 async def _unset(delivery: Delivery, policy: StepPolicy) -> None:
     raise RuntimeError("DeliveryWorker.handle was never set")
 
@@ -50,7 +59,9 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._taking = False
         self._loop_task: asyncio.Task[None] | None = None
-        # leased deliveries whose outcome could not be recorded (storage fault): released once it can be
+        # outcomes that could not be written (storage fault), written again once the store can
+        self.unrecorded: dict[int, Callable[[], Awaitable[None]]] = {}
+        # leased deliveries that failed in the host itself: released (run again) once the store writes
         self.stranded: set[int] = set()
 
     def set_policies(self, policies: dict[str, StepPolicy]) -> None:
@@ -97,21 +108,25 @@ class DeliveryWorker:
                 task.add_done_callback(self._tasks.discard)
 
     async def _release_stranded(self) -> None:
+        if self.unrecorded:
+            for did, record in list(self.unrecorded.items()):
+                await record()
+                del self.unrecorded[did]
+            log.info("the outcomes of deliveries that could not be written are recorded now")
         if self.stranded:
             ids = sorted(self.stranded)
             released = await self.queue.release(ids)
             self.stranded.difference_update(ids)
-            log.info(f"{released} delivery(ies) whose outcome could not be recorded are queued again")
+            log.info(f"{released} delivery(ies) that failed in the host are queued again")
 
     async def _deliver(self, delivery: Delivery, policy: StepPolicy) -> None:
         try:
             await self.handle(delivery, policy)
-        except StorageError as e:
-            # ran (or not) but the journal could not record it: queue it again once the store writes
-            self.stranded.add(delivery.id)
-            log.error(f"delivery {delivery.id} of step {policy.step!r}: its outcome could not be recorded "
-                      f"({e}); it will be queued again once the store can write")
-        except Exception as e:
+        except Unrecorded as e:
+            self.unrecorded[delivery.id] = e.record
+            log.error(f"delivery {delivery.id} of step {policy.step!r}: its outcome could not be written ({e}); "
+                      "it stays leased and is recorded once the store can write")
+        except Exception as e:  # a storage fault or a bug outside the handler: never lose the delivery
             self.stranded.add(delivery.id)
             log.error(f"delivery {delivery.id} of step {policy.step!r} failed in the host "
                       f"({type(e).__name__}: {e}); it will be queued again\n{traceback.format_exc()}")
