@@ -11,6 +11,7 @@ from .logs import LogBook
 from .rpc import Refusal
 from .runners import InvocationContext
 from .state import StateStore
+from .state.ops import StateConflict
 from .streams.hub import Streams, UnknownStream
 
 
@@ -24,6 +25,7 @@ class HandlerCalls:
             "emit": self.emit,
             "state.get": lambda c, p: self.state.get(p.get("group"), p.get("key")),
             "state.set": lambda c, p: self.state.set(p.get("group"), p.get("key"), p.get("value"), p.get("ttl")),
+            "state.update": lambda c, p: self.state.update(p.get("group"), p.get("key"), p.get("ops"), p.get("ttl")),
             "state.delete": lambda c, p: self.state.delete(p.get("group"), p.get("key")),
             "state.getGroup": lambda c, p: self.state.get_group(p.get("group")),
             "state.clear": lambda c, p: self.state.clear(p.get("group")),
@@ -44,6 +46,8 @@ class HandlerCalls:
             return await call(ctx, params)
         except UnknownStream as e:
             raise Refusal("UnknownStream", str(e)) from None
+        except StateConflict as e:  # a failed `expect`: the handler catches it by this name
+            raise Refusal("StateConflict", str(e)) from None
         except (ValueError, TypeError, KeyError) as e:
             raise Refusal("InvalidParams", f"{method}: {e}") from None
 

@@ -10,7 +10,7 @@ from jsonschema import validators
 
 from . import wire
 from .logs import LogBook
-from .project import Project, invoke_params
+from .project import DeliveryMeta, Project, invoke_params
 from .queue import Delivery, Reject, StepPolicy
 from .runners import InvocationContext, RunnerSupervisor, RunnerUnavailable
 from .steps import Step
@@ -57,10 +57,10 @@ class Invoker:
         return sup
 
     async def invoke(self, step: Step, trigger: wire.Trigger, input: Any, trace_id: str, flows: list[str],
-                     timeout: float | None) -> Any:
+                     timeout: float | None, delivery: DeliveryMeta | None = None) -> Any:
         ctx = InvocationContext(step, trace_id, flows)
-        return await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows), ctx,
-                                                  timeout)
+        return await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows, delivery),
+                                                  ctx, timeout)
 
     async def run_hook(self, language: str, path: Path, name: str, trigger: wire.Trigger, input: Any,
                        timeout: float = 10.0) -> Any:
@@ -88,7 +88,8 @@ class Invoker:
                             fields={"topic": event.topic, "eventId": event.id})
             raise Reject(reason)
         try:
-            await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows, policy.timeout)
+            await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows, policy.timeout,
+                              DeliveryMeta(event.topic, delivery.attempts, event.id))
         except Exception as e:
             self.log_failure(step, event.trace_id, e, topic=event.topic, attempt=delivery.attempts,
                              maxAttempts=policy.max_attempts)

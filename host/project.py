@@ -202,6 +202,18 @@ def _route_shape(route: str) -> str:
 
 
 def invoke_params(step: Step, trigger: wire.Trigger, input: Any, trace_id: str,
-                  flows: list[str] | None = None) -> wire.InvokeParams:
-    return {"path": str(step.path), "step": step.name, "trigger": trigger, "input": input,
-            "traceId": trace_id, "flows": flows if flows is not None else step.flows}
+                  flows: list[str] | None = None, delivery: DeliveryMeta | None = None) -> wire.InvokeParams:
+    params: wire.InvokeParams = {"path": str(step.path), "step": step.name, "trigger": trigger, "input": input,
+                                 "traceId": trace_id, "flows": flows if flows is not None else step.flows}
+    if delivery is not None:
+        params["topic"], params["attempt"], params["eventId"] = delivery.topic, delivery.attempt, delivery.event_id
+    return params
+
+
+@dataclass(frozen=True)
+class DeliveryMeta:
+    """What an event handler learns about the delivery it runs for (ctx.topic, ctx.attempt, ctx.eventId)."""
+
+    topic: str
+    attempt: int
+    event_id: str

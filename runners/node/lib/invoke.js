@@ -112,6 +112,10 @@ function start(id, params) {
     trigger,
     traceId: params.traceId === undefined ? null : params.traceId,
     flows: Array.isArray(params.flows) ? params.flows : [],
+    // event deliveries only (optional in the protocol): ctx.topic, ctx.attempt, ctx.eventId
+    topic: typeof params.topic === 'string' ? params.topic : null,
+    attempt: Number.isInteger(params.attempt) ? params.attempt : null,
+    eventId: typeof params.eventId === 'string' ? params.eventId : null,
     cancelled: false,
     controller: null,
   }

@@ -53,7 +53,7 @@ module SteppeRunner
     end
 
     def context(invocation, params)
-      Context.new(@calls, @writer, invocation, params['traceId'], params['flows'])
+      Context.new(@calls, @writer, invocation, params['traceId'], params['flows'], params)
     end
 
     def handler(loaded)
