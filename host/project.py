@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import wire
+from .dialect import complete_config
 from .discovery import SourceFile, discover, find_auth_file
 from .rpc import RpcError
 from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
@@ -38,8 +39,10 @@ class AuthHook:
 class Project:
     def __init__(self, root: Path, registry: RunnerRegistry, *, host_call: HostCall, on_log: RunnerLog,
                  on_event: Callable[[str, str], None], auth_file: str = "",
-                 runner_options: dict[str, float] | None = None) -> None:
+                 runner_options: dict[str, float] | None = None,
+                 declarations: dict[str, Any] | None = None) -> None:
         self.root, self.registry = root, registry
+        self._declarations = declarations or {}  # steppe.toml [steps."<file>"]: triggers of config-less files
         self._host_call, self._on_log, self._on_event = host_call, on_log, on_event
         self._auth_file, self._runner_options = auth_file, runner_options or {}
         self.steps: dict[str, Step] = {}  # by path
@@ -106,6 +109,8 @@ class Project:
         else:
             step = Step(f.path, sup.language, config, middleware=int(result.get("middleware") or 0))
             try:
+                if config.get("dialect"):  # a one-argument file: its trigger is declared in steppe.toml
+                    step.config = config = complete_config(config, f.path, self.root, self._declarations)
                 validate_config(config)
                 if config.get("type") != "noop" and not result.get("handler"):
                     raise ConfigError("the file exports no handler")

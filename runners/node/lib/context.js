@@ -27,17 +27,26 @@ async function hostCall(inv, method, params, what) {
   }
 }
 
+/** A ttl in seconds, given as a number or as the dialect's `{ ttl }` options object. */
+function seconds(ttl) {
+  return ttl !== null && typeof ttl === 'object' ? ttl.ttl : ttl
+}
+
 function makeState(inv) {
   const id = inv.id
   return {
     get: (group, key) => hostCall(inv, 'state.get', { invocation: id, group, key }, 'state.get key'),
-    set: (group, key, value, ttl) => hostCall(inv, 'state.set',
-      ttl === undefined || ttl === null ? { invocation: id, group, key, value } : { invocation: id, group, key, value, ttl },
-      'state.set value'),
+    set: (group, key, value, ttl) => {
+      ttl = seconds(ttl)
+      return hostCall(inv, 'state.set', ttl === undefined || ttl === null
+        ? { invocation: id, group, key, value } : { invocation: id, group, key, value, ttl }, 'state.set value')
+    },
     /** Atomic read-modify-write: `ops` as in state.update (protocol/SPEC.md); resolves to the new value. */
-    update: (group, key, ops, ttl) => hostCall(inv, 'state.update',
-      ttl === undefined || ttl === null ? { invocation: id, group, key, ops } : { invocation: id, group, key, ops, ttl },
-      'state.update ops'),
+    update: (group, key, ops, ttl) => {
+      ttl = seconds(ttl)
+      return hostCall(inv, 'state.update', ttl === undefined || ttl === null
+        ? { invocation: id, group, key, ops } : { invocation: id, group, key, ops, ttl }, 'state.update ops')
+    },
     delete: (group, key) => hostCall(inv, 'state.delete', { invocation: id, group, key }, 'state.delete key'),
     getGroup: (group) => hostCall(inv, 'state.getGroup', { invocation: id, group }, 'state.getGroup group'),
     clear: (group) => hostCall(inv, 'state.clear', { invocation: id, group }, 'state.clear group'),

@@ -75,15 +75,18 @@ class State:
     def get(self, group: str, key: str) -> Any:
         return self._call("state.get", {"group": group, "key": key})
 
-    def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> Any:
+    def set(self, group: str, key: str, value: Any, ttl: float | Mapping[str, Any] | None = None) -> Any:
+        ttl = ttl.get("ttl") if isinstance(ttl, Mapping) else ttl  # `{"ttl": 60}` as in the dialect
         params = {"group": group, "key": key, "value": value}
         if ttl is not None:
             params["ttl"] = ttl
         return self._call("state.set", params)
 
-    def update(self, group: str, key: str, ops: list[Mapping[str, Any]], ttl: float | None = None) -> Any:
+    def update(self, group: str, key: str, ops: list[Mapping[str, Any]],
+               ttl: float | Mapping[str, Any] | None = None) -> Any:
         """Atomic read-modify-write (ops: set, merge, increment, decrement, append, remove, expect); returns
         the new value. A failed `expect` raises StateConflict (a HostError)."""
+        ttl = ttl.get("ttl") if isinstance(ttl, Mapping) else ttl
         params: dict[str, Any] = {"group": group, "key": key, "ops": [dict(op) for op in ops]}
         if ttl is not None:
             params["ttl"] = ttl

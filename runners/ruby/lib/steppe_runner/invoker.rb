@@ -73,12 +73,23 @@ module SteppeRunner
       response(chain.call(request))
     end
 
-    def response(result)
-      unless result.is_a?(Hash)
-        raise TypeError, "an api handler must return a Hash like {status: 200, body: ...}, " \
-                         "got #{result.class}"
-      end
+    RESPONSE_KEYS = %w[status body headers bodyBase64].freeze
 
+    # A Hash with only status/body/headers/bodyBase64 keys whose status is an Integer 100-599 (or no
+    # status and a body) is a response; any other value is the body of a 200 (nil: a 204, no body).
+    def response?(result)
+      return false unless result.is_a?(Hash) && result.keys.all? { |k| RESPONSE_KEYS.include?(k.to_s) }
+
+      status = result.fetch(:status) { result.fetch('status', nil) }
+      return status.is_a?(Integer) && status.between?(100, 599) unless status.nil?
+
+      result.key?(:body) || result.key?('body')
+    end
+
+    def response(result)
+      return { 'status' => 204, 'headers' => {} } if result.nil?
+
+      result = { status: 200, body: result } unless response?(result)
       status = result.fetch(:status) { result.fetch('status', 200) }
       headers = result.fetch(:headers) { result.fetch('headers', nil) } || {}
       body = result.fetch(:body) { result.fetch('body', nil) }
