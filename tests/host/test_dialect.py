@@ -22,6 +22,16 @@ FILES = {
         [runners.python]
         preload = ["./support/globals.py"]
 
+        [runners.ruby]
+        preload = ["./support/globals.rb"]
+
+        [steps."hello_step.rb"]
+        path = "/rb-hello"
+        method = "GET"
+
+        [steps."seen_step.rb"]
+        subscribes = ["user-*"]
+
         [steps."hooks/signup.step.js"]
         path = "/signup"
 
@@ -48,6 +58,20 @@ FILES = {
     "support/globals.py": """
         import builtins
         builtins.double = lambda n: n * 2
+    """,
+    "support/globals.rb": """
+        def shout(text) = text.upcase
+    """,
+    # Ruby: an API and a pattern subscriber in the same dialect
+    "steps/hello_step.rb": """
+        def handler(event)
+          { status: 'ok', greeting: shout("hi #{event.query['name']}"), topic: event.topic }
+        end
+    """,
+    "steps/seen_step.rb": """
+        def handler(event)
+          event.state.update('rb-seen', [{ op: 'append', value: "#{event.topic}:#{event.data['id']}" }], ttl: 600)
+        end
     """,
     # an API step of the dialect, declared by path relative to the root
     "steps/hooks/signup.step.js": """
@@ -115,6 +139,7 @@ FILES = {
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
     need("node")
+    need("ruby")
     root = write_project(tmp_path_factory.mktemp("dialect"), FILES)
     running = RunningHost(root, [], None).wait_ready(60)
     yield running
@@ -149,6 +174,14 @@ def test_the_response_rule(host: RunningHost, kind: str, status: int, body: obje
     r = httpx.get(f"{host.url}/plain/{kind}", timeout=10)
     assert (r.status_code, r.json()) == (status, body)
     assert r.headers["content-type"] == "application/json"
+
+
+def test_ruby_steps_speak_the_dialect_too(host: RunningHost) -> None:
+    r = httpx.get(f"{host.url}/rb-hello", params={"name": "ada"}, timeout=10)
+    assert (r.status_code, r.json()) == (200, {"status": "ok", "greeting": "HI ADA", "topic": None})
+    httpx.post(f"{host.url}/signup", json={"id": "u3", "name": "cy"}, timeout=10)
+    wait_until(lambda: any(isinstance(v, list) and "user-registered:u3" in v for v in read(host)["defaults"]), 15,
+               "the Ruby pattern subscriber")
 
 
 def test_a_handler_returning_nothing_answers_204(host: RunningHost) -> None:

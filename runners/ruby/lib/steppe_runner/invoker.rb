@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative 'context'
+require_relative 'dialect'
 require_relative 'errors'
 
 module SteppeRunner
@@ -16,6 +17,8 @@ module SteppeRunner
     def run(invocation, loaded, params)
       trigger = params['trigger']
       input = params['input']
+      return dialect(loaded, trigger, input, context(invocation, params)) if loaded.config['dialect'] == Dialect::MARK
+
       case trigger
       when 'api' then api(loaded, input, context(invocation, params))
       when 'event'
@@ -47,6 +50,12 @@ module SteppeRunner
     end
 
     private
+
+    # A one-argument handler gets one Dialect::Event; an API's return value becomes the response.
+    def dialect(loaded, trigger, input, ctx)
+      result = handler(loaded).call(Dialect::Event.new(trigger, input, ctx))
+      trigger == 'api' ? response(result) : nil
+    end
 
     def invalid(message)
       raise ProtocolError.new(INVALID_PARAMS, message, 'InvalidParams')
