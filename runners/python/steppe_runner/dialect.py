@@ -102,6 +102,7 @@ class Event:
         self.headers = req.get("headers", {}) if req is not None else {}
         self.query = req.get("queryParams", {}) if req is not None else {}
         self.params = req.get("pathParams", {}) if req is not None else {}
+        self.raw_body = req.get("rawBody") if req is not None else None
         self.topic, self.attempt, self.event_id = ctx.topic, ctx.attempt, ctx.event_id
         self.trace_id = ctx.trace_id
         self.state = GrouplessState(ctx.state)
@@ -111,6 +112,10 @@ class Event:
     @property
     def traceId(self) -> Any:  # noqa: N802 - the JS name
         return self.trace_id
+
+    @property
+    def rawBody(self) -> Any:  # noqa: N802
+        return self.raw_body
 
     @property
     def eventId(self) -> Any:  # noqa: N802

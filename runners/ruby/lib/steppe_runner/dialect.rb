@@ -59,7 +59,7 @@ module SteppeRunner
 
     # The one argument of a dialect handler (event.data, event.topic, event.emit(topic, data)...).
     class Event
-      attr_reader :data, :headers, :query, :params, :ctx, :state
+      attr_reader :data, :headers, :query, :params, :raw_body, :ctx, :state
 
       @seq = 0
       @seq_lock = Mutex.new
@@ -74,11 +74,13 @@ module SteppeRunner
         @headers = req ? req['headers'] || {} : {}
         @query = req ? req['queryParams'] || {} : {}
         @params = req ? req['pathParams'] || {} : {}
+        @raw_body = req ? req['rawBody'] : nil
         @ctx = ctx
         @state = GrouplessState.new(ctx.state)
       end
 
       alias body data
+      alias rawBody raw_body
       def topic = @ctx.topic
       def attempt = @ctx.attempt
       def event_id = @ctx.event_id
