@@ -125,6 +125,26 @@ FILES = {
           await event.state.update('ticks', [{ op: 'increment', path: 'ticks' }])
         } }
     """,
+    # Motia-shaped handlers get the same response rule
+    "steps/legacy.step.js": """
+        exports.config = { type: 'api', name: 'LegacyJs', path: '/legacy/js', method: 'GET', emits: [] }
+        exports.handler = async () => ({ message: 'plain', count: 2 })
+    """,
+    "steps/legacy_step.py": """
+        config = {"type": "api", "name": "LegacyPy", "path": "/legacy/py", "method": "GET", "emits": []}
+
+        async def handler(req, context):
+            return {"status": "processed"}
+    """,
+    "steps/legacy_step.rb": """
+        def config
+          { type: 'api', name: 'LegacyRb', path: '/legacy/rb', method: 'GET', emits: [] }
+        end
+
+        def handler(_req, _context)
+          { status: 299, body: { ok: true }, extra: 1 }
+        end
+    """,
     # a Motia-shaped reader, to see the dialect's default group and stream from the outside
     "steps/read.step.js": """
         exports.config = { type: 'api', name: 'Read', path: '/read', method: 'GET', emits: [] }
@@ -158,6 +178,12 @@ def test_declared_api_steps_take_one_event_and_answer_plain_values(host: Running
     progress = read(host, trace)["progress"]
     assert [p["step"] for p in progress] == ["signed-up"] and progress[0]["header"] == "d"
     assert {"name": "ada"} in read(host)["defaults"]
+    # the default group, as the admin API shows it
+    assert "default" in httpx.get(f"{host.url}/__steppe/state", timeout=10).json()["groups"]
+    assert {"name": "ada"} in httpx.get(f"{host.url}/__steppe/state/default", timeout=10).json()["values"]
+    user = httpx.get(f"{host.url}/__steppe/state/default/user:u1", timeout=10)
+    assert user.json() == {"group": "default", "key": "user:u1", "value": {"name": "ada"}}
+    assert httpx.get(f"{host.url}/__steppe/state/default/nobody", timeout=10).status_code == 404
 
     score = httpx.get(f"{host.url}/score", params={"id": "u1"}, timeout=10).json()
     assert score["user"] == {"name": "ada"} and score["doubled"] == 42 and score["topic"] is None
@@ -182,6 +208,16 @@ def test_ruby_steps_speak_the_dialect_too(host: RunningHost) -> None:
     httpx.post(f"{host.url}/signup", json={"id": "u3", "name": "cy"}, timeout=10)
     wait_until(lambda: any(isinstance(v, list) and "user-registered:u3" in v for v in read(host)["defaults"]), 15,
                "the Ruby pattern subscriber")
+
+
+@pytest.mark.parametrize(("lang", "body"), [
+    ("js", {"message": "plain", "count": 2}),
+    ("py", {"status": "processed"}),
+    ("rb", {"status": 299, "body": {"ok": True}, "extra": 1}),  # an unknown key: a body, not a response
+])
+def test_config_and_handler_steps_follow_the_same_rule(host: RunningHost, lang: str, body: object) -> None:
+    r = httpx.get(f"{host.url}/legacy/{lang}", timeout=10)
+    assert (r.status_code, r.json()) == (200, body)
 
 
 def test_a_handler_returning_nothing_answers_204(host: RunningHost) -> None:
