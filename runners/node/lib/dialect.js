@@ -9,19 +9,27 @@ const path = require('path')
 // The state group of the dialect's groupless `event.state.*` calls (docs/steps.md).
 const DEFAULT_STATE_GROUP = 'default'
 
-let preloaded = false
+const preloaded = new Set()
 
 /**
  * Requires the project's preload modules (steppe.toml `[runners.node] preload`, sent by the host as
- * STEPPE_PRELOAD, a JSON list of absolute paths) once, before the first step loads: they define the
- * globals that tutorial-style steps call without importing.
+ * STEPPE_PRELOAD, a JSON list of absolute paths) once each, before the first step loads: they define
+ * the globals that tutorial-style steps call without importing. One that throws fails the load that
+ * needed it, naming the file, and is tried again by the next load.
  */
 function preload() {
-  if (preloaded) return
-  preloaded = true
   const raw = process.env.STEPPE_PRELOAD
   if (!raw) return
-  for (const file of JSON.parse(raw)) require(path.resolve(file))
+  for (const file of JSON.parse(raw)) {
+    if (preloaded.has(file)) continue
+    try {
+      require(path.resolve(file))
+    } catch (error) {
+      error.message = `preload ${file} failed: ${error.message}`
+      throw error
+    }
+    preloaded.add(file)
+  }
 }
 
 /** The `{schedule, handler}` object or one-argument function the file exports by default, or null. */

@@ -22,19 +22,18 @@ from typing import Any
 DIALECT = "tutorial"  # the marker in the config sent to the host, which completes it
 DEFAULT_STATE_GROUP = "default"  # the group of the dialect's groupless state calls
 
-_preloaded = False
+_preloaded: set[str] = set()
 _stream_seq = itertools.count(1)
 
 
 def preload() -> None:
     """Run the project's preload files (steppe.toml `[runners.python] preload`, sent by the host as
-    STEPPE_PRELOAD, a JSON list of absolute paths) once, before the first step loads."""
-    global _preloaded
-    if _preloaded:
-        return
-    _preloaded = True
+    STEPPE_PRELOAD, a JSON list of absolute paths) once each, before the first step loads. One that
+    raises fails the load that needed it and is tried again by the next load."""
     for path in json.loads(os.environ.get("STEPPE_PRELOAD") or "[]"):
-        runpy.run_path(path, run_name="__steppe_preload__")
+        if path not in _preloaded:
+            runpy.run_path(path, run_name="__steppe_preload__")
+            _preloaded.add(path)
 
 
 def config_of(module: ModuleType) -> dict[str, Any] | None:

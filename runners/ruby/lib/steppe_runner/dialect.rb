@@ -11,16 +11,19 @@ module SteppeRunner
     DEFAULT_STATE_GROUP = 'default' # the group of the dialect's groupless state calls
 
     @preload_lock = Mutex.new
-    @preloaded = false
+    @preloaded = {}
 
     # Runs the project's preload files (steppe.toml `[runners.ruby] preload`, sent by the host as
-    # STEPPE_PRELOAD, a JSON list of absolute paths) once, before the first step loads.
+    # STEPPE_PRELOAD, a JSON list of absolute paths) once each, before the first step loads. One that
+    # raises fails the load that needed it and is tried again by the next load.
     def self.preload
       @preload_lock.synchronize do
-        return if @preloaded
+        JSON.parse(ENV.fetch('STEPPE_PRELOAD', '[]')).each do |path|
+          next if @preloaded[path]
 
-        @preloaded = true
-        JSON.parse(ENV.fetch('STEPPE_PRELOAD', '[]')).each { |path| Kernel.load(path) }
+          Kernel.load(path)
+          @preloaded[path] = true
+        end
       end
     end
 
