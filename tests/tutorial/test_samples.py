@@ -183,8 +183,9 @@ def test_memory_efficient_processor_reads_in_chunks(host: RunningHost, tmp_path:
 
 
 def test_batch_processor_processes_a_batch_of_100(host: RunningHost) -> None:
-    for i in range(150):
-        emit(host, "item-added", {"n": i})
+    with httpx.Client(timeout=10) as http:
+        for i in range(150):
+            assert http.post(f"{host.url}/__steppe/emit", json={"topic": "item-added", "data": {"n": i}}).is_success
     assert observed(host, "batch-processed", timeout=30)[0]["itemCount"] == 100
     wait_until(lambda: len(probe(host, key="pending-items")["value"] or []) == 50, 15, "50 pending items")
     assert calls(host, "processBatch") == [[100]]
