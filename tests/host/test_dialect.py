@@ -29,6 +29,10 @@ FILES = {
         path = "/rb-hello"
         method = "GET"
 
+        [steps."typed.step.ts"]
+        path = "/typed"
+        method = "GET"
+
         [steps."seen_step.rb"]
         subscribes = ["user-*"]
 
@@ -125,6 +129,14 @@ FILES = {
           await event.state.update('ticks', [{ op: 'increment', path: 'ticks' }])
         } }
     """,
+    # TypeScript, with types, in the same dialect
+    "steps/typed.step.ts": """
+        interface Hit { query: Record<string, string>; state: { update(key: string, ops: object[]): Promise<number> } }
+        export default async function typed(event: Hit): Promise<{ ts: boolean; q: string; hits: number }> {
+          const hits = await event.state.update('typed-hits', [{ op: 'increment' }])
+          return { ts: true, q: event.query.q, hits }
+        }
+    """,
     # Motia-shaped handlers get the same response rule
     "steps/legacy.step.js": """
         exports.config = { type: 'api', name: 'LegacyJs', path: '/legacy/js', method: 'GET', emits: [] }
@@ -200,6 +212,12 @@ def test_the_response_rule(host: RunningHost, kind: str, status: int, body: obje
     r = httpx.get(f"{host.url}/plain/{kind}", timeout=10)
     assert (r.status_code, r.json()) == (status, body)
     assert r.headers["content-type"] == "application/json"
+
+
+def test_typescript_steps_speak_the_dialect(host: RunningHost) -> None:
+    first = httpx.get(f"{host.url}/typed", params={"q": "x"}, timeout=10).json()
+    second = httpx.get(f"{host.url}/typed", params={"q": "y"}, timeout=10).json()
+    assert (first, second) == ({"ts": True, "q": "x", "hits": 1}, {"ts": True, "q": "y", "hits": 2})
 
 
 def test_ruby_steps_speak_the_dialect_too(host: RunningHost) -> None:
