@@ -75,6 +75,7 @@ FILES = {
     "steps/seen_step.rb": """
         def handler(event)
           event.state.update('rb-seen', [{ op: 'append', value: "#{event.topic}:#{event.data['id']}" }], ttl: 600)
+          event.ctx.state.set('rb', 'last', event.data['id'], { ttl: 600 })
         end
     """,
     # an API step of the dialect, declared by path relative to the root
@@ -226,6 +227,10 @@ def test_ruby_steps_speak_the_dialect_too(host: RunningHost) -> None:
     httpx.post(f"{host.url}/signup", json={"id": "u3", "name": "cy"}, timeout=10)
     wait_until(lambda: any(isinstance(v, list) and "user-registered:u3" in v for v in read(host)["defaults"]), 15,
                "the Ruby pattern subscriber")
+    # the Motia-shaped context takes {ttl} options too
+    last = wait_until(lambda: httpx.get(f"{host.url}/__steppe/state/rb/last", timeout=10).json().get("value"), 10,
+                      "the context's set with {ttl}")
+    assert last == "u3"
 
 
 @pytest.mark.parametrize(("lang", "body"), [

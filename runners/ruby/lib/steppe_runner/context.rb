@@ -68,7 +68,9 @@ module SteppeRunner
 
     def get(group, key) = @context.host_call('state.get', 'group' => group, 'key' => key)
 
+    # ttl: seconds, or `{ ttl: 60 }` as in the tutorial's dialect
     def set(group, key, value, ttl = nil)
+      ttl = ttl[:ttl] || ttl['ttl'] if ttl.is_a?(Hash)
       params = { 'group' => group, 'key' => key, 'value' => value }
       params['ttl'] = ttl unless ttl.nil?
       @context.host_call('state.set', params)
@@ -77,6 +79,7 @@ module SteppeRunner
     # Atomic read-modify-write (ops as in protocol/SPEC.md); returns the new value. A failed `expect`
     # raises Steppe::StateConflict.
     def update(group, key, ops, ttl = nil)
+      ttl = ttl[:ttl] || ttl['ttl'] if ttl.is_a?(Hash)
       params = { 'group' => group, 'key' => key, 'ops' => ops.map { |op| Keys.camel_strings(op) } }
       params['ttl'] = ttl unless ttl.nil?
       @context.host_call('state.update', params)
