@@ -36,14 +36,26 @@ def default_name(path: Path) -> str:
     return name
 
 
-def declaration_for(path: Path, root: Path, declarations: dict[str, Any]) -> dict[str, Any]:
-    """The `[steps."<file>"]` table naming this file: by its path relative to the root, or to the steps/
-    or src/ folder it is in, else by its file name."""
+def names_of(path: Path, root: Path) -> list[str]:
+    """The names a declaration may give a file: its path from the root, from its steps/ or src/ folder,
+    and its file name."""
     try:
         rel = path.relative_to(root).as_posix()
     except ValueError:
         rel = path.as_posix()
-    names = [rel, rel.split("/", 1)[1] if rel.startswith(("steps/", "src/")) else rel, path.name]
+    return [rel, rel.split("/", 1)[1] if rel.startswith(("steps/", "src/")) else rel, path.name]
+
+
+def unmatched(declarations: dict[str, Any], paths: list[Path], root: Path) -> list[str]:
+    """Declarations naming no step file (a typo would otherwise leave its file on the default)."""
+    known = {name for path in paths for name in names_of(path, root)}
+    return sorted(set(declarations) - known)
+
+
+def declaration_for(path: Path, root: Path, declarations: dict[str, Any]) -> dict[str, Any]:
+    """The `[steps."<file>"]` table naming this file (see names_of), or {}."""
+    names = names_of(path, root)
+    rel = names[0]
     found: Any = next((declarations[n] for n in names if n in declarations), {})
     if not isinstance(found, dict):
         raise ConfigError(f'[steps."{rel}"] in steppe.toml must be a table')

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import wire
-from .dialect import complete_config
+from .dialect import complete_config, unmatched
 from .discovery import SourceFile, discover, find_auth_file
 from .rpc import RpcError
 from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
@@ -65,6 +65,8 @@ class Project:
                 continue
             by_language.setdefault(spec.language, []).append(f)
         await asyncio.gather(*(self._load_language(lang, fs) for lang, fs in by_language.items()))
+        if stray := unmatched(self._declarations, [f.path for f in files if f.kind == "step"], self.root):
+            self._on_event("warn", f"steppe.toml declares [steps.\"...\"] for no step file: {', '.join(stray)}")
         self._check_unique()
 
     async def _load_language(self, language: str, files: list[SourceFile]) -> None:

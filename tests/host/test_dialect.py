@@ -55,6 +55,9 @@ FILES = {
 
         [steps."pong_step.py"]
         subscribes = ["ping", "pong"]
+
+        [steps."typo-step.js"]
+        path = "/nowhere"
     """,
     "support/globals.js": """
         globalThis.greet = (name) => `hello ${name}`
@@ -177,6 +180,10 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
     running = RunningHost(root, [], None).wait_ready(60)
     yield running
     running.stop()
+
+
+def test_a_declaration_for_no_file_is_warned_about(host: RunningHost) -> None:
+    host.wait_log('steppe.toml declares [steps."..."] for no step file: typo-step.js')
 
 
 def read(host: RunningHost, trace: str = "") -> dict:
