@@ -47,7 +47,8 @@ class Host:
         self.state = open_state_store(settings.state, settings.data_path)  # type: ignore[arg-type]
         self.hub = StreamHub()
         self.stream_store = open_stream_store(settings.streams, settings.data_path)  # type: ignore[arg-type]
-        self.streams = Streams(self.stream_store, self.hub, lambda: set(self.project.streams))
+        self.streams = Streams(self.stream_store, self.hub,
+                               lambda: set(self.project.streams) | set(settings.open_streams))
         self.calls = HandlerCalls(self.bus, self.state, self.streams, self.logs, settings.max_event)
         registry = RunnerRegistry(python=settings.python_executable(), extra=settings.runners,
                                   project_root=settings.root)
@@ -55,8 +56,9 @@ class Host:
                                on_event=self._supervisor_event, auth_file=settings.auth,
                                runner_options={"max_line": settings.max_line, "ping_interval": settings.ping_interval,
                                                "ping_timeout": settings.ping_timeout,
-                                               "cancel_grace": settings.cancel_grace})
-        self.invoker = Invoker(self.project, self.logs, settings.event_timeout)
+                                               "cancel_grace": settings.cancel_grace},
+                               declarations=settings.steps)
+        self.invoker = Invoker(self.project, self.logs, settings.event_timeout, settings.max_hops)
         self.worker = DeliveryWorker(self.queue, runner_concurrency=settings.runner_concurrency)
         self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,
                                           cap=settings.retry_cap, wake=self.worker.wake, on_dead=self._dead_letter)

@@ -12,6 +12,7 @@ from .logs import LogBook
 from .rpc import Refusal
 from .runners import InvocationContext
 from .state import StateStore
+from .state.ops import StateConflict
 from .streams.hub import Streams, UnknownStream
 
 
@@ -25,6 +26,7 @@ class HandlerCalls:
             "emit": self.emit,
             "state.get": lambda c, p: self.state.get(p.get("group"), p.get("key")),
             "state.set": lambda c, p: self.state.set(p.get("group"), p.get("key"), p.get("value"), p.get("ttl")),
+            "state.update": lambda c, p: self.state.update(p.get("group"), p.get("key"), p.get("ops"), p.get("ttl")),
             "state.delete": lambda c, p: self.state.delete(p.get("group"), p.get("key")),
             "state.getGroup": lambda c, p: self.state.get_group(p.get("group")),
             "state.clear": lambda c, p: self.state.clear(p.get("group")),
@@ -47,6 +49,8 @@ class HandlerCalls:
             raise Refusal("UnknownStream", str(e)) from None
         except StorageError as e:  # the handler sees type StorageFull / StorageUnavailable
             raise Refusal(e.kind, str(e)) from None
+        except StateConflict as e:  # a failed `expect`: the handler catches it by this name
+            raise Refusal("StateConflict", str(e)) from None
         except (ValueError, TypeError, KeyError) as e:
             raise Refusal("InvalidParams", f"{method}: {e}") from None
 
@@ -68,7 +72,8 @@ class HandlerCalls:
             raise Refusal("PayloadTooLarge", too_large)
         await self.publish(Event(topic=topic, data=event.get("data"), trace_id=ctx.trace_id, flows=ctx.flows,
                                  message_group_id=event.get("messageGroupId"),
-                                 emitted_by=step.name, id=str(event.get("id") or new_event_id())),
+                                 emitted_by=step.name, id=str(event.get("id") or new_event_id()),
+                                 hops=getattr(ctx, "hops", 0) + 1),
                            dedupe=bool(event.get("id")))
 
     def oversize(self, data: Any) -> str | None:

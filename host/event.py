@@ -22,14 +22,16 @@ class Event:
     id: str = field(default_factory=new_event_id)
     emitted_by: str | None = None
     emitted_at: float = field(default_factory=time.time)
+    hops: int = 0  # emits between the trace's first event and this one (the hop limit, max_hops, cuts loops)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "topic": self.topic, "data": self.data, "traceId": self.trace_id,
                 "flows": self.flows, "messageGroupId": self.message_group_id, "emittedBy": self.emitted_by,
-                "emittedAt": self.emitted_at}
+                "emittedAt": self.emitted_at, "hops": self.hops}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
         return cls(topic=d["topic"], data=d.get("data"), trace_id=d.get("traceId") or "", flows=d.get("flows") or [],
                    message_group_id=d.get("messageGroupId"), id=d.get("id") or new_event_id(),
-                   emitted_by=d.get("emittedBy"), emitted_at=d.get("emittedAt") or time.time())
+                   emitted_by=d.get("emittedBy"), emitted_at=d.get("emittedAt") or time.time(),
+                   hops=int(d.get("hops") or 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from jsonschema import validators
 
 from . import wire
 from .logs import LogBook
-from .project import Project, invoke_params
+from .project import DeliveryMeta, Project, invoke_params
 from .queue import Delivery, Reject, StepPolicy
 from .runners import InvocationContext, RunnerSupervisor, RunnerUnavailable
 from .steps import Step
@@ -18,6 +19,17 @@ from .steps import Step
 
 def new_trace_id() -> str:
     return uuid.uuid4().hex
+
+
+@dataclass
+class DeliveryContext(InvocationContext):
+    """An event delivery's invocation: its emits are one hop further from the trace's first event."""
+
+    hops: int = 0
+
+
+class LoopDetected(Reject):
+    """An event past the hop limit: its trace keeps cycling, so it is dead-lettered instead of run."""
 
 
 class SchemaValidator:
@@ -34,9 +46,10 @@ class SchemaValidator:
 
 
 class Invoker:
-    def __init__(self, project: Project, logs: LogBook, event_timeout: float) -> None:
+    def __init__(self, project: Project, logs: LogBook, event_timeout: float, max_hops: int = 25) -> None:
         self.project, self.logs = project, logs
         self.event_timeout = event_timeout
+        self.max_hops = max_hops
         self._validators: dict[tuple[str, str], SchemaValidator | None] = {}
 
     def validator(self, step: Step, field: str) -> SchemaValidator | None:
@@ -57,10 +70,10 @@ class Invoker:
         return sup
 
     async def invoke(self, step: Step, trigger: wire.Trigger, input: Any, trace_id: str, flows: list[str],
-                     timeout: float | None) -> Any:
-        ctx = InvocationContext(step, trace_id, flows)
-        return await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows), ctx,
-                                                  timeout)
+                     timeout: float | None, delivery: DeliveryMeta | None = None, hops: int = 0) -> Any:
+        ctx = DeliveryContext(step, trace_id, flows, hops=hops)
+        return await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows, delivery),
+                                                  ctx, timeout)
 
     async def run_hook(self, language: str, path: Path, name: str, trigger: wire.Trigger, input: Any,
                        timeout: float = 10.0) -> Any:
@@ -80,6 +93,12 @@ class Invoker:
         if step is None:
             raise Reject(f"step {delivery.step!r} is not loaded")
         event = delivery.event
+        if event.hops > self.max_hops:
+            reason = (f"LoopDetected: event {event.topic!r} is {event.hops} emits deep in its trace, over the "
+                      f"hop limit of {self.max_hops} (max_hops in steppe.toml); not delivered")
+            self.logs.write("error", reason, step=step.name, trace_id=event.trace_id, flows=event.flows,
+                            fields={"topic": event.topic, "eventId": event.id})
+            raise LoopDetected(reason)
         validator = self.validator(step, "input")
         if validator and (errors := validator.errors(event.data)):
             reason = "event data does not match the step's input schema: " + "; ".join(
@@ -88,7 +107,8 @@ class Invoker:
                             fields={"topic": event.topic, "eventId": event.id})
             raise Reject(reason)
         try:
-            await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows, policy.timeout)
+            await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows, policy.timeout,
+                              DeliveryMeta(event.topic, delivery.attempts, event.id), event.hops)
         except Exception as e:
             self.log_failure(step, event.trace_id, e, topic=event.topic, attempt=delivery.attempts,
                              maxAttempts=policy.max_attempts)

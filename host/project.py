@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import wire
+from .dialect import complete_config, unmatched
 from .discovery import SourceFile, discover, find_auth_file
 from .rpc import RpcError
 from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
@@ -38,8 +39,10 @@ class AuthHook:
 class Project:
     def __init__(self, root: Path, registry: RunnerRegistry, *, host_call: HostCall, on_log: RunnerLog,
                  on_event: Callable[[str, str], None], auth_file: str = "",
-                 runner_options: dict[str, float] | None = None) -> None:
+                 runner_options: dict[str, float] | None = None,
+                 declarations: dict[str, Any] | None = None) -> None:
         self.root, self.registry = root, registry
+        self._declarations = declarations or {}  # steppe.toml [steps."<file>"]: triggers of config-less files
         self._host_call, self._on_log, self._on_event = host_call, on_log, on_event
         self._auth_file, self._runner_options = auth_file, runner_options or {}
         self.steps: dict[str, Step] = {}  # by path
@@ -62,6 +65,8 @@ class Project:
                 continue
             by_language.setdefault(spec.language, []).append(f)
         await asyncio.gather(*(self._load_language(lang, fs) for lang, fs in by_language.items()))
+        if stray := unmatched(self._declarations, [f.path for f in files if f.kind == "step"], self.root):
+            self._on_event("warn", f"steppe.toml declares [steps.\"...\"] for no step file: {', '.join(stray)}")
         self._check_unique()
 
     async def _load_language(self, language: str, files: list[SourceFile]) -> None:
@@ -106,6 +111,8 @@ class Project:
         else:
             step = Step(f.path, sup.language, config, middleware=int(result.get("middleware") or 0))
             try:
+                if config.get("dialect"):  # a one-argument file: its trigger is declared in steppe.toml
+                    step.config = config = complete_config(config, f.path, self.root, self._declarations)
                 validate_config(config)
                 if config.get("type") != "noop" and not result.get("handler"):
                     raise ConfigError("the file exports no handler")
@@ -202,6 +209,18 @@ def _route_shape(route: str) -> str:
 
 
 def invoke_params(step: Step, trigger: wire.Trigger, input: Any, trace_id: str,
-                  flows: list[str] | None = None) -> wire.InvokeParams:
-    return {"path": str(step.path), "step": step.name, "trigger": trigger, "input": input,
-            "traceId": trace_id, "flows": flows if flows is not None else step.flows}
+                  flows: list[str] | None = None, delivery: DeliveryMeta | None = None) -> wire.InvokeParams:
+    params: wire.InvokeParams = {"path": str(step.path), "step": step.name, "trigger": trigger, "input": input,
+                                 "traceId": trace_id, "flows": flows if flows is not None else step.flows}
+    if delivery is not None:
+        params["topic"], params["attempt"], params["eventId"] = delivery.topic, delivery.attempt, delivery.event_id
+    return params
+
+
+@dataclass(frozen=True)
+class DeliveryMeta:
+    """What an event handler learns about the delivery it runs for (ctx.topic, ctx.attempt, ctx.eventId)."""
+
+    topic: str
+    attempt: int
+    event_id: str

@@ -43,6 +43,12 @@ class Settings:
     log_format: str = ""  # pretty | json; default by mode
     auth: str = ""  # path of the stream authenticate hook file (default: conventional names)
     runners: dict[str, Any] = field(default_factory=dict)  # extra languages: {lang: {command, extensions}}
+    # ([runners.node] / [runners.python] without a command: options of the built-in runner, e.g. preload)
+    # triggers of step files with no config (the one-argument dialect): {"<file>": {path|subscribes|cron...}}
+    steps: dict[str, Any] = field(default_factory=dict)
+    max_hops: int = 25  # an event this many emits deep in one trace goes to the dead-letter store (LoopDetected)
+    # streams handlers may write without a stream file (the dialect's event.stream(name, data)); no schema
+    open_streams: list[str] = field(default_factory=list)
 
     @property
     def data_path(self) -> Path:
@@ -86,8 +92,8 @@ def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: An
             data = tomllib.load(f)
         values.update(data.get("steppe", data))
     defaults = Settings(root=root)
-    known = {f.name for f in fields(Settings)} - {"root", "runners"}
-    unknown = set(values) - known - {"runners"}
+    known = {f.name for f in fields(Settings)} - {"root", "runners", "steps", "open_streams"}
+    unknown = set(values) - known - {"runners", "steps", "open_streams"}
     if unknown:
         raise ValueError(f"{toml_path}: unknown settings {', '.join(sorted(unknown))}")
     for name in known:

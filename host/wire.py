@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 PROTOCOL_VERSION = 1
 
@@ -51,6 +51,11 @@ class InvokeParams(TypedDict):
     input: Any
     traceId: str
     flows: list[str]
+    # event trigger only (optional: a 1.0 runner ignores them): the delivery's topic, attempt (1 = first)
+    # and event id, exposed as ctx.topic / ctx.attempt / ctx.eventId
+    topic: NotRequired[str]
+    attempt: NotRequired[int]
+    eventId: NotRequired[str]
 
 
 class ApiRequest(TypedDict):
@@ -79,6 +84,6 @@ class LogParams(TypedDict, total=False):
 # Requests a running handler makes back into the host; each carries `invocation`.
 HANDLER_CALLS = (
     "emit",
-    "state.get", "state.set", "state.delete", "state.getGroup", "state.clear",
+    "state.get", "state.set", "state.update", "state.delete", "state.getGroup", "state.clear",
     "streams.get", "streams.set", "streams.delete", "streams.getGroup", "streams.send",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from fnmatch import fnmatchcase
 
 from ..event import Event
 from ..queue.base import Queue, Subscription
@@ -15,17 +16,34 @@ class EventBus:
         self.queue = queue
         self.dedupe_window = dedupe_window
         self.routes: dict[str, list[Subscription]] = {}
+        self.patterns: dict[str, list[Subscription]] = {}  # topic patterns (`pr-*`, `*`) and their subscribers
         self.unrouted: deque[Event] = deque(maxlen=1000)  # events no step subscribes to, for the Workbench
         self.on_accepted: Callable[[float], None] = lambda delay: None  # told when deliveries become due
 
     def set_routes(self, routes: dict[str, list[Subscription]]) -> None:
-        self.routes = {topic: list(r) for topic, r in routes.items()}
+        """Subscriptions by topic; a topic with `*` or `?` is a pattern (`pr-*`, `*`) matching many."""
+        self.routes = {topic: list(r) for topic, r in routes.items() if not is_pattern(topic)}
+        self.patterns = {topic: list(r) for topic, r in routes.items() if is_pattern(topic)}
+
+    def routes_for(self, event: Event) -> list[Subscription]:
+        """Exact subscribers, then pattern subscribers, each step once. A step subscribed only through
+        a pattern never receives its own emissions (a `*` step emitting would otherwise feed itself)."""
+        routes = list(self.routes.get(event.topic, []))
+        if self.patterns:
+            seen = {s.step for s in routes}
+            for pattern, subs in self.patterns.items():
+                if fnmatchcase(event.topic, pattern):
+                    for s in subs:
+                        if s.step not in seen and s.step != event.emitted_by:
+                            routes.append(s)
+                            seen.add(s.step)
+        return routes
 
     async def publish(self, event: Event, dedupe: bool = False) -> int | None:
         """Accept an event: once this returns, its deliveries are in the queue (on disk for a durable one).
         Returns how many deliveries were made (0: nobody subscribes; kept as unrouted), or None when
         `dedupe` is set and an event with this id was accepted within the dedupe window."""
-        routes = self.routes.get(event.topic, [])
+        routes = self.routes_for(event)
         if not routes:
             self.unrouted.append(event)
             return 0
@@ -34,3 +52,7 @@ class EventBus:
         for delay in {s.delay for s in routes}:
             self.on_accepted(delay)
         return len(routes)
+
+
+def is_pattern(topic: str) -> bool:
+    return "*" in topic or "?" in topic

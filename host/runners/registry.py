@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -59,6 +60,15 @@ def _ruby_command() -> tuple[str | None, str | None]:
     return found, None
 
 
+def runner_options(entry: dict[str, Any], root: Path) -> dict[str, str]:
+    """The environment carrying a built-in runner's steppe.toml options: `preload`, files (relative to
+    the project root) each runner runs once before loading any step, e.g. to define shared globals."""
+    preload = entry.get("preload", [])
+    if not isinstance(preload, list) or not all(isinstance(p, str) for p in preload):
+        raise ValueError("[runners.<language>] preload must be a list of file paths")
+    return {"STEPPE_PRELOAD": json.dumps([str((root / p).resolve()) for p in preload])} if preload else {}
+
+
 class RunnerRegistry:
     def __init__(self, python: str | None = None, extra: dict[str, dict[str, Any]] | None = None,
                  project_root: Path | None = None) -> None:
@@ -84,6 +94,9 @@ class RunnerRegistry:
         self.add(RunnerSpec("ruby", [ruby or "ruby", str(RUNNERS_DIR / "ruby" / "runner.rb")], (".rb",),
                             unavailable=why))
         for lang, entry in self._extra.items():
+            if "command" not in entry and lang in self._specs:  # options of a built-in runner
+                self._specs[lang].env.update(runner_options(entry, self._root))
+                continue
             command = [str(self._root / c) if c.startswith(("./", "runners/")) else c
                        for c in entry["command"]]
             self.add(RunnerSpec(lang, command, tuple(entry.get("extensions", ())),

@@ -14,6 +14,7 @@ from ..db import StorageError, storage_payload
 from ..invoker import new_trace_id
 from .api import json_response
 from .dlq import dlq_routes
+from .state_admin import state_routes
 
 if TYPE_CHECKING:
     from ..app import Host
@@ -70,4 +71,4 @@ def admin_routes(host: Host) -> list[Route]:
 
     return [Route("/__steppe/emit", emit, methods=["POST"]), Route("/__steppe/steps", steps),
             Route("/__steppe/logs", logs), Route("/__steppe/events", events), Route("/__steppe/health", health),
-            *dlq_routes(host.queue, host.worker.wake)]
+            *dlq_routes(host.queue, host.worker.wake), *state_routes(host.state)]

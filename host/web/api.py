@@ -19,6 +19,7 @@ from ..rpc import ConnectionLost, RpcError
 from ..runners import RunnerUnavailable
 from ..runners.supervisor import InvocationTimeout
 from ..steps import Step
+from .responses import as_response
 
 
 class BodyError(Exception):
@@ -75,8 +76,7 @@ def _multi(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
 
 
 def to_response(result: Any, trace_id: str) -> Response:
-    if not isinstance(result, dict):
-        raise TypeError(f"an API handler must return {{status, body, headers?}}, got {type(result).__name__}")
+    result = as_response(result)
     status = int(result.get("status") or 200)
     headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
     headers.setdefault("x-trace-id", trace_id)

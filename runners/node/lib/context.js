@@ -1,5 +1,5 @@
 'use strict'
-// The handler's ctx: {emit, traceId, flows, state, logger, streams, signal}. Every call is a request to
+// The handler's ctx: {emit, traceId, flows, topic?, attempt?, eventId?, state, logger, streams, signal}. Every call is a request to
 // the host carrying the invocation id; all of them return promises.
 
 const util = require('util')
@@ -27,13 +27,26 @@ async function hostCall(inv, method, params, what) {
   }
 }
 
+/** A ttl in seconds, given as a number or as the dialect's `{ ttl }` options object. */
+function seconds(ttl) {
+  return ttl !== null && typeof ttl === 'object' ? ttl.ttl : ttl
+}
+
 function makeState(inv) {
   const id = inv.id
   return {
     get: (group, key) => hostCall(inv, 'state.get', { invocation: id, group, key }, 'state.get key'),
-    set: (group, key, value, ttl) => hostCall(inv, 'state.set',
-      ttl === undefined || ttl === null ? { invocation: id, group, key, value } : { invocation: id, group, key, value, ttl },
-      'state.set value'),
+    set: (group, key, value, ttl) => {
+      ttl = seconds(ttl)
+      return hostCall(inv, 'state.set', ttl === undefined || ttl === null
+        ? { invocation: id, group, key, value } : { invocation: id, group, key, value, ttl }, 'state.set value')
+    },
+    /** Atomic read-modify-write: `ops` as in state.update (protocol/SPEC.md); resolves to the new value. */
+    update: (group, key, ops, ttl) => {
+      ttl = seconds(ttl)
+      return hostCall(inv, 'state.update', ttl === undefined || ttl === null
+        ? { invocation: id, group, key, ops } : { invocation: id, group, key, ops, ttl }, 'state.update ops')
+    },
     delete: (group, key) => hostCall(inv, 'state.delete', { invocation: id, group, key }, 'state.delete key'),
     getGroup: (group) => hostCall(inv, 'state.getGroup', { invocation: id, group }, 'state.getGroup group'),
     clear: (group) => hostCall(inv, 'state.clear', { invocation: id, group }, 'state.clear group'),
@@ -154,6 +167,12 @@ class Context {
     this.#inv = inv
     this.traceId = inv.traceId
     this.flows = inv.flows
+    if (inv.topic !== null) {
+      // the delivery an event handler runs for; absent for api, cron and hooks
+      this.topic = inv.topic
+      this.attempt = inv.attempt
+      this.eventId = inv.eventId
+    }
   }
 
   get emit() {

@@ -6,6 +6,7 @@ const wire = require('./wire')
 const capture = require('./capture')
 const { loaded } = require('./loader')
 const { makeContext } = require('./context')
+const dialect = require('./dialect')
 const { codes, toRpcError, rpcError, CancelledError } = require('./errors')
 
 /** invoke request id -> invocation, while its handler runs and has not been cancelled. */
@@ -26,11 +27,25 @@ function isBinary(body) {
   return body instanceof Uint8Array || body instanceof ArrayBuffer
 }
 
-/** The handler's `{status, body, headers}`, with a binary body sent as base64. */
+const RESPONSE_KEYS = new Set(['status', 'body', 'headers', 'bodyBase64'])
+
+/**
+ * Whether a handler's return value is an HTTP response: an object with only status/body/headers/bodyBase64
+ * keys, whose `status` is an integer 100-599 (or absent, with a `body`). Anything else is a plain value,
+ * answered 200 as the body: `{ status: 'processed' }` is a body (docs/steps.md, "HTTP: requests and answers").
+ */
+function isResponse(res) {
+  if (res === null || typeof res !== 'object' || Array.isArray(res) || isBinary(res)) return false
+  const keys = Object.keys(res)
+  if (!keys.every((k) => RESPONSE_KEYS.has(k))) return false
+  if (res.status !== undefined) return Number.isInteger(res.status) && res.status >= 100 && res.status <= 599
+  return keys.includes('body')
+}
+
+/** The handler's `{status, body, headers}`, with a binary body sent as base64; a plain value is the body. */
 function apiResponse(res) {
-  if (res === null || typeof res !== 'object') {
-    throw new TypeError(`the API handler returned ${res === null ? 'null' : typeof res}, not {status, body, headers?}`)
-  }
+  if (res === undefined || res === null) return { status: 204, headers: {} }
+  if (!isResponse(res)) res = { status: 200, body: res }
   const out = { status: res.status === undefined ? 200 : res.status }
   const body = res.body
   if (isBinary(body)) {
@@ -45,6 +60,10 @@ function apiResponse(res) {
 
 async function dispatch(entry, params, inv) {
   const input = params.input
+  if (entry.dialect) {
+    const result = await dialect.run(entry, params.trigger, input, makeContext(inv))
+    return params.trigger === 'api' ? apiResponse(result) : null
+  }
   switch (params.trigger) {
     case 'api':
       return apiResponse(await runApi(entry, input, makeContext(inv)))
@@ -112,6 +131,10 @@ function start(id, params) {
     trigger,
     traceId: params.traceId === undefined ? null : params.traceId,
     flows: Array.isArray(params.flows) ? params.flows : [],
+    // event deliveries only (optional in the protocol): ctx.topic, ctx.attempt, ctx.eventId
+    topic: typeof params.topic === 'string' ? params.topic : null,
+    attempt: Number.isInteger(params.attempt) ? params.attempt : null,
+    eventId: typeof params.eventId === 'string' ? params.eventId : null,
     cancelled: false,
     controller: null,
   }

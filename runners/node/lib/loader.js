@@ -6,6 +6,7 @@ const path = require('path')
 const { pathToFileURL } = require('url')
 const { convertConfig } = require('./config')
 const { ConfigError } = require('./errors')
+const dialect = require('./dialect')
 
 /** path -> {kind, config, handler, middleware, canAccess, authenticate} for every loaded file. */
 const loaded = new Map()
@@ -110,6 +111,8 @@ function optionalFunction(value, what) {
 }
 
 function describeStep(mod, file) {
+  const oneArgument = dialect.dialectExport(mod)
+  if (oneArgument !== null) return dialect.describe(oneArgument)
   const config = requireConfig(mod)
   const handler = optionalFunction(pick(mod, 'handler'), 'the exported handler')
   const { json, middleware } = convertConfig(config, file)
@@ -141,6 +144,7 @@ const describers = { step: describeStep, stream: describeStream, auth: describeA
  */
 function load(key, file, kind) {
   loaded.delete(key)
+  dialect.preload()
   const { exports: mod, pending } = evaluate(file)
   return pending === undefined
     ? register(key, file, kind, mod)

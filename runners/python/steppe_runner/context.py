@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .hostcalls import HostCalls, HostError
+from .hostcalls import HostCalls, HostError, StateConflict
 from .jsonio import Output
 
-__all__ = ["Context", "HostError", "Request"]
+__all__ = ["Context", "HostError", "Request", "StateConflict"]
 
 _ALIASES = {"path_params": "pathParams", "query_params": "queryParams", "raw_body": "rawBody"}
 
@@ -33,12 +33,18 @@ class Request(dict):  # type: ignore[type-arg]
 
 
 class Context:
-    __slots__ = ("_calls", "_inv", "trace_id", "flows", "state", "streams", "logger")
+    __slots__ = ("_calls", "_inv", "trace_id", "flows", "topic", "attempt", "event_id", "state", "streams", "logger")
 
-    def __init__(self, calls: HostCalls, out: Output, inv: Any, trace_id: Any, flows: Any) -> None:
+    def __init__(self, calls: HostCalls, out: Output, inv: Any, trace_id: Any, flows: Any,
+                 delivery: Mapping[str, Any] | None = None) -> None:
         self._calls, self._inv = calls, inv
         self.trace_id = trace_id
         self.flows = flows if flows is not None else []
+        # the delivery an event handler runs for (invoke params topic/attempt/eventId); None otherwise
+        delivery = delivery or {}
+        self.topic: str | None = delivery.get("topic")
+        self.attempt: int | None = delivery.get("attempt")
+        self.event_id: str | None = delivery.get("eventId")
         self.state = State(calls, inv)
         self.streams = Streams(calls, inv)
         self.logger = Logger(out, inv.rid)
@@ -47,6 +53,10 @@ class Context:
         if not isinstance(event, Mapping):
             raise TypeError(f"emit expects a dict {{topic, data}}, got {type(event).__name__}")
         return self._calls.call(self._inv, "emit", {"invocation": self._inv.rid, "event": dict(event)})
+
+    @property
+    def eventId(self) -> str | None:  # noqa: N802 - the protocol's name, as in JS
+        return self.event_id
 
     def __repr__(self) -> str:
         return f"<Context trace_id={self.trace_id!r} flows={self.flows!r}>"
@@ -65,11 +75,22 @@ class State:
     def get(self, group: str, key: str) -> Any:
         return self._call("state.get", {"group": group, "key": key})
 
-    def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> Any:
+    def set(self, group: str, key: str, value: Any, ttl: float | Mapping[str, Any] | None = None) -> Any:
+        ttl = ttl.get("ttl") if isinstance(ttl, Mapping) else ttl  # `{"ttl": 60}` as in the dialect
         params = {"group": group, "key": key, "value": value}
         if ttl is not None:
             params["ttl"] = ttl
         return self._call("state.set", params)
+
+    def update(self, group: str, key: str, ops: list[Mapping[str, Any]],
+               ttl: float | Mapping[str, Any] | None = None) -> Any:
+        """Atomic read-modify-write (ops: set, merge, increment, decrement, append, remove, expect); returns
+        the new value. A failed `expect` raises StateConflict (a HostError)."""
+        ttl = ttl.get("ttl") if isinstance(ttl, Mapping) else ttl
+        params: dict[str, Any] = {"group": group, "key": key, "ops": [dict(op) for op in ops]}
+        if ttl is not None:
+            params["ttl"] = ttl
+        return self._call("state.update", params)
 
     def delete(self, group: str, key: str) -> Any:
         return self._call("state.delete", {"group": group, "key": key})

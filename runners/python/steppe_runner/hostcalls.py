@@ -29,7 +29,11 @@ class HostError(Exception):
         self.type, self.code, self.data = type_, code, data or {}
 
 
-_reasons: dict[str, type[HostError]] = {}
+class StateConflict(HostError):
+    """state.update's `expect` did not match: nothing was changed (the host's StateConflict refusal)."""
+
+
+_reasons: dict[str, type[HostError]] = {"StateConflict": StateConflict}
 
 
 def host_error(err: Any) -> HostError:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import dialect
 from .capture import current_invocation
 from .context import Context, Request
 from .errors import INVALID_PARAMS, RequestError
@@ -106,6 +107,9 @@ class Invoker:
         return result
 
     async def run(self, inv: Invocation, file: LoadedFile, trigger: str, data: Any, ctx: Context) -> Any:
+        if file.config.get("dialect") == dialect.DIALECT:
+            result = await dialect.run(self, inv, _required(file.handler, "handler"), trigger, data, ctx)
+            return api_response(result) if trigger == "api" else None
         if trigger == "api":
             return api_response(await self._api(inv, file, Request(data or ()), ctx))
         if trigger == "event":
@@ -159,14 +163,31 @@ def _required(fn: Callable[..., Any] | None, name: str) -> Callable[..., Any]:
     return fn
 
 
+_RESPONSE_KEYS = frozenset(("status", "body", "headers", "bodyBase64"))
+
+
+def is_response(resp: Any) -> bool:
+    """An HTTP response, not a plain value: a mapping with only status/body/headers/bodyBase64 keys whose
+    `status` is an int 100-599 (or absent, with a `body`). `{"status": "processed"}` is a body."""
+    if not isinstance(resp, Mapping) or not set(resp) <= _RESPONSE_KEYS:
+        return False
+    if "status" in resp:
+        status = resp["status"]
+        return isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599
+    return "body" in resp
+
+
 def api_response(resp: Any) -> dict[str, Any]:
-    """{status, body, headers} from a dict or an object with those attributes."""
-    if isinstance(resp, Mapping):
+    """{status, body, headers} from a response dict or an object with those attributes; any other value
+    is the body of a 200 (None: a 204 with no body)."""
+    if resp is None:
+        return {"status": 204, "headers": {}}
+    if isinstance(resp, Mapping) and is_response(resp):
         status, body, headers = resp.get("status", 200), resp.get("body"), resp.get("headers")
-    elif resp is not None and hasattr(resp, "status"):
+    elif not isinstance(resp, Mapping) and hasattr(resp, "status"):
         status, body, headers = resp.status, getattr(resp, "body", None), getattr(resp, "headers", None)
     else:
-        raise TypeError(f"an API handler must return {{'status', 'body', 'headers'?}}, got {type(resp).__name__}")
+        status, body, headers = 200, resp, None
     if not isinstance(status, int) or isinstance(status, bool):
         raise TypeError(f"the response status must be an int, got {status!r}")
     model_dump = None if isinstance(body, type) else getattr(body, "model_dump", None)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from . import dialect
+
 _OURS = "__steppe_package__"  # marks the synthetic packages this loader created
 
 
@@ -102,6 +104,7 @@ class Loader:
 
     def load(self, path: str, kind: str) -> LoadedFile:
         self.files.pop(path, None)
+        dialect.preload()
         module = self._import(os.path.abspath(path))
         if kind == "step":
             loaded = _step(path, module)
@@ -187,6 +190,8 @@ def _function(module: ModuleType, *names: str) -> Callable[..., Any] | None:
 
 
 def _step(path: str, module: ModuleType) -> LoadedFile:
+    if (one_argument := dialect.config_of(module)) is not None:
+        return LoadedFile(path, "step", module, one_argument, module.handler)
     config = _config_dict(module)
     middleware = config.pop("middleware", None) or []
     if not isinstance(middleware, (list, tuple)) or not all(callable(m) for m in middleware):

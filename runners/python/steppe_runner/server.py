@@ -136,7 +136,7 @@ class Runner:
         if file is None:
             raise RequestError(NOT_LOADED, f"{path} was never loaded", "NotLoaded")
         inv = Invocation(rid)
-        ctx = Context(self.calls, self.out, inv, params.get("traceId"), params.get("flows"))
+        ctx = Context(self.calls, self.out, inv, params.get("traceId"), params.get("flows"), params)
         self.active[rid] = inv
         inv.task = self.loop.create_task(self._run(inv, file, params.get("trigger"), params.get("input"), ctx))
 

@@ -5,17 +5,22 @@ require_relative 'host_calls'
 module SteppeRunner
   # What a handler gets as `context`. Every call blocks the handler's thread until the host answers.
   class Context
-    attr_reader :trace_id, :flows, :invocation
+    # topic, attempt and event_id: the delivery an event handler runs for (nil for api, cron and hooks)
+    attr_reader :trace_id, :flows, :invocation, :topic, :attempt, :event_id
 
-    def initialize(calls, writer, invocation, trace_id, flows)
+    def initialize(calls, writer, invocation, trace_id, flows, delivery = {})
       @calls = calls
       @writer = writer
       @invocation = invocation
       @trace_id = trace_id
       @flows = flows || []
+      @topic = delivery['topic']
+      @attempt = delivery['attempt']
+      @event_id = delivery['eventId']
     end
 
     alias traceId trace_id
+    alias eventId event_id
 
     # emit({topic:, data:, messageGroupId:}) or emit(topic: ..., data: ...); returns nil once accepted.
     def emit(event = nil, **keywords)
@@ -63,10 +68,21 @@ module SteppeRunner
 
     def get(group, key) = @context.host_call('state.get', 'group' => group, 'key' => key)
 
+    # ttl: seconds, or `{ ttl: 60 }` as in the tutorial's dialect
     def set(group, key, value, ttl = nil)
+      ttl = ttl[:ttl] || ttl['ttl'] if ttl.is_a?(Hash)
       params = { 'group' => group, 'key' => key, 'value' => value }
       params['ttl'] = ttl unless ttl.nil?
       @context.host_call('state.set', params)
+    end
+
+    # Atomic read-modify-write (ops as in protocol/SPEC.md); returns the new value. A failed `expect`
+    # raises Steppe::StateConflict.
+    def update(group, key, ops, ttl = nil)
+      ttl = ttl[:ttl] || ttl['ttl'] if ttl.is_a?(Hash)
+      params = { 'group' => group, 'key' => key, 'ops' => ops.map { |op| Keys.camel_strings(op) } }
+      params['ttl'] = ttl unless ttl.nil?
+      @context.host_call('state.update', params)
     end
 
     def delete(group, key) = @context.host_call('state.delete', 'group' => group, 'key' => key)

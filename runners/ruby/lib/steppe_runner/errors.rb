@@ -14,6 +14,16 @@ module Steppe
       @type = @data['type'] || 'HostError'
       super(error['message'].to_s)
     end
+
+    # The error for a host refusal: a subclass named after its reason where one exists.
+    def self.for(error)
+      data = error['data'].is_a?(Hash) ? error['data'] : {}
+      data['type'] == 'StateConflict' ? StateConflict.new(error) : new(error)
+    end
+  end
+
+  # state.update's `expect` did not match: nothing was changed.
+  class StateConflict < HostError
   end
 
   # A file that evaluated but is not a usable step/stream/auth file (no config, config not a Hash...).

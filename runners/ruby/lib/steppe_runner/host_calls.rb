@@ -32,7 +32,7 @@ module SteppeRunner
       ensure
         @lock.synchronize { @pending.delete(id) }
       end
-      raise Steppe::HostError, reply['error'] if reply['error']
+      raise Steppe::HostError.for(reply['error']) if reply['error']
 
       reply['result']
     end

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative 'context'
+require_relative 'dialect'
 require_relative 'errors'
 
 module SteppeRunner
@@ -16,6 +17,8 @@ module SteppeRunner
     def run(invocation, loaded, params)
       trigger = params['trigger']
       input = params['input']
+      return dialect(loaded, trigger, input, context(invocation, params)) if loaded.config['dialect'] == Dialect::MARK
+
       case trigger
       when 'api' then api(loaded, input, context(invocation, params))
       when 'event'
@@ -48,12 +51,18 @@ module SteppeRunner
 
     private
 
+    # A one-argument handler gets one Dialect::Event; an API's return value becomes the response.
+    def dialect(loaded, trigger, input, ctx)
+      result = handler(loaded).call(Dialect::Event.new(trigger, input, ctx))
+      trigger == 'api' ? response(result) : nil
+    end
+
     def invalid(message)
       raise ProtocolError.new(INVALID_PARAMS, message, 'InvalidParams')
     end
 
     def context(invocation, params)
-      Context.new(@calls, @writer, invocation, params['traceId'], params['flows'])
+      Context.new(@calls, @writer, invocation, params['traceId'], params['flows'], params)
     end
 
     def handler(loaded)
@@ -73,12 +82,23 @@ module SteppeRunner
       response(chain.call(request))
     end
 
-    def response(result)
-      unless result.is_a?(Hash)
-        raise TypeError, "an api handler must return a Hash like {status: 200, body: ...}, " \
-                         "got #{result.class}"
-      end
+    RESPONSE_KEYS = %w[status body headers bodyBase64].freeze
 
+    # A Hash with only status/body/headers/bodyBase64 keys whose status is an Integer 100-599 (or no
+    # status and a body) is a response; any other value is the body of a 200 (nil: a 204, no body).
+    def response?(result)
+      return false unless result.is_a?(Hash) && result.keys.all? { |k| RESPONSE_KEYS.include?(k.to_s) }
+
+      status = result.fetch(:status) { result.fetch('status', nil) }
+      return status.is_a?(Integer) && status.between?(100, 599) unless status.nil?
+
+      result.key?(:body) || result.key?('body')
+    end
+
+    def response(result)
+      return { 'status' => 204, 'headers' => {} } if result.nil?
+
+      result = { status: 200, body: result } unless response?(result)
       status = result.fetch(:status) { result.fetch('status', 200) }
       headers = result.fetch(:headers) { result.fetch('headers', nil) } || {}
       body = result.fetch(:body) { result.fetch('body', nil) }

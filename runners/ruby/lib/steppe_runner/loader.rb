@@ -2,6 +2,7 @@
 
 require_relative 'codec'
 require_relative 'errors'
+require_relative 'dialect'
 
 module SteppeRunner
   # One loaded file: the object its methods are called on, and what `load` reported about it.
@@ -30,6 +31,7 @@ module SteppeRunner
       raise invalid('load needs a string "path"') unless path.is_a?(String)
       raise invalid("unknown load kind #{kind.inspect}") unless KINDS.include?(kind)
 
+      Dialect.preload
       loaded = evaluate(path, kind)
       @lock.synchronize { @files[path] = loaded }
       { 'config' => loaded.config, 'handler' => loaded.handler, 'middleware' => loaded.middleware.size,
@@ -53,6 +55,8 @@ module SteppeRunner
       target = Object.new.extend(mod)
 
       return auth_file(path, target) if kind == 'auth'
+      dialect = kind == 'step' ? dialect_config(target, scope, mod) : nil
+      return dialect_file(path, target, dialect) if dialect
 
       config = read_config(path, target, scope, mod)
       middleware = kind == 'step' ? extract_middleware(path, config, target) : []
@@ -60,6 +64,18 @@ module SteppeRunner
       Loaded.new(path: path, kind: kind, target: target, config: json, middleware: middleware,
                  handler: kind == 'step' && target.respond_to?(:handler),
                  can_access: kind == 'stream' ? can_access(path, config, target) : nil)
+    end
+
+    # A one-argument step with no config (Dialect): the host completes its config.
+    def dialect_config(target, scope, mod)
+      return nil if target.respond_to?(:config) || scope.local_variable_defined?(:config) ||
+                    mod.const_defined?(:CONFIG, false)
+
+      Dialect.config_of(target, mod)
+    end
+
+    def dialect_file(path, target, config)
+      Loaded.new(path: path, kind: 'step', target: target, config: config, middleware: [], handler: true)
     end
 
     # `handler` is false for auth files: they export `authenticate`, not a handler.
