@@ -76,6 +76,9 @@ class Host:
         if self.settings.mode == "dev":
             self.reloader = DevReloader(self)
             self.reloader.start()
+        if "python" in self.project.supervisors:
+            python, why = self.settings.python_choice()
+            self.logs.write("info", f"python steps run with {python} ({why})")
         ok = len(self.project.ok_steps())
         bad = len(self.project.steps) - ok
         self.logs.write("info", f"{ok} step(s) ready" + (f", {bad} not loaded (see `steppe list`)" if bad else "")

@@ -6,6 +6,7 @@ const path = require('path')
 const { pathToFileURL } = require('url')
 const { convertConfig } = require('./config')
 const { ConfigError } = require('./errors')
+const esm = require('./esm')
 
 /** path -> {kind, config, handler, middleware, canAccess, authenticate} for every loaded file. */
 const loaded = new Map()
@@ -68,6 +69,9 @@ function evaluate(file) {
   packageTypes.clear()
   if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) throw new Error(`${file} is not a file`)
   const resolved = require.resolve(file)
+  if (esm.isEsm(resolved, packageType(resolved))) {
+    return { pending: esm.importFresh(resolved).catch((e) => { throw withLocation(e) }) }
+  }
   delete require.cache[resolved]
   try {
     return { exports: require(resolved) }

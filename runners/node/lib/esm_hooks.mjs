@@ -1,0 +1,76 @@
+// Module hooks (module.register) for step files loaded as real ES modules: TypeScript without a build
+// step, the extensionless relative imports a bundler or tsx would accept, and a fresh copy of the user's
+// own modules on every reload (ES modules cannot be evicted from Node's cache; a new URL query is a new
+// module instance). They run on Node's hooks thread; see lib/esm.js for when a file is loaded this way.
+
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+
+const require = createRequire(import.meta.url)
+const RUNNER_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
+const LOAD_QUERY = 'steppe-load'
+const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx'])
+// tried in order for a relative import that names no existing file (`./services/pet-store`)
+const SUFFIXES = ['.ts', '.tsx', '.mts', '.js', '.mjs', '.cjs', '.json', '/index.ts', '/index.js', '/index.mjs']
+const ESM_SYNTAX = /^[ \t]*(?:import[\s{*'"\w$]|export[\s{*])/m
+const CJS_SYNTAX = /\bmodule\.exports\b|\bexports\.\w+\s*=|\brequire\s*\(/
+
+let sucrase = null
+
+function isUserUrl(url) {
+  if (!url.startsWith('file:')) return false
+  const file = fileURLToPath(url)
+  return !file.includes(`${path.sep}node_modules${path.sep}`) && !file.startsWith(RUNNER_DIR)
+}
+
+function loadVersion(parentURL) {
+  if (!parentURL || !parentURL.startsWith('file:')) return null
+  return new URL(parentURL).searchParams.get(LOAD_QUERY)
+}
+
+async function resolveLoosely(specifier, context, nextResolve) {
+  try {
+    return await nextResolve(specifier, context)
+  } catch (error) {
+    const relative = specifier.startsWith('.') || specifier.startsWith('/') || specifier.startsWith('file:')
+    if (!relative || !['ERR_MODULE_NOT_FOUND', 'ERR_UNSUPPORTED_DIR_IMPORT'].includes(error.code)) throw error
+    // TypeScript's own convention: `./x.js` in a .ts file names ./x.ts
+    const candidates = /\.(m|c)?js$/.test(specifier)
+      ? [specifier.replace(/\.(m|c)?js$/, '.$1ts'), ...SUFFIXES.map((s) => specifier + s)]
+      : SUFFIXES.map((s) => specifier.replace(/\/$/, '') + s)
+    for (const candidate of candidates) {
+      try {
+        return await nextResolve(candidate, context)
+      } catch {
+        // try the next spelling
+      }
+    }
+    throw error
+  }
+}
+
+export async function resolve(specifier, context, nextResolve) {
+  const result = await resolveLoosely(specifier, context, nextResolve)
+  const version = loadVersion(context.parentURL)
+  if (version === null || !isUserUrl(result.url) || result.url.includes(`${LOAD_QUERY}=`)) return result
+  // the user's own modules imported by a reloaded step are reloaded with it
+  const url = new URL(result.url)
+  url.searchParams.set(LOAD_QUERY, version)
+  return { ...result, url: url.href }
+}
+
+export async function load(url, context, nextLoad) {
+  if (!url.startsWith('file:')) return nextLoad(url, context)
+  const file = fileURLToPath(url)
+  const ext = path.extname(file)
+  if (!TS_EXTENSIONS.has(ext)) return nextLoad(url, context)
+  const source = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '')
+  const commonjs = ext === '.cts' || (ext !== '.mts' && !ESM_SYNTAX.test(source) && CJS_SYNTAX.test(source))
+  if (commonjs) return nextLoad(url, { ...context, format: 'commonjs' })
+  if (sucrase === null) sucrase = require('sucrase')
+  const transforms = ext === '.tsx' ? ['typescript', 'jsx'] : ['typescript']
+  const code = sucrase.transform(source, { transforms, filePath: file, disableESTransforms: true }).code
+  return { format: 'module', source: code, shortCircuit: true }
+}

@@ -1,0 +1,145 @@
+"""ESM step files run as ES modules: a "type": "module" project (like Motia 0.17's playground) with
+import.meta, top-level await and extensionless relative imports; .mts files; import.meta in a
+CommonJS project's .ts step. Also: a GET with no body is not checked against bodySchema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import REPO, RunningHost, wait_until, write_project
+
+ZOD4 = REPO / "tests" / "compat" / "fixtures" / "zod4" / "node_modules"
+
+pytestmark = pytest.mark.skipif(not (ZOD4 / "zod").is_dir(), reason="run ./scripts/setup (zod 4 fixture)")
+
+ESM_FILES = {
+    "package.json": '{"name": "esm-app", "type": "module", "dependencies": {"zod": "^4.1.13"}}',
+    "src/files/services/greeting.ts": """
+        export type Greeting = { text: string }
+        export const greet = (who: string): Greeting => ({ text: `hello ${who}` })
+    """,
+    "src/files/where.step.ts": """
+        import path from 'node:path'
+        import { readFile } from 'node:fs/promises'
+        import type { ApiRouteConfig, Handlers } from 'motia'
+        import { greet } from './services/greeting'
+
+        const here = path.dirname(new URL(import.meta.url).pathname)
+        const sample = await readFile(path.join(here, 'sample.txt'), 'utf8')
+
+        export const config: ApiRouteConfig = {
+          type: 'api', name: 'Where', method: 'GET', path: '/where', emits: [],
+        }
+
+        export const handler: Handlers['Where'] = async () => ({
+          status: 200,
+          body: { here, dirname: import.meta.dirname, filename: import.meta.filename, sample: sample.trim(),
+                  greeting: greet('esm').text },
+        })
+    """,
+    "src/files/sample.txt": "read at top level\n",
+    "src/files/rb_like.step.ts": """
+        import { z } from 'zod'
+
+        export const config = {
+          type: 'api', name: 'GetWithSchema', method: 'GET', path: '/get-with-schema', emits: [],
+          bodySchema: z.object({ message: z.string() }),
+        }
+
+        export const handler = async (req: { body: unknown }) => ({ status: 200, body: { got: req.body ?? null } })
+    """,
+    "src/files/post_with_schema.step.ts": """
+        import { z } from 'zod'
+
+        export const config = {
+          type: 'api', name: 'PostWithSchema', method: 'POST', path: '/post-with-schema', emits: [],
+          bodySchema: z.object({ message: z.string() }),
+        }
+
+        export const handler = async () => ({ status: 200, body: { ok: true } })
+    """,
+    "src/files/module.step.mts": """
+        export const config = { type: 'api', name: 'Mts', method: 'GET', path: '/mts', emits: [] }
+        export const handler = async () => ({ status: 200, body: { url: import.meta.url.split('?')[0] } })
+    """,
+}
+
+CJS_FILES = {
+    "package.json": '{"name": "cjs-app"}',
+    "steps/meta.step.ts": """
+        export const config = { type: 'api', name: 'CjsMeta', method: 'GET', path: '/meta', emits: [] }
+        const loadedAt = await Promise.resolve(import.meta.url)
+        export const handler = async () => ({ status: 200, body: { loadedAt: loadedAt.split('?')[0] } })
+    """,
+    "steps/plain.step.ts": """
+        export const config = { type: 'api', name: 'CjsPlain', method: 'GET', path: '/plain', emits: [] }
+        export const handler = async () => ({ status: 200, body: { dirname: __dirname } })
+    """,
+}
+
+
+@pytest.fixture(scope="module")
+def esm_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+    root = write_project(tmp_path_factory.mktemp("esm") / "esm-app", ESM_FILES)
+    (root / "node_modules").symlink_to(ZOD4)
+    running = RunningHost(root, [], {"STEPPE_BUS": "memory", "STEPPE_STATE": "memory"}).wait_ready()
+    yield running
+    running.stop()
+
+
+def test_type_module_ts_step_has_import_meta_top_level_await_and_extensionless_imports(esm_host: RunningHost) -> None:
+    r = httpx.get(f"{esm_host.url}/where")
+    assert r.status_code == 200, esm_host.logs()
+    files = esm_host.root / "src" / "files"
+    assert r.json() == {"here": str(files), "dirname": str(files), "filename": str(files / "where.step.ts"),
+                        "sample": "read at top level", "greeting": "hello esm"}
+
+
+def test_mts_step_is_an_es_module(esm_host: RunningHost) -> None:
+    r = httpx.get(f"{esm_host.url}/mts")
+    assert r.status_code == 200, esm_host.logs()
+    assert r.json()["url"] == (esm_host.root / "src" / "files" / "module.step.mts").as_uri()
+
+
+def test_get_without_body_is_not_checked_against_body_schema(esm_host: RunningHost) -> None:
+    r = httpx.get(f"{esm_host.url}/get-with-schema")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"got": None}
+
+
+def test_a_sent_body_and_a_post_are_still_checked(esm_host: RunningHost) -> None:
+    sent = httpx.request("GET", f"{esm_host.url}/get-with-schema", json={"message": 5})
+    assert sent.status_code == 400, sent.text
+    assert httpx.post(f"{esm_host.url}/post-with-schema").status_code == 400
+    assert httpx.post(f"{esm_host.url}/post-with-schema", json={"message": "hi"}).status_code == 200
+
+
+def test_import_meta_in_a_commonjs_project(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "cjs-app", CJS_FILES)
+    running = RunningHost(root, [], {"STEPPE_BUS": "memory", "STEPPE_STATE": "memory"}).wait_ready()
+    try:
+        meta = httpx.get(f"{running.url}/meta")
+        assert meta.status_code == 200, running.logs()
+        assert meta.json() == {"loadedAt": (root / "steps" / "meta.step.ts").as_uri()}
+        plain = httpx.get(f"{running.url}/plain")
+        assert plain.json() == {"dirname": str(root / "steps")}, running.logs()
+    finally:
+        running.stop()
+
+
+def test_an_edited_esm_step_answers_with_its_new_code(esm_host: RunningHost) -> None:
+    step = esm_host.root / "src" / "files" / "where.step.ts"
+    before = httpx.get(f"{esm_host.url}/where").json()["greeting"]
+    step.write_text(step.read_text().replace("greet('esm').text", "greet('edited').text"))
+
+    def edited() -> bool:
+        r = httpx.get(f"{esm_host.url}/where")
+        return r.status_code == 200 and r.json()["greeting"] == "hello edited"
+
+    wait_until(edited, 10, "the edited ESM step to answer")
+    assert before == "hello esm"
+    assert "reloaded src/files/where.step.ts" in esm_host.logs()
