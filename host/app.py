@@ -13,6 +13,7 @@ from .cron import CronScheduler
 from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
+from .motia_config import check_auth_context
 from .project import Project
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .reload import DevReloader
@@ -121,7 +122,11 @@ class Host:
     async def authenticate(self, request: dict[str, Any]) -> Any:
         auth = self.project.auth
         assert auth
-        return await self.invoker.run_hook(auth.language, auth.path, "authenticate", "authenticate", request)
+        context = await self.invoker.run_hook(auth.language, auth.path, "authenticate", "authenticate", request)
+        motia = self.project.motia_config
+        if context is not None and motia and motia.context_schema:
+            check_auth_context(context, motia.context_schema)  # streamAuth.contextSchema: a wrong shape refuses
+        return context
 
     async def can_access(self, stream: str, subscription: dict[str, Any], auth_context: Any) -> bool:
         definition = self.project.streams.get(stream)

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import wire
 from .discovery import SourceFile, discover, find_auth_file
+from .motia_config import MotiaConfig, find_motia_config
 from .rpc import RpcError
 from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
 from .runners.supervisor import HostCall, RunnerLog
@@ -46,12 +47,13 @@ class Project:
         self.streams: dict[str, StreamDef] = {}
         self.stream_errors: dict[str, str] = {}  # path → load error
         self.auth: AuthHook | None = None
+        self.motia_config: MotiaConfig | None = None  # a Motia project's motia.config.ts, when it is the auth file
         self.supervisors: dict[str, RunnerSupervisor] = {}
 
     async def load(self) -> None:
         extra = self.registry.extra_extensions()
         files = discover(self.root, extra)
-        auth_path = find_auth_file(self.root, self._auth_file or None)
+        auth_path = find_auth_file(self.root, self._auth_file or None) or find_motia_config(self.root)
         if auth_path:
             files.append(SourceFile(auth_path, "auth"))
         by_language: dict[str, list[SourceFile]] = {}
@@ -62,7 +64,25 @@ class Project:
                 continue
             by_language.setdefault(spec.language, []).append(f)
         await asyncio.gather(*(self._load_language(lang, fs) for lang, fs in by_language.items()))
+        if self.motia_config:
+            await self._load_motia_extras(self.motia_config)
         self._check_unique()
+
+    async def _load_motia_extras(self, motia: MotiaConfig) -> None:
+        """motia.config's registerApi routes and its local plugins' step files."""
+        for warning in motia.warnings:
+            self._on_event("warn", f"motia.config: {warning}")
+        for step in motia.route_steps():
+            self.steps[str(step.path)] = step
+        by_language: dict[str, list[SourceFile]] = {}
+        for f in motia.plugin_files(set(self.steps)):
+            if (spec := self.registry.for_file(f.path)) is not None:
+                by_language.setdefault(spec.language, []).append(f)
+        for language, files in by_language.items():
+            if (sup := self.supervisors.get(language)) is None:
+                await self._load_language(language, files)
+            else:
+                await asyncio.gather(*(self._load_file(sup, f) for f in files))
 
     async def _load_language(self, language: str, files: list[SourceFile]) -> None:
         spec = self.registry.get(language)
@@ -95,7 +115,10 @@ class Project:
             return
         config = result.get("config") or {}
         if f.kind == "auth":
-            self.auth = AuthHook(f.path, sup.language)
+            if config.get("motiaConfig"):
+                self.motia_config = MotiaConfig.from_load(f.path, sup.language, config)
+            if not config.get("motiaConfig") or self.motia_config and self.motia_config.authenticate:
+                self.auth = AuthHook(f.path, sup.language)
         elif f.kind == "stream":
             name = config.get("name")
             if not isinstance(name, str) or not name:

@@ -61,7 +61,8 @@ def test_explicit_python_setting_wins_over_project_virtualenvs(tmp_path: Path) -
         str(tmp_path / "python_modules" / "bin" / "python"), "the project's python_modules/")
     (tmp_path / "python_modules" / "bin" / "python").unlink()
     assert load_settings(tmp_path, env={}).python_executable() == str(tmp_path / ".venv" / "bin" / "python")
-    assert load_settings(tmp_path, env={"STEPPE_PYTHON": "/opt/py"}).python_choice() == ("/opt/py", "the python setting")
+    explicit = load_settings(tmp_path, env={"STEPPE_PYTHON": "/opt/py"})
+    assert explicit.python_choice() == ("/opt/py", "the python setting")
     (tmp_path / "steppe.toml").write_text('python = "/opt/toml-py"\n')
     assert load_settings(tmp_path, env={}).python_executable() == "/opt/toml-py"
 

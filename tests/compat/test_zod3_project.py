@@ -4,7 +4,6 @@ response) → event (zod 3 input) sets state → event reads it back. Every step
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest

@@ -3,7 +3,7 @@
 //
 // A file is an ES module when its extension says so (.mjs, .mts), when the nearest package.json has
 // "type": "module" (as under tsx or Node itself), or when it uses what only an ES module can:
-// `import.meta`, or `await` at the top level (at the start of a line). Everything else takes the faster
+// `import.meta`, or `await` at the top level (at the start of a line); and a project's motia.config. Everything else takes the faster
 // CommonJS path of lib/transpile.js (.cjs and .cts always do).
 
 const fs = require('fs')
@@ -22,7 +22,8 @@ function isEsm(file, packageType) {
   if (ext === '.mjs' || ext === '.mts') return true
   if (ext === '.cjs' || ext === '.cts') return false
   if (!['.js', '.ts', '.jsx', '.tsx'].includes(ext)) return false
-  if (packageType === 'module') return true
+  // motia.config.* too: lib/esm_hooks.mjs stands in for the Workbench-only packages it may import
+  if (packageType === 'module' || /^motia\.config\./.test(path.basename(file))) return true
   let source
   try {
     source = fs.readFileSync(file, 'utf8')

@@ -51,8 +51,25 @@ async function resolveLoosely(specifier, context, nextResolve) {
   }
 }
 
+// Stand-in for a Motia package (Workbench plugins, @motiadev/core's defineConfig) that a motia.config
+// imports but the project does not have installed: a plugin builder that adds nothing.
+const ABSENT_MOTIA_PACKAGE = 'data:text/javascript,' + encodeURIComponent(
+  'export default function absentMotiaPlugin() { return { workbench: [] } }\n' +
+  'export const defineConfig = (config) => config\n')
+
+function fromMotiaConfig(parentURL) {
+  return Boolean(parentURL) && /\/motia\.config\.[a-z]+(\?|$)/.test(parentURL)
+}
+
 export async function resolve(specifier, context, nextResolve) {
-  const result = await resolveLoosely(specifier, context, nextResolve)
+  let result
+  try {
+    result = await resolveLoosely(specifier, context, nextResolve)
+  } catch (error) {
+    const motiaPackage = specifier.startsWith('@motiadev/') || specifier === 'motia'
+    if (!motiaPackage || !fromMotiaConfig(context.parentURL) || error.code !== 'ERR_MODULE_NOT_FOUND') throw error
+    return { url: ABSENT_MOTIA_PACKAGE, format: 'module', shortCircuit: true }
+  }
   const version = loadVersion(context.parentURL)
   if (version === null || !isUserUrl(result.url) || result.url.includes(`${LOAD_QUERY}=`)) return result
   // the user's own modules imported by a reloaded step are reloaded with it

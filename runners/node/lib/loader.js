@@ -7,6 +7,7 @@ const { pathToFileURL } = require('url')
 const { convertConfig } = require('./config')
 const { ConfigError } = require('./errors')
 const esm = require('./esm')
+const { isMotiaConfig, describeMotiaConfig } = require('./motia_config')
 
 /** path -> {kind, config, handler, middleware, canAccess, authenticate} for every loaded file. */
 const loaded = new Map()
@@ -145,6 +146,7 @@ const describers = { step: describeStep, stream: describeStream, auth: describeA
  */
 function load(key, file, kind) {
   loaded.delete(key)
+  for (const sub of loaded.keys()) if (sub.startsWith(`${key}#`)) loaded.delete(sub) // registerApi routes
   const { exports: mod, pending } = evaluate(file)
   return pending === undefined
     ? register(key, file, kind, mod)
@@ -152,7 +154,9 @@ function load(key, file, kind) {
 }
 
 function register(key, file, kind, mod) {
-  const entry = describers[kind](mod, file)
+  const entry = kind === 'auth' && isMotiaConfig(file)
+    ? describeMotiaConfig(mod, file, key, (subKey, sub) => loaded.set(subKey, sub))
+    : describers[kind](mod, file)
   loaded.set(key, entry)
   return {
     config: entry.json,
