@@ -18,11 +18,14 @@ STEP = """
     import os
     import sys
 
+    from only_in_python_modules import WHERE
+
     config = {"type": "api", "name": "Env", "method": "GET", "path": "/env", "emits": []}
 
     async def handler(req, context):
         names = ["FROM_DOTENV", "FROM_LOCAL", "OVERRIDDEN", "EXPORTED"]
-        return {"status": 200, "body": {"env": {n: os.environ.get(n) for n in names}, "prefix": sys.prefix}}
+        return {"status": 200, "body": {"env": {n: os.environ.get(n) for n in names}, "prefix": sys.prefix,
+                                          "where": WHERE}}
 """
 
 
@@ -38,6 +41,9 @@ def test_env_files_and_python_modules_reach_python_steps(tmp_path: Path) -> None
         ".env.local": "FROM_LOCAL=local\nOVERRIDDEN=from .env.local\n",
     })
     make_venv(root / "python_modules")
+    # a package installed only in python_modules/ (the playground's `openai`, say) is importable by steps
+    site = next((root / "python_modules" / "lib").glob("python3*")) / "site-packages"
+    (site / "only_in_python_modules.py").write_text("WHERE = 'python_modules'\n")
     make_venv(root / ".venv")  # python_modules/ comes first, as in Motia
     running = RunningHost(root, [], {"EXPORTED": "from the shell", "STEPPE_BUS": "memory"}).wait_ready()
     try:
@@ -46,6 +52,7 @@ def test_env_files_and_python_modules_reach_python_steps(tmp_path: Path) -> None
         assert r.json()["env"] == {"FROM_DOTENV": "dotenv", "FROM_LOCAL": "local", "OVERRIDDEN": "from .env.local",
                                    "EXPORTED": "from the shell"}
         assert Path(r.json()["prefix"]) == root / "python_modules"
+        assert r.json()["where"] == "python_modules"
         assert f"python steps run with {root / 'python_modules' / 'bin' / 'python'} (the project's python_modules/)" \
             in running.logs()
     finally:

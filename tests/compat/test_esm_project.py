@@ -62,6 +62,23 @@ ESM_FILES = {
 
         export const handler = async () => ({ status: 200, body: { ok: true } })
     """,
+    "src/files/download.step.ts": """
+        import fs from 'fs/promises'
+        import path from 'path'
+        import type { ApiRouteConfig, Handlers } from 'motia'
+        import { z } from 'zod'
+
+        export const config: ApiRouteConfig = {
+          type: 'api', name: 'Download', method: 'GET', path: '/files/sample.txt', emits: [], flows: ['files'],
+          responseSchema: { 200: z.toJSONSchema(z.file()) },
+        }
+
+        export const handler: Handlers['Download'] = async () => ({
+          status: 200,
+          body: await fs.readFile(path.join(import.meta.dirname, 'sample.txt')),
+          headers: { 'Content-Type': 'text/plain' },
+        })
+    """,
     "src/files/module.step.mts": """
         export const config = { type: 'api', name: 'Mts', method: 'GET', path: '/mts', emits: [] }
         export const handler = async () => ({ status: 200, body: { url: import.meta.url.split('?')[0] } })
@@ -97,6 +114,13 @@ def test_type_module_ts_step_has_import_meta_top_level_await_and_extensionless_i
     files = esm_host.root / "src" / "files"
     assert r.json() == {"here": str(files), "dirname": str(files), "filename": str(files / "where.step.ts"),
                         "sample": "read at top level", "greeting": "hello esm"}
+
+
+def test_a_step_reading_a_file_beside_it_through_import_meta_dirname(esm_host: RunningHost) -> None:
+    r = httpx.get(f"{esm_host.url}/files/sample.txt")
+    assert r.status_code == 200, esm_host.logs()
+    assert r.content == b"read at top level\n"
+    assert r.headers["content-type"].startswith("text/plain")
 
 
 def test_mts_step_is_an_es_module(esm_host: RunningHost) -> None:
