@@ -3,10 +3,13 @@ response) → event (zod 3 input) sets state → event reads it back. Every step
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from conftest import REPO, RunningHost, wait_until, write_project
 
@@ -80,9 +83,20 @@ FILES = {
           flows: ['greetings'],
         }
 
-        export const handler: Handlers['VerifyGreeting'] = async (input, { traceId, state, logger }) => {
+        export const handler: Handlers['VerifyGreeting'] = async (input, { traceId, state, logger, streams }) => {
           const value = await state.get<string>(traceId, input.key)
           logger.info(value === input.expected ? 'greeting verified' : 'greeting mismatch', { value })
+          await streams.greetings.set(traceId, 'latest', { text: value, verified: value === input.expected })
+        }
+    """,
+    "steps/greetings.stream.ts": """
+        import { StateStreamConfig } from 'motia'
+        import { z } from 'zod'
+
+        export const config: StateStreamConfig = {
+          name: 'greetings',
+          schema: z.object({ text: z.string(), verified: z.boolean() }),
+          baseConfig: { storageType: 'default' },
         }
     """,
 }
@@ -92,7 +106,8 @@ FILES = {
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
     root = write_project(tmp_path_factory.mktemp("zod3") / "old-motia-app", FILES)
     (root / "node_modules").symlink_to(ZOD3)
-    running = RunningHost(root, [], {"STEPPE_BUS": "memory", "STEPPE_STATE": "memory"}).wait_ready()
+    running = RunningHost(root, [], {"STEPPE_BUS": "memory", "STEPPE_STATE": "memory",
+                                     "STEPPE_STREAMS": "memory"}).wait_ready()
     yield running
     running.stop()
 
@@ -116,6 +131,16 @@ def test_zod3_flow_runs_end_to_end(host: RunningHost) -> None:
 
     found = wait_until(verified, 10, "VerifyGreeting's log line")
     assert found[0]["msg"] == "greeting verified", found
+    asyncio.run(_expect_stream_item(host, trace_id))
+
+
+async def _expect_stream_item(host: RunningHost, trace_id: str) -> None:
+    """The stream whose schema is a zod 3 object loaded, and holds what the flow's last step wrote."""
+    async with connect(host.url.replace("http", "ws")) as ws:
+        await ws.send(json.dumps({"type": "join", "data": {"streamName": "greetings", "groupId": trace_id,
+                                                              "id": "latest", "subscriptionId": "s1"}}))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert message["event"] == {"type": "sync", "data": {"id": "latest", "text": "hello ada", "verified": True}}
 
 
 def test_zod3_body_schema_is_enforced_with_defaults_optional(host: RunningHost) -> None:
