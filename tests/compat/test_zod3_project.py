@@ -107,7 +107,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
     root = write_project(tmp_path_factory.mktemp("zod3") / "old-motia-app", FILES)
     (root / "node_modules").symlink_to(ZOD3)
     running = RunningHost(root, [], {"STEPPE_BUS": "memory", "STEPPE_STATE": "memory",
-                                     "STEPPE_STREAMS": "memory"}).wait_ready()
+                                     "STEPPE_STREAMS": "memory", "STEPPE_RETRY_BASE": "0.01"}).wait_ready()
     yield running
     running.stop()
 
@@ -151,3 +151,17 @@ def test_zod3_body_schema_is_enforced_with_defaults_optional(host: RunningHost) 
     assert wrong_type.status_code == 400, wrong_type.text
     # `times` has a default, so the body may leave it out; zod 3 strips unknown keys, so extras pass
     assert httpx.post(f"{host.url}/greet", json={"who": "x", "extra": 1}).status_code == 200
+
+
+def test_an_event_failing_its_zod3_input_is_dead_lettered_with_the_reason(host: RunningHost) -> None:
+    r = httpx.post(f"{host.url}/__steppe/emit", json={"topic": "verify-greeting", "data": {"key": 5}})
+    assert r.status_code < 300, r.text
+
+    def lettered() -> list[dict]:
+        letters = httpx.get(f"{host.url}/__steppe/dlq").json()
+        return [d for d in letters if d.get("step") == "VerifyGreeting"]
+
+    letter = wait_until(lettered, 10, "the bad event in the dead-letter store")[0]
+    assert letter["attempts"] == 1, letter  # a schema failure is not retried
+    assert "'expected' is a required property" in letter["error"], letter
+    assert "/key: 5 is not of type 'string'" in letter["error"], letter
