@@ -47,15 +47,20 @@ class Project:
         self.streams: dict[str, StreamDef] = {}
         self.stream_errors: dict[str, str] = {}  # path → load error
         self.auth: AuthHook | None = None
-        self.motia_config: MotiaConfig | None = None  # a Motia project's motia.config.ts, when it is the auth file
+        self.motia_config: MotiaConfig | None = None  # a Motia project's motia.config.ts (plugins, routes, auth)
+        self._stream_auth_path: Path | None = None  # the file whose authenticate hook guards stream sockets
         self.supervisors: dict[str, RunnerSupervisor] = {}
 
     async def load(self) -> None:
         extra = self.registry.extra_extensions()
         files = discover(self.root, extra)
-        auth_path = find_auth_file(self.root, self._auth_file or None) or find_motia_config(self.root)
+        auth_path = find_auth_file(self.root, self._auth_file or None)
         if auth_path:
             files.append(SourceFile(auth_path, "auth"))
+        # motia.config is loaded like an auth file: its streamAuth serves when no Steppe auth file exists
+        if (motia_path := find_motia_config(self.root)) and motia_path != auth_path:
+            files.append(SourceFile(motia_path, "auth"))
+        self._stream_auth_path = auth_path or motia_path
         by_language: dict[str, list[SourceFile]] = {}
         for f in files:
             spec = self.registry.for_file(f.path)
@@ -117,7 +122,7 @@ class Project:
         if f.kind == "auth":
             if config.get("motiaConfig"):
                 self.motia_config = MotiaConfig.from_load(f.path, sup.language, config)
-            if not config.get("motiaConfig") or self.motia_config and self.motia_config.authenticate:
+            if f.path == self._stream_auth_path and (not config.get("motiaConfig") or config.get("authenticate")):
                 self.auth = AuthHook(f.path, sup.language)
         elif f.kind == "stream":
             name = config.get("name")

@@ -141,3 +141,34 @@ async def test_stream_auth_from_motia_config_admits_and_refuses(host: RunningHos
             async with connect(f"{ws_url}/?authToken={bad}"):
                 pass
         assert refused.value.response.status_code == 401
+
+
+async def test_a_steppe_auth_file_wins_over_motia_config_whose_plugins_still_load(tmp_path) -> None:  # noqa: ANN001
+    root = write_project(tmp_path / "both", {
+        "motia.config.ts": """
+            export default {
+              plugins: [(motia: any) => {
+                const pong = async () => ({ status: 200, body: 'pong' })
+                motia.registerApi({ method: 'POST', path: '/__plugin/ping' }, pong)
+                return { workbench: [] }
+              }],
+              streamAuth: { contextSchema: {}, authenticate: async () => { throw new Error('motia.config refuses') } },
+            }
+        """,
+        "steppe.auth.ts": """
+            export const authenticate = async () => ({ userId: 'from-steppe-auth' })
+        """,
+        "steps/board.stream.ts": """
+            export const config = { name: 'board', schema: { type: 'object' } }
+        """,
+    })
+    running = RunningHost(root, [], {"STEPPE_BUS": "memory"})
+    try:
+        await running.ready()
+        async with httpx.AsyncClient() as http:
+            r = await http.post(f"{running.url}/__plugin/ping")
+        assert (r.status_code, r.text) == (200, "pong"), running.logs()
+        async with connect(running.url.replace("http", "ws")) as ws:  # steppe.auth.ts admits: not refused
+            assert (await _join(ws, "g"))["event"] == {"type": "sync", "data": []}
+    finally:
+        running.stop()
