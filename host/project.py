@@ -117,6 +117,8 @@ class Project:
                 self.steps[str(f.path)] = Step(f.path, sup.language, error=reason)
             else:
                 self.stream_errors[str(f.path)] = reason
+            if f.kind == "auth" and f.path == self._stream_auth_path:
+                self.auth = AuthHook(f.path, sup.language)  # fail closed: sockets get 401 until the file loads
             return
         config = result.get("config") or {}
         if f.kind == "auth":

@@ -172,3 +172,26 @@ async def test_a_steppe_auth_file_wins_over_motia_config_whose_plugins_still_loa
             assert (await _join(ws, "g"))["event"] == {"type": "sync", "data": []}
     finally:
         running.stop()
+
+
+async def test_a_motia_config_that_cannot_load_refuses_sockets_instead_of_opening_them(tmp_path) -> None:  # noqa: ANN001
+    root = write_project(tmp_path / "broken", {
+        "motia.config.ts": """
+            import { notInstalled } from 'some-package-nobody-installed'
+
+            export default { streamAuth: { contextSchema: {}, authenticate: async () => notInstalled() } }
+        """,
+        "steps/board.stream.ts": """
+            export const config = { name: 'board', schema: { type: 'object' } }
+        """,
+    })
+    running = RunningHost(root, [], {"STEPPE_BUS": "memory"})
+    try:
+        await running.ready()
+        assert "failed to load motia.config.ts" in running.logs()
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(running.url.replace("http", "ws")):
+                pass
+        assert refused.value.response.status_code == 401
+    finally:
+        running.stop()
