@@ -42,6 +42,20 @@ ESM_FILES = {
         })
     """,
     "src/files/sample.txt": "read at top level\n",
+    "src/counter/tally.ts": """
+        let count = 0
+        export const bump = (): number => ++count
+    """,
+    "src/counter/first.step.ts": """
+        import { bump } from './tally'
+        export const config = { type: 'api', name: 'BumpFirst', method: 'POST', path: '/bump/first', emits: [] }
+        export const handler = async () => ({ status: 200, body: { count: bump() } })
+    """,
+    "src/counter/second.step.ts": """
+        import { bump } from './tally.js'
+        export const config = { type: 'api', name: 'BumpSecond', method: 'POST', path: '/bump/second', emits: [] }
+        export const handler = async () => ({ status: 200, body: { count: bump() } })
+    """,
     "src/files/rb_like.step.ts": """
         import { z } from 'zod'
 
@@ -121,6 +135,11 @@ def test_a_step_reading_a_file_beside_it_through_import_meta_dirname(esm_host: R
     assert r.status_code == 200, esm_host.logs()
     assert r.content == b"read at top level\n"
     assert r.headers["content-type"].startswith("text/plain")
+
+
+def test_esm_steps_share_one_instance_of_a_helper_module(esm_host: RunningHost) -> None:
+    counts = [httpx.post(f"{esm_host.url}/bump/{which}").json()["count"] for which in ("first", "second", "first")]
+    assert counts == [1, 2, 3], esm_host.logs()
 
 
 def test_mts_step_is_an_es_module(esm_host: RunningHost) -> None:

@@ -39,7 +39,12 @@ function registerHooks() {
   require('module').register(pathToFileURL(path.join(__dirname, 'esm_hooks.mjs')).href)
 }
 
-/** A promise of `file`'s module namespace, evaluated anew (with the user's modules it imports). */
+/**
+ * A promise of `file`'s module namespace, evaluated anew: a new URL query is a new module instance (ES
+ * modules cannot be evicted from Node's cache, so each reload's old copy stays in memory). The modules
+ * it imports keep their plain URLs, so steps share them (and their state), as in the CommonJS path; an
+ * edit to one of them restarts the runner (host/reload.py).
+ */
 function importFresh(file) {
   registerHooks()
   return import(`${pathToFileURL(file).href}?steppe-load=${++importVersion}`)

@@ -1,7 +1,6 @@
 // Module hooks (module.register) for step files loaded as real ES modules: TypeScript without a build
-// step, the extensionless relative imports a bundler or tsx would accept, and a fresh copy of the user's
-// own modules on every reload (ES modules cannot be evicted from Node's cache; a new URL query is a new
-// module instance). They run on Node's hooks thread; see lib/esm.js for when a file is loaded this way.
+// step, and the extensionless relative imports a bundler or tsx would accept. They run on Node's hooks
+// thread; see lib/esm.js for when a file is loaded this way and how a reload gets a fresh copy.
 
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -9,8 +8,6 @@ import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 
 const require = createRequire(import.meta.url)
-const RUNNER_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
-const LOAD_QUERY = 'steppe-load'
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx'])
 // tried in order for a relative import that names no existing file (`./services/pet-store`)
 const SUFFIXES = ['.ts', '.tsx', '.mts', '.js', '.mjs', '.cjs', '.json', '/index.ts', '/index.js', '/index.mjs']
@@ -18,17 +15,6 @@ const ESM_SYNTAX = /^[ \t]*(?:import[\s{*'"\w$]|export[\s{*])/m
 const CJS_SYNTAX = /\bmodule\.exports\b|\bexports\.\w+\s*=|\brequire\s*\(/
 
 let sucrase = null
-
-function isUserUrl(url) {
-  if (!url.startsWith('file:')) return false
-  const file = fileURLToPath(url)
-  return !file.includes(`${path.sep}node_modules${path.sep}`) && !file.startsWith(RUNNER_DIR)
-}
-
-function loadVersion(parentURL) {
-  if (!parentURL || !parentURL.startsWith('file:')) return null
-  return new URL(parentURL).searchParams.get(LOAD_QUERY)
-}
 
 async function resolveLoosely(specifier, context, nextResolve) {
   try {
@@ -62,20 +48,13 @@ function fromMotiaConfig(parentURL) {
 }
 
 export async function resolve(specifier, context, nextResolve) {
-  let result
   try {
-    result = await resolveLoosely(specifier, context, nextResolve)
+    return await resolveLoosely(specifier, context, nextResolve)
   } catch (error) {
     const motiaPackage = specifier.startsWith('@motiadev/') || specifier === 'motia'
     if (!motiaPackage || !fromMotiaConfig(context.parentURL) || error.code !== 'ERR_MODULE_NOT_FOUND') throw error
     return { url: ABSENT_MOTIA_PACKAGE, format: 'module', shortCircuit: true }
   }
-  const version = loadVersion(context.parentURL)
-  if (version === null || !isUserUrl(result.url) || result.url.includes(`${LOAD_QUERY}=`)) return result
-  // the user's own modules imported by a reloaded step are reloaded with it
-  const url = new URL(result.url)
-  url.searchParams.set(LOAD_QUERY, version)
-  return { ...result, url: url.href }
 }
 
 export async function load(url, context, nextLoad) {
