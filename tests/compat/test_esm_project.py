@@ -4,6 +4,7 @@ CommonJS project's .ts step. Also: a GET with no body is not checked against bod
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,3 +187,23 @@ def test_an_edited_esm_step_answers_with_its_new_code(esm_host: RunningHost) -> 
     wait_until(edited, 10, "the edited ESM step to answer")
     assert before == "hello esm"
     assert "reloaded src/files/where.step.ts" in esm_host.logs()
+
+
+def test_requests_during_an_esm_reload_keep_getting_answers(esm_host: RunningHost) -> None:
+    """An ES module is imported asynchronously; the old version answers until the new one is ready."""
+    step = esm_host.root / "src" / "files" / "module.step.mts"
+    original = step.read_text()
+    statuses: list[int] = []
+    with httpx.Client(base_url=esm_host.url) as http:
+        for n in range(3):
+            edited = step.with_suffix(".tmp")  # written aside and renamed over the file, as editors save
+            edited.write_text(original.replace("status: 200,", f"status: 200, headers: {{'x-n': '{n}'}},"))
+            edited.replace(step)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                r = http.get("/mts")
+                statuses.append(r.status_code)
+                if r.headers.get("x-n") == str(n):
+                    break
+            assert r.headers.get("x-n") == str(n), esm_host.logs()
+    assert set(statuses) == {200}, statuses

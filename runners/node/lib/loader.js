@@ -142,15 +142,31 @@ const describers = { step: describeStep, stream: describeStream, auth: describeA
  * Loads `file` as `kind` and returns the `load` result, or a promise of it when the file had to be
  * imported as an ES module. Synchronous otherwise, so that an invoke sent right after the load answer
  * was written always finds the file. The entry is kept under `key`, the path exactly as the host
- * wrote it, which its invokes repeat. A failed reload forgets the old version.
+ * wrote it, which its invokes repeat. A failed reload forgets the old version; while an ES module's
+ * reload is under way, the old version keeps answering.
  */
 function load(key, file, kind) {
+  let evaluated
+  try {
+    evaluated = evaluate(file)
+  } catch (error) {
+    forget(key)
+    throw error
+  }
+  const { exports: mod, pending } = evaluated
+  if (pending === undefined) {
+    forget(key)
+    return register(key, file, kind, mod)
+  }
+  // an ES module imports asynchronously: invokes keep reaching the old version until the new one is ready
+  return pending.then(
+    (ns) => { forget(key); return register(key, file, kind, ns) },
+    (error) => { forget(key); throw error })
+}
+
+function forget(key) {
   loaded.delete(key)
   for (const sub of loaded.keys()) if (sub.startsWith(`${key}#`)) loaded.delete(sub) // registerApi routes
-  const { exports: mod, pending } = evaluate(file)
-  return pending === undefined
-    ? register(key, file, kind, mod)
-    : pending.then((ns) => register(key, file, kind, ns))
 }
 
 function register(key, file, kind, mod) {
