@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -100,14 +99,15 @@ ESM_FILES = {
     """,
 }
 
+# a folder whose nearest package.json says CommonJS, inside the "type": "module" project
 CJS_FILES = {
-    "package.json": '{"name": "cjs-app"}',
-    "steps/meta.step.ts": """
+    "src/legacy/package.json": '{"type": "commonjs"}',
+    "src/legacy/meta.step.ts": """
         export const config = { type: 'api', name: 'CjsMeta', method: 'GET', path: '/meta', emits: [] }
         const loadedAt = await Promise.resolve(import.meta.url)
         export const handler = async () => ({ status: 200, body: { loadedAt: loadedAt.split('?')[0] } })
     """,
-    "steps/plain.step.ts": """
+    "src/legacy/plain.step.ts": """
         export const config = { type: 'api', name: 'CjsPlain', method: 'GET', path: '/plain', emits: [] }
         export const handler = async () => ({ status: 200, body: { dirname: __dirname } })
     """,
@@ -116,7 +116,7 @@ CJS_FILES = {
 
 @pytest.fixture(scope="module")
 def esm_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
-    root = write_project(tmp_path_factory.mktemp("esm") / "esm-app", ESM_FILES)
+    root = write_project(tmp_path_factory.mktemp("esm") / "esm-app", {**ESM_FILES, **CJS_FILES})
     (root / "node_modules").symlink_to(ZOD4)
     running = RunningHost(root, [], {"STEPPE_BUS": "memory", "STEPPE_STATE": "memory"}).wait_ready()
     yield running
@@ -162,17 +162,15 @@ def test_a_sent_body_and_a_post_are_still_checked(esm_host: RunningHost) -> None
     assert httpx.post(f"{esm_host.url}/post-with-schema", json={"message": "hi"}).status_code == 200
 
 
-def test_import_meta_in_a_commonjs_project(tmp_path: Path) -> None:
-    root = write_project(tmp_path / "cjs-app", CJS_FILES)
-    running = RunningHost(root, [], {"STEPPE_BUS": "memory", "STEPPE_STATE": "memory"}).wait_ready()
-    try:
-        meta = httpx.get(f"{running.url}/meta")
-        assert meta.status_code == 200, running.logs()
-        assert meta.json() == {"loadedAt": (root / "steps" / "meta.step.ts").as_uri()}
-        plain = httpx.get(f"{running.url}/plain")
-        assert plain.json() == {"dirname": str(root / "steps")}, running.logs()
-    finally:
-        running.stop()
+def test_import_meta_and_top_level_await_make_a_commonjs_package_file_an_es_module(esm_host: RunningHost) -> None:
+    meta = httpx.get(f"{esm_host.url}/meta")
+    assert meta.status_code == 200, esm_host.logs()
+    assert meta.json() == {"loadedAt": (esm_host.root / "src" / "legacy" / "meta.step.ts").as_uri()}
+
+
+def test_a_commonjs_package_file_without_them_keeps_dirname(esm_host: RunningHost) -> None:
+    plain = httpx.get(f"{esm_host.url}/plain")
+    assert plain.json() == {"dirname": str(esm_host.root / "src" / "legacy")}, esm_host.logs()
 
 
 def test_an_edited_esm_step_answers_with_its_new_code(esm_host: RunningHost) -> None:
