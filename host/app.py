@@ -124,7 +124,7 @@ class Host:
         assert auth
         context = await self.invoker.run_hook(auth.language, auth.path, "authenticate", "authenticate", request)
         motia = self.project.motia_config
-        if context is not None and motia and motia.context_schema:
+        if context is not None and motia and motia.path == auth.path and motia.context_schema:
             check_auth_context(context, motia.context_schema)  # streamAuth.contextSchema: a wrong shape refuses
         return context
 

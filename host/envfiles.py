@@ -27,7 +27,7 @@ def read_env_files(root: Path) -> dict[str, str]:
 
 def load_env_files(root: Path, environ: os._Environ[str] | dict[str, str] | None = None) -> list[str]:
     """Sets each variable from the env files that `environ` (default: os.environ) does not have yet.
-    Returns the names of the files that were read, for the start-up log."""
+    Returns the names of the files that were read."""
     target = os.environ if environ is None else environ
     for key, value in read_env_files(root).items():
         target.setdefault(key, value)

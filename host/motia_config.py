@@ -73,7 +73,8 @@ class MotiaConfig:
 
 def check_auth_context(context: Any, schema: dict[str, Any]) -> None:
     """Raises ValueError when an authenticate hook's context does not match `streamAuth.contextSchema`."""
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(context), key=lambda e: list(e.path))
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(context), key=lambda e: list(e.path))
     if errors:
         where = "/".join(str(p) for p in errors[0].path) or "the context"
         raise ValueError(f"the auth context does not match streamAuth.contextSchema at {where}: {errors[0].message}")
