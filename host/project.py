@@ -49,6 +49,7 @@ class Project:
         self.auth: AuthHook | None = None
         self.motia_config: MotiaConfig | None = None  # a Motia project's motia.config.ts (plugins, routes, auth)
         self._stream_auth_path: Path | None = None  # the file whose authenticate hook guards stream sockets
+        self._motia_files: set[str] = set()  # plugin step files that motia.config named
         self.supervisors: dict[str, RunnerSupervisor] = {}
 
     async def load(self) -> None:
@@ -83,6 +84,7 @@ class Project:
         for f in motia.plugin_files(set(self.steps)):
             if (spec := self.registry.for_file(f.path)) is not None:
                 by_language.setdefault(spec.language, []).append(f)
+                self._motia_files.add(str(f.path))
         for language, files in by_language.items():
             if (sup := self.supervisors.get(language)) is None:
                 await self._load_language(language, files)
@@ -143,6 +145,36 @@ class Project:
                 step.error = str(e)
                 self._on_event("error", f"invalid step {self._rel(f.path)}: {e}")
             self.steps[str(f.path)] = step
+
+    async def reload_motia_config(self) -> None:
+        """Dev mode: motia.config changed (or appeared, or went): drop what it added, then load it again."""
+        old = self.motia_config
+        for key in self._motia_files:
+            self.remove_file(Path(key))
+        for key in [k for k in self.steps if old and k.startswith(f"{old.path}#")]:
+            del self.steps[key]  # a registerApi route: the runner drops it when the config loads again
+        self._motia_files.clear()
+        self.motia_config = None
+        if self.auth and old and self.auth.path == old.path:
+            self.auth = None
+        path = find_motia_config(self.root)
+        self._stream_auth_path = find_auth_file(self.root, self._auth_file or None) or path
+        if path is None or (spec := self.registry.for_file(path)) is None:
+            return
+        if (sup := self.supervisors.get(spec.language)) is None:
+            await self._load_language(spec.language, [SourceFile(path, "auth")])
+        else:
+            await self._load_file(sup, SourceFile(path, "auth"))
+        if self.motia_config:
+            await self._load_motia_extras(self.motia_config)
+        for step, reason in self.conflicts():
+            step.error = reason
+            self._on_event("error", reason)
+
+    def motia_plugin_dirs(self) -> list[Path]:
+        """The folders motia.config's local plugins load steps from (watched by dev reload)."""
+        dirs = [Path(str(p.get("dirname"))) for p in self.motia_config.plugins] if self.motia_config else []
+        return [d for d in dirs if d.is_absolute() and d.is_dir()]
 
     def _runner_unhealthy(self, language: str, reason: str) -> None:
         """A crash-looping runner: its steps are listed as unavailable, with the reason."""

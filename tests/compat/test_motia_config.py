@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from conftest import REPO, RunningHost, write_project
+from conftest import REPO, RunningHost, wait_until, write_project
 
 ZOD4 = REPO / "tests" / "compat" / "fixtures" / "zod4" / "node_modules"
 
@@ -195,3 +195,25 @@ async def test_a_motia_config_that_cannot_load_refuses_sockets_instead_of_openin
         assert refused.value.response.status_code == 401
     finally:
         running.stop()
+
+
+def test_dev_reload_picks_up_motia_config_and_plugin_folder_edits(host: RunningHost) -> None:
+    config = host.root / "motia.config.ts"
+    original = config.read_text()
+    edited = host.root / "motia.config.ts.new"  # written aside and renamed over, as editors save
+    edited.write_text(original.replace("hello: 'from a plugin'", "hello: 'edited plugin'")
+                      .replace("path: '/__plugin/hello'", "path: '/__plugin/hi'"))
+    edited.replace(config)
+
+    def route_moved() -> bool:
+        return httpx.get(f"{host.url}/__plugin/hi").status_code == 200
+
+    wait_until(route_moved, 10, "the edited registerApi route")
+    assert httpx.get(f"{host.url}/__plugin/hi").json()["hello"] == "edited plugin"
+    assert httpx.get(f"{host.url}/__plugin/hello").status_code == 404
+    assert httpx.post(f"{host.url}/__plugin/echo", json={"b": 2}).json() == {"echo": {"b": 2}}  # plugin step kept
+
+    step = host.root / "plugins" / "api" / "plugin-echo.step.ts"
+    step.write_text(step.read_text().replace("{ echo: req.body }", "{ echoed: req.body }"))
+    wait_until(lambda: "echoed" in httpx.post(f"{host.url}/__plugin/echo", json={}).text, 10,
+               "the edited plugin step")
