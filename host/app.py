@@ -14,6 +14,7 @@ from .cron import CronScheduler
 from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
+from .motia_config import check_auth_context
 from .project import Project
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .reload import DevReloader
@@ -88,6 +89,9 @@ class Host:
         if self.settings.mode == "dev":
             self.reloader = DevReloader(self)
             self.reloader.start()
+        if "python" in self.project.supervisors:
+            python, why = self.settings.python_choice()
+            self.logs.write("info", f"python steps run with {python} ({why})")
         ok = len(self.project.ok_steps())
         bad = len(self.project.steps) - ok
         self.logs.write("info", f"{ok} step(s) ready" + (f", {bad} not loaded (see `steppe list`)" if bad else "")
@@ -133,7 +137,11 @@ class Host:
     async def authenticate(self, request: dict[str, Any]) -> Any:
         auth = self.project.auth
         assert auth
-        return await self.invoker.run_hook(auth.language, auth.path, "authenticate", "authenticate", request)
+        context = await self.invoker.run_hook(auth.language, auth.path, "authenticate", "authenticate", request)
+        motia = self.project.motia_config
+        if context is not None and motia and motia.path == auth.path and motia.context_schema:
+            check_auth_context(context, motia.context_schema)  # streamAuth.contextSchema: a wrong shape refuses
+        return context
 
     async def can_access(self, stream: str, subscription: dict[str, Any], auth_context: Any) -> bool:
         definition = self.project.streams.get(stream)

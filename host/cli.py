@@ -21,6 +21,7 @@ from .app import Host
 from .cli_admin import add_admin_commands
 from .db import StorageError
 from .doctor import add_doctor_command
+from .envfiles import load_env_files
 from .logs import DropHandshakeNoise, LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
@@ -29,6 +30,7 @@ from .web.admin import step_row
 
 def _settings(args: argparse.Namespace, mode: str) -> Settings:
     host = getattr(args, "host", None)
+    load_env_files(Path(args.root).resolve())  # before settings: STEPPE_* lines in .env count as environment
     settings = load_settings(Path(args.root), mode=mode, port=args.port, host=host)
     if mode == "dev" and host is None:
         settings.host = ""  # dev listens on 127.0.0.1 whatever steppe.toml says, unless --host is given

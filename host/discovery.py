@@ -11,8 +11,8 @@ from .wire import LoadKind
 
 SEARCHED = ("steps", "src")
 SKIPPED_DIRS = {"node_modules", "venv", ".venv", "env", "__pycache__", "dist", "build"}
-_STEP = re.compile(r"(\.step|_step)\.(ts|js|mjs|cjs|py|rb)$")
-_STREAM = re.compile(r"(\.stream|_stream)\.(ts|js|mjs|cjs|py|rb)$")
+_STEP = re.compile(r"(\.step|_step)\.(ts|mts|cts|js|mjs|cjs|py|rb)$")
+_STREAM = re.compile(r"(\.stream|_stream)\.(ts|mts|cts|js|mjs|cjs|py|rb)$")
 _AUTH = re.compile(r"^(steppe\.auth|steppe_auth|auth\.steppe)\.(ts|js|py|rb)$")
 
 

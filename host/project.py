@@ -11,6 +11,7 @@ from typing import Any
 from . import wire
 from .dialect import complete_config, unmatched
 from .discovery import SourceFile, discover, find_auth_file
+from .motia_config import MotiaConfig, find_motia_config
 from .rpc import RpcError
 from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
 from .runners.supervisor import HostCall, RunnerLog
@@ -49,6 +50,9 @@ class Project:
         self.streams: dict[str, StreamDef] = {}
         self.stream_errors: dict[str, str] = {}  # path → load error
         self.auth: AuthHook | None = None
+        self.motia_config: MotiaConfig | None = None  # a Motia project's motia.config.ts (plugins, routes, auth)
+        self._stream_auth_path: Path | None = None  # the file whose authenticate hook guards stream sockets
+        self._motia_files: set[str] = set()  # plugin step files that motia.config named
         self.supervisors: dict[str, RunnerSupervisor] = {}
 
     async def load(self) -> None:
@@ -57,6 +61,10 @@ class Project:
         auth_path = find_auth_file(self.root, self._auth_file or None)
         if auth_path:
             files.append(SourceFile(auth_path, "auth"))
+        # motia.config is loaded like an auth file: its streamAuth serves when no Steppe auth file exists
+        if (motia_path := find_motia_config(self.root)) and motia_path != auth_path:
+            files.append(SourceFile(motia_path, "auth"))
+        self._stream_auth_path = auth_path or motia_path
         by_language: dict[str, list[SourceFile]] = {}
         for f in files:
             spec = self.registry.for_file(f.path)
@@ -65,9 +73,28 @@ class Project:
                 continue
             by_language.setdefault(spec.language, []).append(f)
         await asyncio.gather(*(self._load_language(lang, fs) for lang, fs in by_language.items()))
+        if self.motia_config:
+            await self._load_motia_extras(self.motia_config)
         if stray := unmatched(self._declarations, [f.path for f in files if f.kind == "step"], self.root):
             self._on_event("warn", f"steppe.toml declares [steps.\"...\"] for no step file: {', '.join(stray)}")
         self._check_unique()
+
+    async def _load_motia_extras(self, motia: MotiaConfig) -> None:
+        """motia.config's registerApi routes and its local plugins' step files."""
+        for warning in motia.warnings:
+            self._on_event("warn", f"motia.config: {warning}")
+        for step in motia.route_steps():
+            self.steps[str(step.path)] = step
+        by_language: dict[str, list[SourceFile]] = {}
+        for f in motia.plugin_files(set(self.steps)):
+            if (spec := self.registry.for_file(f.path)) is not None:
+                by_language.setdefault(spec.language, []).append(f)
+                self._motia_files.add(str(f.path))
+        for language, files in by_language.items():
+            if (sup := self.supervisors.get(language)) is None:
+                await self._load_language(language, files)
+            else:
+                await asyncio.gather(*(self._load_file(sup, f) for f in files))
 
     async def _load_language(self, language: str, files: list[SourceFile]) -> None:
         spec = self.registry.get(language)
@@ -97,10 +124,15 @@ class Project:
                 self.steps[str(f.path)] = Step(f.path, sup.language, error=reason)
             else:
                 self.stream_errors[str(f.path)] = reason
+            if f.kind == "auth" and f.path == self._stream_auth_path:
+                self.auth = AuthHook(f.path, sup.language)  # fail closed: sockets get 401 until the file loads
             return
         config = result.get("config") or {}
         if f.kind == "auth":
-            self.auth = AuthHook(f.path, sup.language)
+            if config.get("motiaConfig"):
+                self.motia_config = MotiaConfig.from_load(f.path, sup.language, config)
+            if f.path == self._stream_auth_path and (not config.get("motiaConfig") or config.get("authenticate")):
+                self.auth = AuthHook(f.path, sup.language)
         elif f.kind == "stream":
             name = config.get("name")
             if not isinstance(name, str) or not name:
@@ -120,6 +152,36 @@ class Project:
                 step.error = str(e)
                 self._on_event("error", f"invalid step {self._rel(f.path)}: {e}")
             self.steps[str(f.path)] = step
+
+    async def reload_motia_config(self) -> None:
+        """Dev mode: motia.config changed (or appeared, or went): drop what it added, then load it again."""
+        old = self.motia_config
+        for key in self._motia_files:
+            self.remove_file(Path(key))
+        for key in [k for k in self.steps if old and k.startswith(f"{old.path}#")]:
+            del self.steps[key]  # a registerApi route: the runner drops it when the config loads again
+        self._motia_files.clear()
+        self.motia_config = None
+        if self.auth and old and self.auth.path == old.path:
+            self.auth = None
+        path = find_motia_config(self.root)
+        self._stream_auth_path = find_auth_file(self.root, self._auth_file or None) or path
+        if path is None or (spec := self.registry.for_file(path)) is None:
+            return
+        if (sup := self.supervisors.get(spec.language)) is None:
+            await self._load_language(spec.language, [SourceFile(path, "auth")])
+        else:
+            await self._load_file(sup, SourceFile(path, "auth"))
+        if self.motia_config:
+            await self._load_motia_extras(self.motia_config)
+        for step, reason in self.conflicts():
+            step.error = reason
+            self._on_event("error", reason)
+
+    def motia_plugin_dirs(self) -> list[Path]:
+        """The folders motia.config's local plugins load steps from (watched by dev reload)."""
+        dirs = [Path(str(p.get("dirname"))) for p in self.motia_config.plugins] if self.motia_config else []
+        return [d for d in dirs if d.is_absolute() and d.is_dir()]
 
     def _runner_unhealthy(self, language: str, reason: str) -> None:
         """A crash-looping runner: its steps are listed as unavailable, with the reason."""

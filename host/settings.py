@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
+PROJECT_VENVS = ("python_modules", ".venv", "venv")  # searched in this order for the Python runner
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Settings:
     backlog_age_warn: float = 60.0  # health says degraded once the oldest due delivery has waited this long (s)
     api_timeout: float = 30.0  # seconds an API handler may run before 504
     event_timeout: float = 300.0  # default for event/cron handlers without infrastructure.handler.timeout
-    python: str = ""  # interpreter for Python steps; default: the host's own, or a project .venv
+    python: str = ""  # interpreter for Python steps; default: python_modules/, .venv/, venv/, else the host's own
     max_body: int = 1 * MiB
     max_event: int = 1 * MiB
     max_line: int = 16 * MiB
@@ -63,13 +64,18 @@ class Settings:
         return (self.log_format or ("pretty" if self.mode == "dev" else "json")) == "pretty"
 
     def python_executable(self) -> str:
+        return self.python_choice()[0]
+
+    def python_choice(self) -> tuple[str, str]:
+        """(interpreter, why it was chosen). An explicit `python` (steppe.toml or STEPPE_PYTHON) wins; then
+        the project's own virtualenv: python_modules/ (Motia's), .venv/, venv/; then the host's Python."""
         if self.python:
-            return self.python
-        for venv in (".venv", "venv"):
+            return self.python, "the python setting"
+        for venv in PROJECT_VENVS:
             candidate = self.root / venv / "bin" / "python"
             if candidate.exists():
-                return str(candidate)
-        return sys.executable
+                return str(candidate), f"the project's {venv}/"
+        return sys.executable, "the host's own Python"
 
 
 def _coerce(value: str, like: Any) -> Any:

@@ -89,7 +89,7 @@ class RunnerRegistry:
         # it never returns; 4 MB held RSS flat across repeated event bursts (bench S8) at no throughput cost
         self.add(RunnerSpec("node", [node or "node", "--max-semi-space-size=4",
                                      str(RUNNERS_DIR / "node" / "runner.js")],
-                            (".ts", ".js", ".mjs", ".cjs"), unavailable=why))
+                            (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"), unavailable=why))
         ruby, why = _ruby_command()
         self.add(RunnerSpec("ruby", [ruby or "ruby", str(RUNNERS_DIR / "ruby" / "runner.rb")], (".rb",),
                             unavailable=why))

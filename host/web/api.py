@@ -33,6 +33,9 @@ def json_response(status: int, payload: Any, trace_id: str | None = None) -> Res
     return Response(orjson.dumps(payload), status, headers=headers, media_type="application/json")
 
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # methods whose bodySchema applies even to an empty body
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -101,7 +104,8 @@ def api_endpoint(step: Step, invoker: Invoker, logs: LogBook, *, max_body: int, 
         try:
             raw = await read_body(request, max_body)
             body = parse_body(raw, request.headers.get("content-type", ""))
-            validator = invoker.validator(step, "bodySchema")
+            # a GET (HEAD, DELETE, OPTIONS) without a body has nothing to check; Motia never enforced bodySchema
+            validator = invoker.validator(step, "bodySchema") if raw or request.method in BODY_METHODS else None
             if validator and (errors := validator.errors(body)):
                 raise BodyError(400, {"error": "Request body failed validation", "errors": errors})
         except BodyError as e:

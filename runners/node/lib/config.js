@@ -5,6 +5,7 @@
 
 const Module = require('module')
 const { ConfigError } = require('./errors')
+const { isZod3, zod3ToJsonSchema } = require('./zod')
 
 // Fields whose schema describes data coming in, so defaults make a property optional (zod's io: 'input').
 const INPUT_SCHEMAS = new Set(['bodySchema', 'input'])
@@ -14,10 +15,6 @@ const NOT_DATA = [Map, Set, WeakMap, WeakSet, RegExp, Promise, ArrayBuffer, Erro
 
 function isZod(value) {
   return value._zod !== undefined && typeof value._zod === 'object' && value._zod.def !== undefined
-}
-
-function isZod3(value) {
-  return value._def !== undefined && typeof value.safeParse === 'function'
 }
 
 /** zod's toJSONSchema from the zod that the step file itself resolves (zod/mini schemas have no method). */
@@ -76,7 +73,11 @@ function toJson(value, where, io, file, ancestors) {
   if (value === null) return null
   if (isZod(value)) return zodToJsonSchema(value, io, file, where)
   if (isZod3(value)) {
-    throw new ConfigError(`${where} is a zod 3 schema; Steppe reads zod 4 schemas (or plain JSON Schema)`)
+    try {
+      return zod3ToJsonSchema(value, io)
+    } catch (error) {
+      throw new ConfigError(`${where}: cannot convert the zod 3 schema to JSON Schema: ${error.message}`)
+    }
   }
   if (ancestors.has(value)) throw new ConfigError(`${where} refers back to itself (a circular structure)`)
   if (typeof value.toJSON === 'function') return toJson(value.toJSON(), where, io, file, ancestors)

@@ -7,6 +7,8 @@ const { pathToFileURL } = require('url')
 const { convertConfig } = require('./config')
 const { ConfigError } = require('./errors')
 const dialect = require('./dialect')
+const esm = require('./esm')
+const { isMotiaConfig, describeMotiaConfig } = require('./motia_config')
 
 /** path -> {kind, config, handler, middleware, canAccess, authenticate} for every loaded file. */
 const loaded = new Map()
@@ -69,6 +71,9 @@ function evaluate(file) {
   packageTypes.clear()
   if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) throw new Error(`${file} is not a file`)
   const resolved = require.resolve(file)
+  if (esm.isEsm(resolved, packageType(resolved))) {
+    return { pending: esm.importFresh(resolved).catch((e) => { throw withLocation(e) }) }
+  }
   delete require.cache[resolved]
   try {
     return { exports: require(resolved) }
@@ -140,19 +145,38 @@ const describers = { step: describeStep, stream: describeStream, auth: describeA
  * Loads `file` as `kind` and returns the `load` result, or a promise of it when the file had to be
  * imported as an ES module. Synchronous otherwise, so that an invoke sent right after the load answer
  * was written always finds the file. The entry is kept under `key`, the path exactly as the host
- * wrote it, which its invokes repeat. A failed reload forgets the old version.
+ * wrote it, which its invokes repeat. A failed reload forgets the old version; while an ES module's
+ * reload is under way, the old version keeps answering.
  */
 function load(key, file, kind) {
+  let evaluated
+  try {
+    dialect.preload()
+    evaluated = evaluate(file)
+  } catch (error) {
+    forget(key)
+    throw error
+  }
+  const { exports: mod, pending } = evaluated
+  if (pending === undefined) {
+    forget(key)
+    return register(key, file, kind, mod)
+  }
+  // an ES module imports asynchronously: invokes keep reaching the old version until the new one is ready
+  return pending.then(
+    (ns) => { forget(key); return register(key, file, kind, ns) },
+    (error) => { forget(key); throw error })
+}
+
+function forget(key) {
   loaded.delete(key)
-  dialect.preload()
-  const { exports: mod, pending } = evaluate(file)
-  return pending === undefined
-    ? register(key, file, kind, mod)
-    : pending.then((ns) => register(key, file, kind, ns))
+  for (const sub of loaded.keys()) if (sub.startsWith(`${key}#`)) loaded.delete(sub) // registerApi routes
 }
 
 function register(key, file, kind, mod) {
-  const entry = describers[kind](mod, file)
+  const entry = kind === 'auth' && isMotiaConfig(file)
+    ? describeMotiaConfig(mod, file, key, (subKey, sub) => loaded.set(subKey, sub))
+    : describers[kind](mod, file)
   loaded.set(key, entry)
   return {
     config: entry.json,

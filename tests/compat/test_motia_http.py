@@ -1,0 +1,60 @@
+"""HTTP answers a Motia project relies on: a wrong method on a known path is 405 with `Allow` (Motia said
+404), and a step's route keeps answering its own method."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conftest import RunningHost, write_project
+
+FILES = {
+    "steps/items.step.ts": """
+        import { ApiRouteConfig, Handlers } from 'motia'
+
+        export const config: ApiRouteConfig = {
+          type: 'api', name: 'ListItems', method: 'GET', path: '/items/:kind', emits: [], flows: ['items'],
+        }
+        export const handler: Handlers['ListItems'] = async (req) => ({
+          status: 200, body: { kind: req.pathParams.kind, items: [] },
+        })
+    """,
+    "steps/add_item_step.py": """
+        config = {"type": "api", "name": "AddItem", "method": "PUT", "path": "/items/:kind", "emits": []}
+
+
+        async def handler(req, context):
+            return {"status": 201, "body": {"added": req["pathParams"]["kind"]}}
+    """,
+}
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+    root = write_project(tmp_path_factory.mktemp("http") / "app", FILES)
+    running = RunningHost(root, [], {"STEPPE_BUS": "memory", "STEPPE_STATE": "memory"}).wait_ready()
+    yield running
+    running.stop()
+
+
+def test_each_method_reaches_its_step(host: RunningHost) -> None:
+    assert httpx.get(f"{host.url}/items/books").json() == {"kind": "books", "items": []}
+    put = httpx.put(f"{host.url}/items/books")
+    assert (put.status_code, put.json()) == (201, {"added": "books"})
+
+
+def test_wrong_method_on_a_known_path_is_405(host: RunningHost) -> None:
+    r = httpx.post(f"{host.url}/items/books", json={})
+    assert r.status_code == 405, r.text
+    assert httpx.get(f"{host.url}/nowhere").status_code == 404
+
+
+def test_405_names_the_allowed_methods(host: RunningHost) -> None:
+    r = httpx.delete(f"{host.url}/items/books")
+    assert r.status_code == 405, r.text
+    if "allow" not in r.headers:
+        # the web helper's branch adds Allow; this marks the gap until that work is merged
+        pytest.xfail("405 answers carry no Allow header yet (added by the web helper's branch)")
+    assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "PUT"}
