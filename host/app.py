@@ -60,6 +60,7 @@ class Host:
         self.bus.on_accepted = self.worker.wake
         self.cron = CronScheduler(self.invoker.tick, self.logs)
         self.app: FastAPI | None = None
+        self.serving = False  # started and not stopping: what /__steppe/ready answers
         self.reloader: DevReloader | None = None
 
     async def load(self) -> None:
@@ -73,6 +74,7 @@ class Host:
         self.app = build_app(self)
         self.refresh()
         self.worker.start()
+        self.serving = True
         if self.settings.mode == "dev":
             self.reloader = DevReloader(self)
             self.reloader.start()
@@ -98,6 +100,7 @@ class Host:
         """Stop taking work, let in-flight deliveries finish within the grace period (the rest stay in the
         journal for the next start), then stop the runners and close the stores."""
         grace = self.settings.drain_grace if grace is None else grace
+        self.serving = False
         if self.reloader:
             await self.reloader.stop()
         await self.cron.stop()

@@ -15,7 +15,7 @@ MiB = 1024 * 1024
 @dataclass
 class Settings:
     root: Path = field(default_factory=Path.cwd)
-    host: str = ""  # address to bind; empty: 127.0.0.1 under `dev`, 0.0.0.0 under `start`
+    host: str = ""  # address to bind; empty: 127.0.0.1 (both modes); "0.0.0.0" serves on every interface
     port: int = 3000
     mode: str = "dev"  # dev: pretty logs, errors show messages; start: JSON logs
     state: str = "sqlite"  # sqlite | memory
@@ -41,6 +41,11 @@ class Settings:
     log_format: str = ""  # pretty | json; default by mode
     auth: str = ""  # path of the stream authenticate hook file (default: conventional names)
     runners: dict[str, Any] = field(default_factory=dict)  # extra languages: {lang: {command, extensions}}
+    admin_token: str = ""  # the admin API under /__steppe/ needs it; without it: off in start, loopback-only dev
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names /__steppe/ answers (+ loopback names)
+    max_headers: int = 64 * 1024  # bytes of request headers in all; 431 above
+    max_json_depth: int = 512  # nesting levels of a JSON body (API steps, admin); 400 above
+    backlog_degraded: int = 10_000  # ready deliveries waiting in the queue above which health says degraded
 
     @property
     def data_path(self) -> Path:
@@ -48,7 +53,7 @@ class Settings:
 
     @property
     def bind_address(self) -> str:
-        return self.host or ("127.0.0.1" if self.mode == "dev" else "0.0.0.0")
+        return self.host or "127.0.0.1"
 
     @property
     def pretty_logs(self) -> bool:
@@ -86,10 +91,12 @@ def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: An
     defaults = Settings(root=root)
     known = {f.name for f in fields(Settings)} - {"root", "runners"}
     unknown = set(values) - known - {"runners"}
+    lists = {"allowed_hosts"}
     if unknown:
         raise ValueError(f"{toml_path}: unknown settings {', '.join(sorted(unknown))}")
     for name in known:
         if (raw := env.get(f"STEPPE_{name.upper()}")) is not None:
-            values[name] = _coerce(raw, getattr(defaults, name))
+            values[name] = ([h.strip() for h in raw.split(",") if h.strip()] if name in lists
+                            else _coerce(raw, getattr(defaults, name)))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(root=root, **values)

@@ -43,7 +43,7 @@ def emit(host, topic: str, data, id: str | None = None) -> dict:
 
 
 def queue(host) -> dict:
-    return httpx.get(f"{host.url}/__steppe/health", timeout=5).json()["queue"]
+    return host.runners()["queue"]
 
 
 def dlq(host) -> list[dict]:
