@@ -23,6 +23,7 @@ from .logs import DropHandshakeNoise, LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
 from .web.admin import step_row
+from .web.http_protocol import bounded_protocol, head_bound
 
 
 def _settings(args: argparse.Namespace, mode: str) -> Settings:
@@ -64,11 +65,12 @@ async def _serve(settings: Settings) -> int:
         await host.stop()
         return 1
     settle_garbage_collector()
-    # h11 holds a request's head up to this size before refusing it (400); above max_headers and below this,
-    # the host answers a JSON 431 itself (httptools keeps no limit of its own: the host's check is the one)
+    # request heads: over max_headers the host answers a JSON 431 (HeaderLimit); far over it (head_bound) the
+    # HTTP parser stops reading the connection (httptools: 431 JSON; h11: its own 400)
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body,
-                            h11_max_incomplete_event_size=2 * settings.max_headers + 16 * 1024)
+                            http=bounded_protocol(settings.max_headers),
+                            h11_max_incomplete_event_size=head_bound(settings.max_headers))
     server = _Server(config)
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode)")

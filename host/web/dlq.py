@@ -43,7 +43,8 @@ def dlq_routes(queue: Queue, wake: Callable[[], None]) -> list[Route]:
 
     async def show(request: Request) -> Response:
         if not valid_id(dead_id := request.path_params["id"]):
-            return json_response(400, {"error": f"a dead-letter id is an integer from 0 to {MAX_ID}", "id": str(dead_id)})
+            return json_response(400, {"error": f"a dead-letter id is an integer from 0 to {MAX_ID}",
+                                       "id": str(dead_id)})
         letters = await queue.dead(ids=[dead_id])
         if not letters:
             return json_response(404, {"error": "Not Found", "id": request.path_params["id"]})
