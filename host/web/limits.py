@@ -29,18 +29,6 @@ def json_too_deep(raw: bytes, limit: int) -> bool:
     return False
 
 
-def value_too_deep(value: object, limit: int) -> bool:
-    """The same check for an already parsed value (iterative: no recursion on deep input)."""
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth + 1 > limit:
-                return True
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return False
-
-
 def header_bytes(scope: Scope) -> int:
     """Request headers in all, counted as on the wire: `name: value\\r\\n` each."""
     return sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
