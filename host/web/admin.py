@@ -20,17 +20,17 @@ EMIT_ENVELOPE = 64 * 1024  # bytes an emit body may hold besides its data (topic
 MAX_LOG_LIMIT = 10_000  # most log records one /__steppe/logs answer returns
 
 if TYPE_CHECKING:
-    from ..app import Host
+    from .ports import AdminHost
 
 
-def step_row(host: Host, step: Any) -> dict[str, Any]:
+def step_row(host: AdminHost, step: Any) -> dict[str, Any]:
     return {"name": step.name, "type": step.type, "language": step.language, "path": host.project.rel(step.path),
             "trigger": step.describe(), "status": step.status,
             "error": step.error or step.unavailable or step.unhealthy,
             "flows": step.flows, "emits": step.emits}
 
 
-def admin_routes(host: Host) -> list[Route]:
+def admin_routes(host: AdminHost) -> list[Route]:
     s = host.settings
 
     async def emit(request: Request) -> Response:

@@ -26,7 +26,7 @@ from .limits import HeaderLimit
 from .openapi import openapi_document
 
 if TYPE_CHECKING:
-    from ..app import Host
+    from .ports import WebHost
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -41,7 +41,7 @@ def _no_telemetry() -> dict[str, Any]:
     return {}
 
 
-def build_routes(host: Host) -> list[BaseRoute]:
+def build_routes(host: WebHost) -> list[BaseRoute]:
     s = host.settings
     steps = host.project.ok_steps("api")
     document = openapi_document(steps, f"Steppe: {s.root.name}")
@@ -66,7 +66,7 @@ def build_routes(host: Host) -> list[BaseRoute]:
     return routes
 
 
-def build_app(host: Host) -> FastAPI:
+def build_app(host: WebHost) -> FastAPI:
     app = FastAPI(title=f"Steppe: {host.settings.root.name}", openapi_url=None, docs_url=None, redoc_url=None,
                   **_no_telemetry())
 
