@@ -99,4 +99,6 @@ def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
     for route in routes:
         if isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
             methods |= route.methods
+        elif isinstance(route, Mount) and route.matches(scope)[0] != Match.NONE:  # public/ static files
+            methods |= {"GET", "HEAD"}
     return sorted(methods)
