@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,6 +21,8 @@ from ..runners.supervisor import InvocationTimeout
 from ..steps import Step
 from .limits import json_too_deep
 
+_BAD_HEADER_NAME = re.compile(r'[\x00-\x20\x7f-\uffff()<>@,;:\\"/\[\]?={}]')
+_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 RETRY_AFTER = 5  # seconds a client is told to wait while a step's runner is down (503)
 
 
@@ -90,12 +93,20 @@ def _multi(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
 def to_response(result: Any, trace_id: str) -> Response:
     if not isinstance(result, dict):
         raise TypeError(f"an API handler must return {{status, body, headers?}}, got {type(result).__name__}")
-    status = result.get("status") or 200
+    status = result.get("status")
+    if status is None:
+        status = 200
     if isinstance(status, str) and status.strip().isdigit():
         status = int(status)
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"the handler returned status {status!r}: an HTTP status is an integer from 100 to 599")
-    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    if not isinstance(raw_headers := result.get("headers") or {}, dict):
+        raise TypeError(f"the handler returned headers as {type(raw_headers).__name__}: expected an object")
+    headers = {str(k): str(v) for k, v in raw_headers.items()}
+    for name, value in headers.items():  # the server would drop the connection without an answer on these
+        if not name or _BAD_HEADER_NAME.search(name) or _BAD_HEADER_VALUE.search(value):
+            raise ValueError(f"the handler returned an invalid header {name!r}: names are tokens, values have no "
+                             "control characters (CR, LF, NUL)")
     headers.setdefault("x-trace-id", trace_id)
     lower = {k.lower() for k in headers}
     if "bodyBase64" in result:

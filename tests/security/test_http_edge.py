@@ -40,6 +40,8 @@ PROJECT = {
     "steps/status_step.py": '''
         config = {"type": "api", "name": "Status", "path": "/status", "method": "POST", "emits": []}
         async def handler(req, ctx):
+            if "headers" in req["body"]:
+                return {"status": 200, "headers": req["body"]["headers"], "body": {}}
             return {"status": req["body"]["status"], "body": {"s": req["body"]["status"]}}
     ''',
 }
@@ -103,7 +105,7 @@ def test_json_within_the_depth_limit_reaches_the_handler(host, depth):
     assert r.status_code in (201, 400) and r.headers["content-type"] == "application/json", r.text
 
 
-@pytest.mark.parametrize("status", [999, "abc", 99, 600, True, "2OO"])
+@pytest.mark.parametrize("status", [999, "abc", 99, 600, 0, True, "2OO"])
 def test_invalid_handler_status_answers_500_json_and_logs_why(host, status):
     """Seen: a handler returning status 999 made uvicorn raise KeyError: 999; the client got no answer."""
     r = httpx.post(f"{host.url}/status", json={"status": status})
@@ -112,6 +114,13 @@ def test_invalid_handler_status_answers_500_json_and_logs_why(host, status):
                                                             params={"traceId": body["traceId"]}).json()
                                   if rec["level"] == "error"], 5, "the error record")
     assert records[0]["step"] == "Status" and "status" in records[0]["msg"] and repr(status) in records[0]["msg"]
+
+
+@pytest.mark.parametrize("headers", [["x-a", "1"], "x-a: 1", {"x-a": "line\r\nx-b: injected"}])
+def test_invalid_handler_headers_answer_500_json(host, headers):
+    r = httpx.post(f"{host.url}/status", json={"headers": headers})
+    assert_json_error(r, 500)
+    assert "x-b" not in r.headers
 
 
 def test_head_works_wherever_get_does(host):
