@@ -23,7 +23,10 @@ from .logs import DropHandshakeNoise, LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
 from .web.admin import step_row
+from .web.guard import AdminPolicy
 from .web.http_protocol import bounded_protocol, head_bound
+
+MIN_TOKEN_LENGTH = 16  # shorter admin tokens get a warning at start-up
 
 
 def _settings(args: argparse.Namespace, mode: str) -> Settings:
@@ -73,7 +76,11 @@ async def _serve(settings: Settings) -> int:
                             h11_max_incomplete_event_size=head_bound(settings.max_headers))
     server = _Server(config)
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
-    host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode)")
+    host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode); "
+                    + AdminPolicy.of(settings).describe())
+    if settings.admin_token and len(settings.admin_token) < MIN_TOKEN_LENGTH:
+        host.logs.write("warn", f"the admin token is shorter than {MIN_TOKEN_LENGTH} characters: use a long random "
+                        "one (e.g. `openssl rand -hex 32`)")
     try:
         await server.serve()
     finally:

@@ -52,8 +52,18 @@ class AdminPolicy:
 
     @classmethod
     def of(cls, settings: Any) -> AdminPolicy:
-        allowed = LOOPBACK_NAMES | {h.strip().lower() for h in settings.allowed_hosts if h.strip()}
+        names = settings.allowed_hosts
+        names = names.split(",") if isinstance(names, str) else names  # `allowed_hosts = "a.example"` in toml
+        allowed = LOOPBACK_NAMES | {str(h).strip().lower() for h in names if str(h).strip()}
         return cls(settings.admin_token, settings.mode, settings.bind_address, frozenset(allowed))
+
+    def describe(self) -> str:
+        """One line for the start-up log: who may use the admin API."""
+        if self.token:
+            return "admin API under /__steppe/ needs the admin token"
+        if self.open_without_token:
+            return "admin API under /__steppe/ is open to this machine (dev on loopback)"
+        return "admin API under /__steppe/ is off: set STEPPE_ADMIN_TOKEN to turn it on"
 
     @property
     def open_without_token(self) -> bool:

@@ -203,6 +203,7 @@ def test_start_without_a_token_turns_the_admin_api_off(tmp_path):
         assert httpx.get(host.url + "/__steppe/health").status_code == 200
         assert httpx.get(host.url + "/hello").json() == {"hi": True}
         assert f"listening on http://127.0.0.1:{host.port}" in host.logs(), "start must bind loopback by default"
+        assert "admin API under /__steppe/ is off" in host.logs()
     finally:
         host.stop()
 
