@@ -11,6 +11,8 @@ import sys
 import httpx
 import psutil
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from conftest import ADMIN_TOKEN, RunningHost, wait_until, write_project
 
@@ -241,3 +243,14 @@ def test_cli_admin_commands_send_the_token(locked):
                           str(locked.port)], capture_output=True, text=True, timeout=30,
                          env={**os.environ, "STEPPE_ADMIN_TOKEN": ""})
     assert out.returncode == 1 and "401" in out.stderr, out
+
+
+async def test_websockets_under_the_admin_prefix_need_the_token_too(locked):
+    url = f"ws://127.0.0.1:{locked.port}/__steppe/api/live"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url):
+            pass
+    assert refused.value.response.status_code == 403
+    async with connect(url, additional_headers=locked.admin_headers) as ws:  # past the guard: a stream socket
+        await ws.send('{"type": "join", "data": {"streamName": "nope", "groupId": "g", "subscriptionId": "s"}}')
+        assert "nope" in await ws.recv()
