@@ -107,6 +107,9 @@ def raw_starlette(workdir: Path) -> Server:
                    "--workers", "1", "--log-level", "warning"], port, workdir / f"raw-{port}.log", cwd=workdir)
 
 
+BENCH_ADMIN_TOKEN = "bench-admin-token"
+
+
 class Host(Server):
     """`steppe start` (or `dev`) on a project, with settings as STEPPE_* env vars."""
 
@@ -115,6 +118,8 @@ class Host(Server):
             shutil.rmtree(root / ".steppe", ignore_errors=True)
         port = free_port()
         env = {f"STEPPE_{k.upper()}": v for k, v in settings.items()}
+        env.setdefault("STEPPE_ADMIN_TOKEN", BENCH_ADMIN_TOKEN)  # `start` serves the admin API only with one
+        self.admin_headers = {"authorization": f"Bearer {env['STEPPE_ADMIN_TOKEN']}"}
         super().__init__([*steppe_command(), mode, "--root", str(root), "--host", "127.0.0.1", "--port", str(port)],
                          port, root.parent / f"{root.name}-{mode}-{port}.log", cwd=root, env=env)
 
@@ -122,7 +127,7 @@ class Host(Server):
         return self.wait_http("/__steppe/health", timeout)
 
     def runner_pids(self) -> dict[str, int]:
-        runners = httpx.get(f"{self.url}/__steppe/health", timeout=10).json()["runners"]
+        runners = httpx.get(f"{self.url}/__steppe/runners", timeout=10, headers=self.admin_headers).json()["runners"]
         return {lang: int(r["pid"]) for lang, r in runners.items() if r.get("pid")}
 
     def rss_mb(self) -> dict[str, float]:

@@ -72,6 +72,7 @@ class Host:
                                           backlog_age_warn=settings.backlog_age_warn)
         self._watch_task: asyncio.Task[None] | None = None
         self.app: FastAPI | None = None
+        self.serving = False  # started and not stopping: what /__steppe/ready answers
         self.reloader: DevReloader | None = None
 
     async def load(self) -> None:
@@ -86,6 +87,7 @@ class Host:
         self.refresh()
         self.worker.start(self.tasks.spawner("delivery worker"))
         self._watch_task = self.tasks.supervise("storage watch", self.storage_watch.run)
+        self.serving = True
         if self.settings.mode == "dev":
             self.reloader = DevReloader(self)
             self.reloader.start()
@@ -114,6 +116,7 @@ class Host:
         """Stop taking work, let in-flight deliveries finish within the grace period (the rest stay in the
         journal for the next start), then stop the runners and close the stores."""
         grace = self.settings.drain_grace if grace is None else grace
+        self.serving = False
         if self.reloader:
             await self.reloader.stop()
         await self.cron.stop()

@@ -18,7 +18,7 @@ import httpx
 import uvicorn
 
 from .app import Host
-from .cli_admin import add_admin_commands
+from .cli_admin import add_admin_commands, admin_headers
 from .db import StorageError
 from .doctor import add_doctor_command
 from .envfiles import load_env_files
@@ -26,15 +26,16 @@ from .logs import DropHandshakeNoise, LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
 from .web.admin import step_row
+from .web.guard import AdminPolicy
+from .web.http_protocol import bounded_protocol, head_bound
+
+MIN_TOKEN_LENGTH = 16  # shorter admin tokens get a warning at start-up
 
 
 def _settings(args: argparse.Namespace, mode: str) -> Settings:
     host = getattr(args, "host", None)
     load_env_files(Path(args.root).resolve())  # before settings: STEPPE_* lines in .env count as environment
-    settings = load_settings(Path(args.root), mode=mode, port=args.port, host=host)
-    if mode == "dev" and host is None:
-        settings.host = ""  # dev listens on 127.0.0.1 whatever steppe.toml says, unless --host is given
-    return settings
+    return load_settings(Path(args.root), mode=mode, port=args.port, host=host)
 
 
 class _Server(uvicorn.Server):
@@ -75,11 +76,19 @@ async def _serve(settings: Settings) -> int:
         await host.stop()
         return 2
     settle_garbage_collector()
+    # request heads: over max_headers the host answers a JSON 431 (HeaderLimit); far over it (head_bound) the
+    # HTTP parser stops reading the connection (httptools: 431 JSON; h11: its own 400)
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
-                            ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body)
+                            ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body,
+                            http=bounded_protocol(settings.max_headers),
+                            h11_max_incomplete_event_size=head_bound(settings.max_headers))
     server = _Server(config)
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
-    host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode)")
+    host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode); "
+                    + AdminPolicy.of(settings).describe())
+    if settings.admin_token and len(settings.admin_token) < MIN_TOKEN_LENGTH:
+        host.logs.write("warn", f"the admin token is shorter than {MIN_TOKEN_LENGTH} characters: use a long random "
+                        "one (e.g. `openssl rand -hex 32`)")
     try:
         await server.serve()
     finally:
@@ -105,7 +114,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _running_host_steps(settings: Settings) -> dict[str, Any] | None:
     """The live view of a host already running this project on its port (health included), if any."""
     try:
-        r = httpx.get(f"http://127.0.0.1:{settings.port}/__steppe/steps", timeout=0.5)
+        r = httpx.get(f"http://127.0.0.1:{settings.port}/__steppe/steps", timeout=0.5,
+                      headers=admin_headers(settings))
         body = r.json()
     except (httpx.HTTPError, ValueError):
         return None
@@ -167,11 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dev", help="run the project for development: binds 127.0.0.1, pretty logs")
     common(p)
-    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or steppe.toml; a non-loopback "
+                   "address needs STEPPE_ADMIN_TOKEN for the admin API)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("start", help="run the project in production: JSON logs, binds as configured")
     common(p)
-    p.add_argument("--host", default=None, help="address to bind (default 0.0.0.0, or steppe.toml)")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or steppe.toml; 0.0.0.0 for "
+                   "every interface, e.g. in a container)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("list", help="list every step: name, type, language, route or topics, status")
     common(p)

@@ -12,7 +12,12 @@ from typing import Any
 
 import httpx
 
-from .settings import load_settings
+from .settings import Settings, load_settings
+
+
+def admin_headers(settings: Settings) -> dict[str, str]:
+    """The admin token (STEPPE_ADMIN_TOKEN or steppe.toml admin_token) as a bearer header, when one is set."""
+    return {"authorization": f"Bearer {settings.admin_token}"} if settings.admin_token else {}
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -23,11 +28,17 @@ def _url(args: argparse.Namespace) -> str:
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> httpx.Response | None:
     url = _url(args)
+    headers = admin_headers(load_settings(Path(args.root), port=args.port))
     try:
-        return httpx.request(method, f"{url}{path}", json=body, timeout=30)
+        r = httpx.request(method, f"{url}{path}", json=body, timeout=30, headers=headers)
     except httpx.HTTPError as e:
         print(f"error: no Steppe host answered at {url} ({e}); start one with `steppe dev`", file=sys.stderr)
         return None
+    if r.status_code in (401, 403) and path.startswith("/__steppe/"):
+        reason = r.json().get("reason", "") if r.headers.get("content-type") == "application/json" else r.text
+        print(f"error: the host refused the admin request ({r.status_code}): {reason}", file=sys.stderr)
+        return None
+    return r
 
 
 def cmd_emit(args: argparse.Namespace) -> int:

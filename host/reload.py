@@ -12,19 +12,32 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from watchfiles import Change, awatch
 
 from .discovery import SEARCHED, SKIPPED_DIRS, SourceFile, classify
+from .invoker import Invoker
+from .logs import LogBook
 from .motia_config import CONFIG_NAMES
+from .project import Project
+from .settings import Settings
 
-if TYPE_CHECKING:
-    from .app import Host
+
+class ReloadTarget(Protocol):
+    """What a reload touches (the Host, without importing it): files go to the project, cached schema
+    validators are forgotten, and the routes, subscriptions and schedules are rebuilt by refresh()."""
+
+    settings: Settings
+    project: Project
+    invoker: Invoker
+    logs: LogBook
+
+    def refresh(self) -> None: ...
 
 
 class DevReloader:
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: ReloadTarget) -> None:
         self.host = host
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -48,6 +49,17 @@ class ConnectionLost(RpcError):
         super().__init__(wire.INTERNAL_ERROR, reason, {"type": "ConnectionLost"})
 
 
+def encode(message: dict[str, Any]) -> bytes:
+    """orjson, or the standard library for messages nested deeper than orjson's 254 levels (a JSON body
+    up to max_json_depth levels is valid input)."""
+    try:
+        return orjson.dumps(message)
+    except TypeError as e:
+        if "ecursion" not in str(e):
+            raise
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 class RpcConnection:
     """Matches answers to our requests and hands the peer's requests and notifications to callbacks.
 
@@ -73,8 +85,7 @@ class RpcConnection:
             fut.set_exception(ConnectionLost(self.closed_reason))
             return rid, fut
         self._pending[rid] = fut
-        self._writer.write(orjson.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-                           + b"\n")
+        self._writer.write(encode({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}) + b"\n")
         return rid, fut
 
     async def call(self, method: str, params: dict[str, Any], timeout: float | None = None) -> Any:

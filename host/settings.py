@@ -16,7 +16,7 @@ PROJECT_VENVS = ("python_modules", ".venv", "venv")  # searched in this order fo
 @dataclass
 class Settings:
     root: Path = field(default_factory=Path.cwd)
-    host: str = ""  # address to bind; empty: 127.0.0.1 under `dev`, 0.0.0.0 under `start`
+    host: str = ""  # address to bind; empty: 127.0.0.1 (both modes); "0.0.0.0" serves on every interface
     port: int = 3000
     mode: str = "dev"  # dev: pretty logs, errors show messages; start: JSON logs
     state: str = "sqlite"  # sqlite | memory
@@ -50,6 +50,10 @@ class Settings:
     max_hops: int = 25  # an event this many emits deep in one trace goes to the dead-letter store (LoopDetected)
     # streams handlers may write without a stream file (the dialect's event.stream(name, data)); no schema
     open_streams: list[str] = field(default_factory=list)
+    admin_token: str = ""  # the admin API under /__steppe/ needs it; without it: off in start, loopback-only dev
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names /__steppe/ answers (+ loopback names)
+    max_headers: int = 64 * 1024  # bytes of request headers in all; 431 above
+    max_json_depth: int = 512  # nesting levels of a JSON body (API steps, admin); 400 above
 
     @property
     def data_path(self) -> Path:
@@ -57,7 +61,7 @@ class Settings:
 
     @property
     def bind_address(self) -> str:
-        return self.host or ("127.0.0.1" if self.mode == "dev" else "0.0.0.0")
+        return self.host or "127.0.0.1"
 
     @property
     def pretty_logs(self) -> bool:
@@ -100,10 +104,12 @@ def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: An
     defaults = Settings(root=root)
     known = {f.name for f in fields(Settings)} - {"root", "runners", "steps", "open_streams"}
     unknown = set(values) - known - {"runners", "steps", "open_streams"}
+    lists = {"allowed_hosts"}
     if unknown:
         raise ValueError(f"{toml_path}: unknown settings {', '.join(sorted(unknown))}")
     for name in known:
         if (raw := env.get(f"STEPPE_{name.upper()}")) is not None:
-            values[name] = _coerce(raw, getattr(defaults, name))
+            values[name] = ([h.strip() for h in raw.split(",") if h.strip()] if name in lists
+                            else _coerce(raw, getattr(defaults, name)))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(root=root, **values)

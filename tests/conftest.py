@@ -54,13 +54,23 @@ def wait_until(pred, timeout: float, what: str, step: float = 0.05):  # noqa: AN
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+ADMIN_TOKEN = "test-admin-token-0123456789"  # what `start`-mode test hosts get as STEPPE_ADMIN_TOKEN
+
+
 class RunningHost:
-    """`steppe <mode>` as a subprocess; `port` lets a second host take over a stopped one's address."""
+    """`steppe <mode>` as a subprocess; `port` lets a second host take over a stopped one's address.
+    `start`-mode hosts get ADMIN_TOKEN (unless `env` sets STEPPE_ADMIN_TOKEN itself); `admin_headers` carries
+    it, and `admin_get`/`admin_post` send it to the admin API under /__steppe/."""
 
     def __init__(self, root: Path, args: list[str], env: dict[str, str] | None, mode: str = "dev",
                  port: int | None = None) -> None:
         self.root, self.port = root, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(env or {})
+        if mode == "start":
+            env.setdefault("STEPPE_ADMIN_TOKEN", ADMIN_TOKEN)
+        token = env.get("STEPPE_ADMIN_TOKEN", os.environ.get("STEPPE_ADMIN_TOKEN", ""))
+        self.admin_headers = {"authorization": f"Bearer {token}"} if token else {}
         self.log_path = root / f"host-{self.port}-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -108,8 +118,18 @@ class RunningHost:
             time.sleep(0.05)
         raise AssertionError(f"{needle!r} not in logs after {timeout}s:\n{self.logs()}")
 
+    def admin_get(self, path: str, **kwargs) -> httpx.Response:  # noqa: ANN003
+        return httpx.get(f"{self.url}{path}", headers=self.admin_headers, **kwargs)
+
+    def admin_post(self, path: str, **kwargs) -> httpx.Response:  # noqa: ANN003
+        return httpx.post(f"{self.url}{path}", headers=self.admin_headers, **kwargs)
+
+    def runners(self) -> dict:
+        """The admin view of the runners, queue counts and in-flight deliveries (/__steppe/runners)."""
+        return self.admin_get("/__steppe/runners", timeout=5).json()
+
     def runner_pid(self, language: str) -> int:
-        return int(httpx.get(f"{self.url}/__steppe/health").json()["runners"][language]["pid"])
+        return int(self.runners()["runners"][language]["pid"])
 
     def stop(self) -> int:
         if self.proc.poll() is None:

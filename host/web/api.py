@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,7 +20,12 @@ from ..rpc import ConnectionLost, RpcError
 from ..runners import RunnerUnavailable
 from ..runners.supervisor import InvocationTimeout
 from ..steps import Step
+from .limits import json_too_deep
 from .responses import as_response
+
+_BAD_HEADER_NAME = re.compile(r'[\x00-\x20\x7f-\uffff()<>@,;:\\"/\[\]?={}]')
+_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+RETRY_AFTER = 5  # seconds a client is told to wait while a step's runner is down (503)
 
 
 class BodyError(Exception):
@@ -28,8 +34,14 @@ class BodyError(Exception):
         self.status, self.payload = status, payload
 
 
-def json_response(status: int, payload: Any, trace_id: str | None = None) -> Response:
-    headers = {"x-trace-id": trace_id} if trace_id else None
+def json_response(status: int, payload: Any, trace_id: str | None = None,
+                  headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer; error answers (4xx/5xx) always carry a trace id, in the body and in `x-trace-id`."""
+    if status >= 400 and isinstance(payload, dict):
+        trace_id = trace_id or payload.get("traceId") or new_trace_id()
+        payload = {**payload, "traceId": trace_id}
+    if trace_id:
+        headers = {**(headers or {}), "x-trace-id": trace_id}
     return Response(orjson.dumps(payload), status, headers=headers, media_type="application/json")
 
 
@@ -49,10 +61,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_body(raw: bytes, content_type: str) -> Any:
+def parse_body(raw: bytes, content_type: str, max_depth: int = 512) -> Any:
     if not raw:
         return None
     kind = content_type.split(";")[0].strip().lower()
+    if kind in ("", "application/json") or kind.endswith("+json"):
+        if json_too_deep(raw, max_depth):
+            raise BodyError(400, {"error": "JSON body nested too deeply", "limit": max_depth,
+                                  "reason": f"the body nests arrays/objects more than {max_depth} levels "
+                                            "deep (max_json_depth)"})
     if kind == "application/x-www-form-urlencoded":
         return _multi(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
     if kind.startswith("text/"):
@@ -80,8 +97,20 @@ def _multi(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
 
 def to_response(result: Any, trace_id: str) -> Response:
     result = as_response(result)
-    status = int(result.get("status") or 200)
-    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    status = result.get("status")
+    if status is None:
+        status = 200
+    if isinstance(status, str) and status.strip().isdigit():
+        status = int(status)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"the handler returned status {status!r}: an HTTP status is an integer from 100 to 599")
+    if not isinstance(raw_headers := result.get("headers") or {}, dict):
+        raise TypeError(f"the handler returned headers as {type(raw_headers).__name__}: expected an object")
+    headers = {str(k): str(v) for k, v in raw_headers.items()}
+    for name, value in headers.items():  # the server would drop the connection without an answer on these
+        if not name or _BAD_HEADER_NAME.search(name) or _BAD_HEADER_VALUE.search(value):
+            raise ValueError(f"the handler returned an invalid header {name!r}: names are tokens, values have no "
+                             "control characters (CR, LF, NUL)")
     headers.setdefault("x-trace-id", trace_id)
     lower = {k.lower() for k in headers}
     if "bodyBase64" in result:
@@ -98,15 +127,20 @@ def to_response(result: Any, trace_id: str) -> Response:
 
 
 def api_endpoint(step: Step, invoker: Invoker, logs: LogBook, *, max_body: int, timeout: float,
-                 expose_errors: bool) -> Callable[[Request], Awaitable[Response]]:
+                 expose_errors: bool, max_depth: int = 512) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         trace_id = new_trace_id()
         try:
             raw = await read_body(request, max_body)
-            body = parse_body(raw, request.headers.get("content-type", ""))
+            body = parse_body(raw, request.headers.get("content-type", ""), max_depth)
             # a GET (HEAD, DELETE, OPTIONS) without a body has nothing to check; Motia never enforced bodySchema
             validator = invoker.validator(step, "bodySchema") if raw or request.method in BODY_METHODS else None
-            if validator and (errors := validator.errors(body)):
+            try:
+                errors = validator.errors(body) if validator else []
+            except RecursionError:
+                raise BodyError(400, {"error": "Request body failed validation", "reason": "the body is nested "
+                                      "too deeply to validate against bodySchema"}) from None
+            if errors:
                 raise BodyError(400, {"error": "Request body failed validation", "errors": errors})
         except BodyError as e:
             return json_response(e.status, e.payload, trace_id)
@@ -127,7 +161,7 @@ def api_endpoint(step: Step, invoker: Invoker, logs: LogBook, *, max_body: int, 
                                        "request; it is being restarted", "traceId": trace_id}, trace_id)
         except RunnerUnavailable as e:
             return json_response(503, {"error": "Service Unavailable", "message": str(e), "traceId": trace_id},
-                                 trace_id)
+                                 trace_id, headers={"retry-after": str(RETRY_AFTER)})
         except (RpcError, TypeError, ValueError) as e:
             invoker.log_failure(step, trace_id, e, method=request.method, path=request.url.path)
             if (fault := as_storage_error(e)) is not None:  # the store could not write: 507/503, not 500

@@ -12,17 +12,21 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
+from ..invoker import new_trace_id
 from ..steps import starlette_path
 from ..streams.ws import make_stream_socket_endpoint
 from .admin import admin_routes
 from .api import api_endpoint, json_response
+from .guard import AdminGuard, AdminPolicy
+from .limits import HeaderLimit
 from .openapi import openapi_document
 
 if TYPE_CHECKING:
-    from ..app import Host
+    from .ports import WebHost
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -37,7 +41,7 @@ def _no_telemetry() -> dict[str, Any]:
     return {}
 
 
-def build_routes(host: Host) -> list[BaseRoute]:
+def build_routes(host: WebHost) -> list[BaseRoute]:
     s = host.settings
     steps = host.project.ok_steps("api")
     document = openapi_document(steps, f"Steppe: {s.root.name}")
@@ -48,7 +52,7 @@ def build_routes(host: Host) -> list[BaseRoute]:
     routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host)]
     for step in steps:
         endpoint = api_endpoint(step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout,
-                                expose_errors=s.mode == "dev")
+                                expose_errors=s.mode == "dev", max_depth=s.max_json_depth)
         routes.append(Route(starlette_path(step.route), endpoint, methods=[step.method], name=step.name))
     client_js = STATIC / "client.js"
     if client_js.exists():
@@ -62,15 +66,39 @@ def build_routes(host: Host) -> list[BaseRoute]:
     return routes
 
 
-def build_app(host: Host) -> FastAPI:
+def build_app(host: WebHost) -> FastAPI:
     app = FastAPI(title=f"Steppe: {host.settings.root.name}", openapi_url=None, docs_url=None, redoc_url=None,
                   **_no_telemetry())
 
-    async def not_found(request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         error = {404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
-        return json_response(status, {"error": error, "method": request.method, "path": request.url.path})
+        headers = {k.lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()}
+        if status == 405:
+            headers["allow"] = ", ".join(allowed_methods(app.router.routes, request.scope))
+        return json_response(status, {"error": error, "method": request.method, "path": request.url.path},
+                             headers=headers)
 
-    app.add_exception_handler(404, not_found)
-    app.add_exception_handler(405, not_found)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        trace_id = new_trace_id()
+        host.logs.write("error", f"{request.method} {request.url.path} failed: {type(exc).__name__}: {exc}",
+                        trace_id=trace_id)
+        return json_response(500, {"error": "Internal Server Error"}, trace_id)
+
+    app.add_exception_handler(404, http_error)
+    app.add_exception_handler(405, http_error)
+    app.add_exception_handler(Exception, internal_error)
+    app.add_middleware(AdminGuard, policy=AdminPolicy.of(host.settings))
+    app.add_middleware(HeaderLimit, limit=host.settings.max_headers)  # added last: runs first
     return app
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route answers at this path (for a 405's `Allow`)."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
+            methods |= route.methods
+        elif isinstance(route, Mount) and route.matches(scope)[0] != Match.NONE:  # public/ static files
+            methods |= {"GET", "HEAD"}
+    return sorted(methods)

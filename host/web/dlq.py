@@ -11,7 +11,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..queue import Queue
-from .api import json_response
+from .api import BodyError, json_response, read_body
+from .limits import json_too_deep
+
+MAX_SELECTION = 1024 * 1024  # bytes of a replay/drop selection body
+
+
+MAX_ID = 2**63 - 1  # SQLite's largest integer: larger ids cannot name a dead letter
+
+
+def valid_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ID
 
 
 async def select_ids(queue: Queue, body: dict[str, Any]) -> list[int]:
@@ -21,9 +31,9 @@ async def select_ids(queue: Queue, body: dict[str, Any]) -> list[int]:
     if isinstance(body.get("step"), str):
         return [d.id for d in await queue.dead(step=body["step"])]
     ids = body.get("ids")
-    if isinstance(ids, list) and all(isinstance(i, int) for i in ids):
+    if isinstance(ids, list) and all(valid_id(i) for i in ids):
         return [d.id for d in await queue.dead(ids=ids)]
-    raise ValueError('expected {"ids": [int, ...]}, {"step": "Name"} or {"all": true}')
+    raise ValueError(f'expected {{"ids": [int, ...]}} (0 to {MAX_ID}), {{"step": "Name"}} or {{"all": true}}')
 
 
 def dlq_routes(queue: Queue, wake: Callable[[], None]) -> list[Route]:
@@ -32,7 +42,10 @@ def dlq_routes(queue: Queue, wake: Callable[[], None]) -> list[Route]:
         return json_response(200, [d.as_dict() for d in letters])
 
     async def show(request: Request) -> Response:
-        letters = await queue.dead(ids=[int(request.path_params["id"])])
+        if not valid_id(dead_id := request.path_params["id"]):
+            return json_response(400, {"error": f"a dead-letter id is an integer from 0 to {MAX_ID}",
+                                       "id": str(dead_id)})
+        letters = await queue.dead(ids=[dead_id])
         if not letters:
             return json_response(404, {"error": "Not Found", "id": request.path_params["id"]})
         return json_response(200, letters[0].as_dict())
@@ -40,8 +53,13 @@ def dlq_routes(queue: Queue, wake: Callable[[], None]) -> list[Route]:
     def operation(apply: Callable[[list[int]], Any], verb: str) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
-                body = orjson.loads(await request.body() or b"{}")
+                raw = await read_body(request, MAX_SELECTION)
+                if json_too_deep(raw, 32):
+                    raise ValueError("the selection is nested too deeply")
+                body = orjson.loads(raw or b"{}")
                 ids = await select_ids(queue, body if isinstance(body, dict) else {})
+            except BodyError as e:
+                return json_response(e.status, e.payload)
             except (orjson.JSONDecodeError, ValueError) as e:
                 return json_response(400, {"error": str(e)})
             count = await apply(ids)

@@ -8,6 +8,18 @@ from typing import Any
 from .. import __version__
 from ..steps import Step, starlette_path
 
+# statuses the host itself may answer on any step route, as JSON {error, traceId, ...} (docs/limits.md)
+HOST_ANSWERS = {
+    "404": "No route matches the path",
+    "405": "The path exists for other methods (see the Allow header)",
+    "413": "The body is larger than max_body",
+    "431": "The request headers total more than max_headers",
+    "500": "The handler failed or returned an invalid answer (the reason is in the step's log)",
+    "502": "The step's runner stopped during the request",
+    "503": "The step's runner is down (see Retry-After)",
+    "504": "The handler ran longer than its timeout",
+}
+
 
 def openapi_document(steps: list[Step], title: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
@@ -33,6 +45,9 @@ def openapi_document(steps: list[Step], title: str) -> dict[str, Any]:
                                for code, schema in responses.items()}
         else:
             op["responses"] = {"200": {"description": "OK"}}
-        op["responses"].setdefault("400", {"description": "The body failed bodySchema (errors listed)"})
+        op["responses"].setdefault("400", {"description": "The body is not valid JSON, nests deeper than "
+                                           "max_json_depth, or failed bodySchema (errors listed)"})
+        for code, description in HOST_ANSWERS.items():
+            op["responses"].setdefault(code, {"description": description})
         paths.setdefault(route, {})[step.method.lower()] = op
     return {"openapi": "3.1.0", "info": {"title": title, "version": __version__}, "paths": paths}

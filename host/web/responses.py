@@ -1,9 +1,11 @@
 """Which value an API handler returns is an HTTP response, and which is a plain body (docs/steps.md).
 
-A response is an object whose keys are only `status`, `body`, `headers` and `bodyBase64`, with `status`
-an integer 100-599 (or no `status` and a `body`, answered 200). Any other value is the body of a 200
-JSON answer: `{"status": "processed"}` is a body, since a string is no HTTP status. The runners apply
-the same rule before answering (protocol/SPEC.md); the host applies it again for runners that do not.
+A response is an object whose keys are only `status`, `body`, `headers` and `bodyBase64`, and which has
+an integer `status` or one of the other three keys. Any other value is the body of a 200 JSON answer:
+`{"status": "processed"}` is a body, since a string alone is no HTTP status. A response whose status is
+not an integer 100-599 (`{"status": 999}`, `{"status": "abc", "body": ...}`) is a handler error: 500,
+with the reason in the step's log. The runners apply the same rule before answering (protocol/SPEC.md);
+the host applies it again for runners that do not.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ RESPONSE_KEYS = frozenset(("status", "body", "headers", "bodyBase64"))
 def is_response(value: Any) -> bool:
     if not isinstance(value, dict) or not set(value) <= RESPONSE_KEYS:
         return False
-    if "status" in value:
-        status = value["status"]
-        return isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599
-    return "body" in value or "bodyBase64" in value
+    status = value.get("status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        return True  # an out-of-range number is still meant as a status: it is refused, not sent as a body
+    return any(k != "status" for k in value)
 
 
 def as_response(value: Any) -> dict[str, Any]:

@@ -146,7 +146,7 @@ def write_artifact(name: str, payload: dict, key: str | None = None) -> Path:
 
 
 def queue_idle(host) -> bool:
-    q = httpx.get(f"{host.url}/__steppe/health", timeout=5).json()["queue"]
+    q = host.runners()["queue"]
     return q["ready"] == 0 and q["leased"] == 0
 
 

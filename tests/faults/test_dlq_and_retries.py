@@ -139,8 +139,7 @@ def test_exhausted_handler_is_dead_lettered_after_max_retries_with_backoff_and_r
     assert len(lines(root, "attempts.log")) == 5
     assert dlq(host) == []
     assert "the dead-letter store is empty" in cli(host, "list").stdout
-    wait_until(lambda: httpx.get(f"{host.url}/__steppe/health").json()["queue"] == {"ready": 0, "leased": 0,
-                                                                                     "dead": 0}, 5, "an empty queue")
+    wait_until(lambda: host.runners()["queue"] == {"ready": 0, "leased": 0, "dead": 0}, 5, "an empty queue")
 
 
 def test_every_retry_runs_within_its_backoff_bound(tmp_path, start_host):

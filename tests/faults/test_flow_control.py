@@ -43,7 +43,7 @@ def emit(host, topic: str, data, id: str | None = None) -> dict:
 
 
 def queue(host) -> dict:
-    return httpx.get(f"{host.url}/__steppe/health", timeout=5).json()["queue"]
+    return host.runners()["queue"]
 
 
 def dlq(host) -> list[dict]:
@@ -490,7 +490,8 @@ def test_oversized_api_body_gets_413(tmp_path, start_host):
     assert httpx.post(f"{host.url}/echo", content=fits, headers={"content-type": "application/json"}).json() == {
         "bytes": len(fits)}
     r = httpx.post(f"{host.url}/echo", json={"s": "x" * 1000})
-    assert r.status_code == 413 and r.json() == {"error": "Payload Too Large", "limit": 1000}
+    assert r.status_code == 413 and r.json() == {"error": "Payload Too Large", "limit": 1000,
+                                                 "traceId": r.headers["x-trace-id"]}
 
     def chunks():  # no content-length: the host must count as it reads
         for _ in range(10):

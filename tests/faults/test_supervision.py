@@ -41,7 +41,7 @@ def fake_project(root: Path, mode: str, api_extra: str = "", event_step: bool = 
 
 
 def fake_runner(host) -> dict:
-    return httpx.get(f"{host.url}/__steppe/health", timeout=5).json()["runners"]["fake"]
+    return host.runners()["runners"]["fake"]
 
 
 def steps(host) -> dict[str, dict]:

@@ -61,9 +61,11 @@ def test_invalid_json_and_schema_and_size(tmp_path, start_host):
 def test_unknown_route_is_json_404(tmp_path, start_host):
     host = start_host(project(tmp_path))
     r = httpx.get(f"{host.url}/nope")
-    assert r.status_code == 404 and r.json() == {"error": "Not Found", "method": "GET", "path": "/nope"}
+    body = r.json()
+    assert r.status_code == 404 and body.pop("traceId") == r.headers["x-trace-id"]
+    assert body == {"error": "Not Found", "method": "GET", "path": "/nope"}
     r = httpx.get(f"{host.url}/ok")
-    assert r.status_code == 405 and r.json()["error"] == "Method Not Allowed"
+    assert r.status_code == 405 and r.json()["error"] == "Method Not Allowed" and r.headers["allow"] == "POST"
 
 
 def test_broken_step_is_reported_and_the_rest_serve(tmp_path, start_host):

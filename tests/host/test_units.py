@@ -72,8 +72,11 @@ def test_settings_precedence(tmp_path: Path) -> None:
     s = load_settings(tmp_path, env={"STEPPE_PORT": "4100", "STEPPE_API_TIMEOUT": "2.5"})
     assert (s.port, s.api_timeout) == (4100, 2.5)
     assert load_settings(tmp_path, env={"STEPPE_PORT": "4100"}, port=4200).port == 4200
-    assert load_settings(tmp_path, env={}, mode="start").bind_address == "0.0.0.0"
+    assert load_settings(tmp_path, env={}, mode="start").bind_address == "127.0.0.1"  # both modes: loopback
     assert load_settings(tmp_path, env={}).bind_address == "127.0.0.1"
+    assert load_settings(tmp_path, env={}, mode="start", host="0.0.0.0").bind_address == "0.0.0.0"
+    assert load_settings(tmp_path, env={"STEPPE_ALLOWED_HOSTS": "a.example, b.example"}).allowed_hosts == [
+        "a.example", "b.example"]
     write_project(tmp_path, {"steppe.toml": "prot = 1\n"})
     with pytest.raises(ValueError, match="unknown settings prot"):
         load_settings(tmp_path, env={})

@@ -31,15 +31,16 @@ const RESPONSE_KEYS = new Set(['status', 'body', 'headers', 'bodyBase64'])
 
 /**
  * Whether a handler's return value is an HTTP response: an object with only status/body/headers/bodyBase64
- * keys, whose `status` is an integer 100-599 (or absent, with a `body`). Anything else is a plain value,
- * answered 200 as the body: `{ status: 'processed' }` is a body (docs/steps.md, "HTTP: requests and answers").
+ * keys, with an integer `status` or one of the other keys. Anything else is a plain value, answered 200
+ * as the body: `{ status: 'processed' }` is a body (docs/steps.md, "HTTP: requests and answers"). The host
+ * refuses a response whose status is not an integer 100-599 (500, with the reason in the step's log).
  */
 function isResponse(res) {
   if (res === null || typeof res !== 'object' || Array.isArray(res) || isBinary(res)) return false
   const keys = Object.keys(res)
   if (!keys.every((k) => RESPONSE_KEYS.has(k))) return false
-  if (res.status !== undefined) return Number.isInteger(res.status) && res.status >= 100 && res.status <= 599
-  return keys.includes('body')
+  if (Number.isInteger(res.status)) return true
+  return keys.some((k) => k !== 'status')
 }
 
 /** The handler's `{status, body, headers}`, with a binary body sent as base64; a plain value is the body. */

@@ -168,13 +168,14 @@ _RESPONSE_KEYS = frozenset(("status", "body", "headers", "bodyBase64"))
 
 def is_response(resp: Any) -> bool:
     """An HTTP response, not a plain value: a mapping with only status/body/headers/bodyBase64 keys whose
-    `status` is an int 100-599 (or absent, with a `body`). `{"status": "processed"}` is a body."""
+    an int `status` or one of the other keys. `{"status": "processed"}` is a body; the host refuses a
+    response whose status is not an int 100-599."""
     if not isinstance(resp, Mapping) or not set(resp) <= _RESPONSE_KEYS:
         return False
-    if "status" in resp:
-        status = resp["status"]
-        return isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599
-    return "body" in resp
+    status = resp.get("status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        return True
+    return any(k != "status" for k in resp)
 
 
 def api_response(resp: Any) -> dict[str, Any]:

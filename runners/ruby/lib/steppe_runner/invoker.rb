@@ -84,15 +84,16 @@ module SteppeRunner
 
     RESPONSE_KEYS = %w[status body headers bodyBase64].freeze
 
-    # A Hash with only status/body/headers/bodyBase64 keys whose status is an Integer 100-599 (or no
-    # status and a body) is a response; any other value is the body of a 200 (nil: a 204, no body).
+    # A Hash with only status/body/headers/bodyBase64 keys, with an Integer status or one of the other
+    # keys, is a response (the host refuses a status outside 100-599); any other value is the body of a
+    # 200 (nil: a 204, no body).
     def response?(result)
       return false unless result.is_a?(Hash) && result.keys.all? { |k| RESPONSE_KEYS.include?(k.to_s) }
 
       status = result.fetch(:status) { result.fetch('status', nil) }
-      return status.is_a?(Integer) && status.between?(100, 599) unless status.nil?
+      return true if status.is_a?(Integer)
 
-      result.key?(:body) || result.key?('body')
+      result.keys.any? { |k| k.to_s != 'status' }
     end
 
     def response(result)

@@ -1,0 +1,58 @@
+"""uvicorn's httptools protocol with a bound on the request head: httptools keeps no limit of its own and
+gathers a huge header slowly in memory (68 MB took most of a minute), so a connection whose head grows past
+the bound is answered 431 JSON and closed while it is still sending. Heads under the bound but over
+`max_headers` reach the host, which answers the same 431 itself (host/web/limits.py HeaderLimit)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # no httptools: uvicorn's h11 protocol is used, bounded by h11_max_incomplete_event_size
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+
+def head_bound(max_headers: int) -> int:
+    """Bytes of request line and headers a connection may send before the parser refuses it outright."""
+    return 2 * max_headers + 16 * 1024
+
+
+def refusal_431(max_headers: int) -> bytes:
+    body = orjson.dumps({"error": "Request Header Fields Too Large", "limit": max_headers,
+                         "reason": f"request headers total more than {max_headers} bytes (max_headers)",
+                         "traceId": uuid.uuid4().hex})
+    return (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def bounded_protocol(max_headers: int) -> Any:
+    """The protocol class for uvicorn.Config(http=...), or "h11" when httptools is not installed."""
+    if HttpToolsProtocol is None:
+        return "h11"
+    bound = head_bound(max_headers)
+
+    class BoundedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
+        _head_bytes: int | None = 0  # bytes received while reading a request head; None while in a body
+
+        def data_received(self, data: bytes) -> None:
+            if self._head_bytes is not None:
+                self._head_bytes += len(data)
+                if self._head_bytes > bound:
+                    self.transport.write(refusal_431(max_headers))
+                    self.transport.close()
+                    return
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._head_bytes = None
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._head_bytes = 0
+            super().on_message_complete()
+
+    return BoundedHttpToolsProtocol

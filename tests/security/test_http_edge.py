@@ -1,0 +1,163 @@
+"""The HTTP edge of one real `steppe dev` host: header and nesting limits, handler results with invalid
+statuses, 404/405/HEAD, JSON errors with trace ids, the OpenAPI document, 503 while a runner is down."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import RunningHost, wait_until, write_project
+
+FAKE = Path(__file__).resolve().parents[1] / "fakes" / "fake_runner.py"
+
+PROJECT = {
+    "steppe.toml": f'''
+        [runners.fake]
+        command = ["{sys.executable}", "{FAKE}", "crash"]
+        extensions = [".fake"]
+    ''',
+    "steps/fake_crash.step.fake": '{"type": "api", "name": "FakeCrash", "path": "/fake", "method": "GET", '
+                                  '"emits": []}',
+    "steps/echo_step.py": '''
+        config = {"type": "api", "name": "Echo", "path": "/echo", "method": "POST", "emits": []}
+        async def handler(req, ctx):
+            return {"status": 200, "body": {"got": type(req["body"]).__name__}}
+    ''',
+    "steps/echo_get_step.py": '''
+        config = {"type": "api", "name": "EchoGet", "path": "/echo", "method": "GET", "emits": []}
+        async def handler(req, ctx):
+            return {"status": 200, "body": {"get": True}, "headers": {"x-step": "echo-get"}}
+    ''',
+    "steps/schema_step.py": '''
+        config = {"type": "api", "name": "Schema", "path": "/schema", "method": "POST", "emits": [],
+                  "bodySchema": {"type": "object", "properties": {"a": {"type": "array"}}}}
+        async def handler(req, ctx):
+            return {"status": 201, "body": {"ok": True}}
+    ''',
+    "steps/status_step.py": '''
+        config = {"type": "api", "name": "Status", "path": "/status", "method": "POST", "emits": []}
+        async def handler(req, ctx):
+            if "headers" in req["body"]:
+                return {"status": 200, "headers": req["body"]["headers"], "body": {}}
+            return {"status": req["body"]["status"], "body": {"s": req["body"]["status"]}}
+    ''',
+}
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory) -> RunningHost:
+    running = RunningHost(write_project(tmp_path_factory.mktemp("edge"), PROJECT), [], None).wait_ready()
+    yield running
+    running.stop()
+
+
+def assert_json_error(r: httpx.Response, status: int) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["traceId"] and r.headers["x-trace-id"] == body["traceId"]
+    return body
+
+
+def nested(depth: int, key: bool = False) -> str:
+    return ('{"a":' * depth + "1" + "}" * depth) if key else ("[" * depth + "]" * depth)
+
+
+def test_oversized_headers_answer_json_431(host):
+    body = assert_json_error(httpx.get(f"{host.url}/echo", headers={"x-big": "a" * 70_000}), 431)
+    assert body["limit"] == 64 * 1024
+    assert httpx.get(f"{host.url}/echo", headers={"x-big": "a" * 60_000}).status_code == 200
+
+
+def test_huge_headers_cannot_take_the_python_runner_down(host):
+    """Seen: five requests with a 68 MB header crashed the Python runner five times; it was not restarted."""
+    for _ in range(5):
+        try:
+            r = httpx.get(f"{host.url}/echo", headers={"x-big": "a" * (68 * 1024 * 1024)}, timeout=60)
+            assert r.status_code in (400, 431)
+        except httpx.HTTPError:
+            pass  # refused by the HTTP parser before the host: also fine, as long as nothing reached the runner
+    assert httpx.get(f"{host.url}/echo").json() == {"get": True}
+    assert host.runners()["runners"]["python"]["restarts"] == 0
+
+
+@pytest.mark.parametrize("depth", [600, 1024])
+@pytest.mark.parametrize("path", ["/echo", "/schema"])
+@pytest.mark.parametrize("key", [False, True])
+def test_too_deep_json_answers_400(host, path, depth, key):
+    """Seen: 252-1,024 levels answered 500 `Recursion limit reached`; ~1,000 on a bodySchema step, a
+    plain-text 500 with no trace id."""
+    r = httpx.post(f"{host.url}{path}", content=nested(depth, key), headers={"content-type": "application/json"})
+    body = assert_json_error(r, 400)
+    assert body["limit"] == 512 and "deep" in body["reason"]
+
+
+@pytest.mark.parametrize("depth", [300, 500])
+def test_json_within_the_depth_limit_reaches_the_handler(host, depth):
+    r = httpx.post(f"{host.url}/echo", content=nested(depth, key=True), headers={"content-type": "application/json"})
+    assert r.status_code == 200 and r.json() == {"got": "dict"}, r.text
+    r = httpx.post(f"{host.url}/schema", content='{"a": ' + nested(depth - 1) + "}",
+                   headers={"content-type": "application/json"})
+    assert r.status_code in (201, 400) and r.headers["content-type"] == "application/json", r.text
+
+
+@pytest.mark.parametrize("status", [999, "abc", 99, 600, 0, True, "2OO"])
+def test_invalid_handler_status_answers_500_json_and_logs_why(host, status):
+    """Seen: a handler returning status 999 made uvicorn raise KeyError: 999; the client got no answer."""
+    r = httpx.post(f"{host.url}/status", json={"status": status})
+    body = assert_json_error(r, 500)
+    records = wait_until(lambda: [rec for rec in httpx.get(f"{host.url}/__steppe/logs",
+                                                            params={"traceId": body["traceId"]}).json()
+                                  if rec["level"] == "error"], 5, "the error record")
+    assert records[0]["step"] == "Status" and "status" in records[0]["msg"] and repr(status) in records[0]["msg"]
+
+
+@pytest.mark.parametrize("headers", [["x-a", "1"], "x-a: 1", {"x-a": "line\r\nx-b: injected"}])
+def test_invalid_handler_headers_answer_500_json(host, headers):
+    r = httpx.post(f"{host.url}/status", json={"headers": headers})
+    assert_json_error(r, 500)
+    assert "x-b" not in r.headers
+
+
+def test_head_works_wherever_get_does(host):
+    for path in ["/echo", "/openapi.json", "/__steppe/health", "/__steppe/steps"]:
+        get, head = httpx.get(host.url + path), httpx.head(host.url + path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b""
+    assert httpx.head(f"{host.url}/echo").headers["x-step"] == "echo-get"
+
+
+def test_405_carries_allow_and_404_is_json(host):
+    r = httpx.put(f"{host.url}/echo")
+    body = assert_json_error(r, 405)
+    assert body["error"] == "Method Not Allowed"
+    assert sorted(m.strip() for m in r.headers["allow"].split(",")) == ["GET", "HEAD", "POST"]
+    assert r.headers.get_list("allow") == [r.headers["allow"]]
+    assert "POST" in httpx.delete(f"{host.url}/schema").headers["allow"]
+    assert_json_error(httpx.get(f"{host.url}/no/such/path"), 404)
+    assert_json_error(httpx.post(f"{host.url}/schema", json={"a": "not an array"}), 400)
+    assert_json_error(httpx.post(f"{host.url}/schema", content=b"{nope", headers={"content-type": "application/json"}),
+                      400)
+
+
+def test_openapi_documents_every_status_the_host_answers(host):
+    doc = httpx.get(f"{host.url}/openapi.json").json()
+    for path, method in [("/echo", "post"), ("/schema", "post"), ("/status", "post")]:
+        codes = set(doc["paths"][path][method]["responses"])
+        assert {"400", "404", "405", "413", "431", "500", "502", "503", "504"} <= codes, (path, codes)
+
+
+def test_a_down_runner_answers_503_with_retry_after(host):
+    """The fake runner exits at every invoke: once it is down its step answers 503 with Retry-After."""
+    def refused() -> httpx.Response | None:
+        r = httpx.get(f"{host.url}/fake", timeout=10)
+        assert r.status_code in (502, 503, 504), r.text
+        return r if r.status_code == 503 else None
+
+    r = wait_until(refused, 30, "a 503", step=0.2)
+    assert int(r.headers["retry-after"]) > 0
+    assert_json_error(r, 503)
+    assert httpx.get(f"{host.url}/echo").status_code == 200
