@@ -164,5 +164,5 @@ def test_a_thousand_concurrent_increments_from_three_languages_all_land(host: Ru
     assert httpx.post(f"{host.url}/fan", json=SHARES, timeout=60).json() == {"sent": TOTAL}
     wait_until(lambda: httpx.get(f"{host.url}/read", timeout=10).json()["hits"] == start + TOTAL, 90,
                f"{TOTAL} increments", step=0.25)
-    counts = httpx.get(f"{host.url}/__steppe/health", timeout=10).json()["queue"]
+    counts = host.runners()["queue"]
     assert not counts.get("dead"), counts
