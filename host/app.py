@@ -14,6 +14,7 @@ from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
 from .project import Project
+from .redis_conn import open_redis
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
@@ -39,11 +40,12 @@ class Host:
         self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
         _route_python_logs(self.logs)
         settings.data_path.mkdir(parents=True, exist_ok=True)
-        self.queue = open_queue(settings.bus, settings.data_path)
+        self.redis = open_redis(settings)  # the pool the Redis backends share, when any part uses Redis
+        self.queue = open_queue(settings.bus, settings.data_path, self.redis, settings.redis_lease)
         self.bus = EventBus(self.queue, settings.dedupe_window)
-        self.state = open_state_store(settings.state, settings.data_path)  # type: ignore[arg-type]
+        self.state = open_state_store(settings.state, settings.data_path, self.redis)  # type: ignore[arg-type]
         self.hub = StreamHub()
-        self.stream_store = open_stream_store(settings.streams, settings.data_path)  # type: ignore[arg-type]
+        self.stream_store = open_stream_store(settings.streams, settings.data_path, self.redis)  # type: ignore[arg-type]
         self.streams = Streams(self.stream_store, self.hub, lambda: set(self.project.streams))
         self.calls = HandlerCalls(self.bus, self.state, self.streams, self.logs, settings.max_event)
         registry = RunnerRegistry(python=settings.python_executable(), extra=settings.runners,
@@ -109,6 +111,8 @@ class Host:
         await self.queue.close()
         await self.state.close()
         await self.stream_store.close()
+        if self.redis is not None:
+            await self.redis.close()
 
     def _dead_letter(self, delivery: Any, error: str) -> None:
         self.logs.write("error", f"delivery {delivery.id} of event {delivery.event.topic!r} moved to the "
