@@ -14,8 +14,8 @@ from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
 from .project import Project
-from .redis_conn import open_redis
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
+from .redis_conn import open_redis
 from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
 from .settings import Settings
@@ -70,6 +70,7 @@ class Host:
 
     async def start(self) -> FastAPI:
         await self.load()
+        await self.stream_store.start(self.hub, self.health)
         if recovered := await self.queue.recover():
             self.logs.write("info", f"{recovered} delivery(ies) interrupted by the last stop will run again")
         self.app = build_app(self)
@@ -92,6 +93,7 @@ class Host:
         self.bus.set_routes({topic: [Subscription(name, policies[name].delay, policies[name].fifo) for name in names]
                              for topic, names in self.project.topic_routes().items()})
         self.worker.set_policies(policies)
+        self.queue.set_limits({name: p.concurrency for name, p in policies.items()})
         self.cron.sync(self.project.ok_steps("cron"))
         if self.app is not None:
             self.app.router.routes[:] = build_routes(self)

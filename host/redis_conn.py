@@ -8,9 +8,11 @@ their byte length in front, so `a:b` + `c` and `a` + `b:c` can never name the sa
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -30,6 +32,8 @@ class RedisConn:
         pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30,
                                                         health_check_interval=30)
         self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self._batch: list[tuple[Any, list[Any], list[Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._users = 0
 
     def key(self, *parts: str) -> str:
@@ -38,6 +42,47 @@ class RedisConn:
     def script(self, source: str) -> Any:
         """A Lua script, sent once and then called by its SHA (redis-py reloads it after a Redis restart)."""
         return self.client.register_script(source)
+
+    async def batched(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+        """Run a script in the next batch: the calls made in one turn of the event loop go out as one
+        pipeline on one connection, in call order (a burst of puts keeps its order and costs one round
+        trip), and the next batch waits for this one (so batches cannot overtake each other)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._batch.append((script, keys, args, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        while self._batch:
+            batch, self._batch = self._batch, []
+            for _ in range(2):  # once more after a Redis restart emptied its script cache
+                try:
+                    async with self.client.pipeline(transaction=False) as pipe:
+                        for script, keys, args, _fut in batch:
+                            pipe.evalsha(script.sha, len(keys), *keys, *args)
+                        results = await pipe.execute(raise_on_error=False)
+                except Exception as e:  # the connection failed: every caller of the batch hears it
+                    for *_, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(e)
+                    break
+                missing = [item for item, res in zip(batch, results, strict=True) if isinstance(res, NoScriptError)]
+                for (*_, fut), res in zip(batch, results, strict=True):
+                    if fut.done() or isinstance(res, NoScriptError):
+                        continue
+                    if isinstance(res, Exception):
+                        fut.set_exception(res)
+                    else:
+                        fut.set_result(res)
+                if not missing:
+                    break
+                for script in {id(item[0]): item[0] for item in missing}.values():
+                    script.sha = await self.client.script_load(script.script)
+                batch = missing
+            for *_, fut in batch:
+                if not fut.done():
+                    fut.set_exception(RuntimeError("Redis lost the Steppe scripts twice in a row"))
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())

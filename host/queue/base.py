@@ -92,5 +92,10 @@ class Queue(ABC):
     @abstractmethod
     async def drop(self, ids: list[int]) -> int: ...
 
+    def set_limits(self, concurrency: dict[str, int]) -> None:
+        """Each step's concurrency cap (queue.concurrency). A queue shared by several hosts enforces them
+        across all of them in `take`; a one-process queue needs nothing, the worker counts its own."""
+        return None
+
     async def close(self) -> None:
         return None

@@ -102,7 +102,7 @@ class RedisStateStore(StateStore):
 
     async def get(self, group: str, key: str) -> Any | None:
         check_group_key(group, key)
-        blob = await self._r.get(self._value_prefix(group) + key)
+        blob: bytes | None = await self._r.get(self._value_prefix(group) + key)  # type: ignore[assignment]
         return None if blob is None else decode_value(blob)
 
     async def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> Any:
@@ -129,7 +129,7 @@ class RedisStateStore(StateStore):
             while True:
                 try:
                     await pipe.watch(vkey)
-                    old = await pipe.get(vkey)
+                    old: bytes | None = await pipe.get(vkey)  # type: ignore[assignment]
                     value = apply_ops(None if old is None else decode_value(old), ops)
                     blob = encode_value(value)
                     seq = await pipe.incr(self._seq_key) if old is None else None

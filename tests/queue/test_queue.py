@@ -1,5 +1,5 @@
-"""The delivery queue, both backends: leases, delays, retries, dead letters, replay, dedupe, FIFO groups,
-and for SqliteQueue durability across a real process crash and group commit."""
+"""The delivery queue, every backend (memory, SQLite, Redis): leases, delays, retries, dead letters, replay,
+dedupe, FIFO groups, and for SqliteQueue durability across a real process crash and group commit."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis_support import redis_conn
 
 from steppe.event import Event
 from steppe.queue import Delivery, MemoryQueue, Queue, SqliteQueue, Subscription
+from steppe.queue.redis import RedisQueue
 
 A, B = Subscription("a"), Subscription("b")
 FIFO = Subscription("f", fifo=True)
@@ -41,9 +43,15 @@ async def wait_due(q: Queue, step: str, fifo: bool = False, timeout: float = 5.0
     raise AssertionError(f"nothing due for {step} after {timeout}s")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def q(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
-    queue: Queue = MemoryQueue() if request.param == "memory" else SqliteQueue(tmp_path / "queue.db")
+    if request.param == "redis":
+        async with redis_conn() as conn:
+            queue: Queue = RedisQueue(conn)
+            yield queue
+            await queue.close()
+        return
+    queue = MemoryQueue() if request.param == "memory" else SqliteQueue(tmp_path / "queue.db")
     yield queue
     await queue.close()
 

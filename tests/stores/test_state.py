@@ -1,4 +1,5 @@
-"""State stores, every backend (memory, SQLite, Redis): exact round-trips, exact groups, TTL, persistence, concurrency."""
+"""State stores, every backend (memory, SQLite, Redis): exact round-trips, exact groups, TTL, persistence,
+concurrency."""
 
 from __future__ import annotations
 

@@ -1,0 +1,346 @@
+"""The Redis queue: deliveries shared by every host of an app (backend = "redis" or bus = "redis").
+
+One Redis stream per subscribing step (`q:<step>:s`) with one consumer group (`steppe`); every host
+reads with XREADGROUP under a consumer name of its own, and an acked, retried or buried delivery is
+XACKed and XDELed, so a stream holds exactly the ready and the leased deliveries of its step:
+
+- leased = the group's pending entries. A host refreshes the idle time of the entries it is running
+  (XCLAIM ... JUSTID to itself) every third of `lease`; a host that dies stops doing so, and after
+  `lease` seconds any host reclaims them with XAUTOCLAIM and puts them back (the lost run counts as an
+  attempt, as a crash does with SQLite).
+- delayed deliveries (queue.delaySeconds, retries with backoff) wait in a sorted set by due time
+  (`q:<step>:z`); every take first moves the due ones into the stream.
+- FIFO groups: a hash (`q:<step>:o`) names the groups that own a delivery in flight (in the stream,
+  leased or waiting for a retry); later deliveries of an owned group wait in that group's list
+  (`q:<step>:w:<group>`) and enter the stream one at a time, when the one before is acked or buried. So a
+  group runs one delivery at a time in put order across every host.
+- concurrency caps are global: a take leases at most `cap - pending` entries, in the same Lua script.
+- dead letters are a hash by delivery id (`q:dead`), read by `steppe dlq` through the admin API.
+- dedupe: `q:seen:<event id>` set with NX and the window as its expiry.
+
+Every state change is one Lua script, atomic across hosts; the puts, acks, retries and burials of one
+turn of the event loop go out as one pipeline (RedisConn.batched), in call order. A delivery is a JSON
+record (id, FIFO group, attempts before this lease, creation time, last error, event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..event import Event
+from ..redis_conn import RedisConn, part
+from .base import DeadLetter, Delivery, Queue, Subscription
+
+log = logging.getLogger("steppe.queue.redis")
+GROUP = "steppe"
+
+# Shared Lua helpers. A step's keys all start with its `base` (`<prefix>q:<step>:`).
+_LIB = """
+local function ensure(base)
+  if redis.call('EXISTS', base .. 's') == 0 then
+    redis.call('XGROUP', 'CREATE', base .. 's', 'steppe', '0', 'MKSTREAM')
+  end
+end
+local function ready(base, rec, due, now)
+  if tonumber(due) > tonumber(now) then
+    redis.call('ZADD', base .. 'z', due, rec)
+  else
+    ensure(base)
+    redis.call('XADD', base .. 's', '*', 'r', rec)
+  end
+end
+local function enqueue(base, rec, group, due, now)
+  if group ~= '' and redis.call('HSETNX', base .. 'o', group, '1') == 0 then
+    redis.call('RPUSH', base .. 'w:' .. string.len(group) .. ':' .. group, due .. ' ' .. rec)
+    redis.call('INCR', base .. 'n')
+    return
+  end
+  ready(base, rec, due, now)
+end
+local function release(base, group, now)
+  if group == '' then return end
+  local item = redis.call('LPOP', base .. 'w:' .. string.len(group) .. ':' .. group)
+  if not item then
+    redis.call('HDEL', base .. 'o', group)
+    return
+  end
+  redis.call('DECR', base .. 'n')
+  local sp = string.find(item, ' ', 1, true)
+  ready(base, string.sub(item, sp + 1), string.sub(item, 1, sp - 1), now)
+end
+local function settle(base, entry)
+  if redis.call('XACK', base .. 's', 'steppe', entry) == 0 then return false end
+  redis.call('XDEL', base .. 's', entry)
+  return true
+end
+"""
+# KEYS: ids, steps. ARGV: dedupe key or '', window ms, now ms, record tail, n, then per route:
+# step, base, due ms, group or '', group as JSON
+_PUT = _LIB + """
+if ARGV[1] ~= '' and not redis.call('SET', ARGV[1], '1', 'NX', 'PX', ARGV[2]) then return 0 end
+local i = 6
+for _ = 1, tonumber(ARGV[5]) do
+  local id = redis.call('INCR', KEYS[1])
+  redis.call('SADD', KEYS[2], ARGV[i])
+  enqueue(ARGV[i + 1], '{"id":' .. id .. ',"g":' .. ARGV[i + 4] .. ARGV[4], ARGV[i + 3], ARGV[i + 2], ARGV[3])
+  i = i + 5
+end
+return 1
+"""
+# ARGV: base, consumer, limit, cap (-1: none), now ms
+_TAKE = _LIB + """
+local base = ARGV[1]
+local due = redis.call('ZRANGEBYSCORE', base .. 'z', '-inf', ARGV[5], 'LIMIT', 0, 500)
+if #due > 0 then
+  ensure(base)
+  for _, rec in ipairs(due) do redis.call('XADD', base .. 's', '*', 'r', rec) end
+  redis.call('ZREM', base .. 'z', unpack(due))
+end
+if redis.call('EXISTS', base .. 's') == 0 then return {} end
+local limit = tonumber(ARGV[3])
+if tonumber(ARGV[4]) >= 0 then
+  limit = math.min(limit, tonumber(ARGV[4]) - redis.call('XPENDING', base .. 's', 'steppe')[1])
+end
+if limit <= 0 then return {} end
+local got = redis.call('XREADGROUP', 'GROUP', 'steppe', ARGV[2], 'COUNT', limit, 'STREAMS', base .. 's', '>')
+if not got then return {} end
+return got[1][2]
+"""
+# ARGV: base, entry, group, now ms
+_ACK = _LIB + """
+if not settle(ARGV[1], ARGV[2]) then return 0 end
+release(ARGV[1], ARGV[3], ARGV[4])
+return 1
+"""
+# ARGV: base, entry, new record, due ms, now ms
+_RETRY = _LIB + """
+if not settle(ARGV[1], ARGV[2]) then return 0 end
+ready(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+# KEYS: dead. ARGV: base, entry, group, now ms, id, dead letter
+_BURY = _LIB + """
+if not settle(ARGV[1], ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[5], ARGV[6])
+release(ARGV[1], ARGV[3], ARGV[4])
+return 1
+"""
+# KEYS: dead, ids. ARGV: id, base, record tail, group, group as JSON, now ms
+_REPLAY = _LIB + """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+local id = redis.call('INCR', KEYS[2])
+enqueue(ARGV[2], '{"id":' .. id .. ',"g":' .. ARGV[5] .. ARGV[3], ARGV[4], ARGV[6], ARGV[6])
+return 1
+"""
+# ARGV: base, consumer, min idle ms. Puts back deliveries leased longer than that without a refresh.
+_REAP = _LIB + """
+local s = ARGV[1] .. 's'
+if redis.call('EXISTS', s) == 0 then return 0 end
+local n, cursor = 0, '0-0'
+repeat
+  local res = redis.call('XAUTOCLAIM', s, 'steppe', ARGV[2], ARGV[3], cursor, 'COUNT', 100)
+  cursor = res[1]
+  for _, e in ipairs(res[2]) do
+    local f = e[2]
+    local lost = 1
+    for j = 1, #f, 2 do if f[j] == 'l' then lost = tonumber(f[j + 1]) + 1 end end
+    redis.call('XACK', s, 'steppe', e[1])
+    redis.call('XDEL', s, e[1])
+    redis.call('XADD', s, '*', 'r', f[2], 'l', lost)
+    n = n + 1
+  end
+until cursor == '0-0'
+return n
+"""
+# KEYS: steps, dead. ARGV: prefix. {ready, leased, dead}
+_COUNTS = """
+local ready, leased = 0, 0
+for _, step in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local base = ARGV[1] .. 'q:' .. string.len(step) .. ':' .. step .. ':'
+  local pending = 0
+  if redis.call('EXISTS', base .. 's') == 1 then
+    pending = redis.call('XPENDING', base .. 's', 'steppe')[1]
+    ready = ready + redis.call('XLEN', base .. 's') - pending
+  end
+  leased = leased + pending
+  ready = ready + redis.call('ZCARD', base .. 'z') + tonumber(redis.call('GET', base .. 'n') or '0')
+end
+return {ready, leased, redis.call('HLEN', KEYS[2])}
+"""
+
+
+@dataclass
+class RedisDelivery(Delivery):
+    entry: str = ""  # the stream entry this lease holds
+    group: str = ""  # the FIFO group it owns ("" for none)
+
+
+def _ms(t: float) -> str:
+    return str(int(t * 1000))
+
+
+def _tail(attempts: int, created_at: float, error: str | None, event: dict[str, Any]) -> bytes:
+    """A record without its leading `{"id":N,"g":G` (the Lua side writes those)."""
+    return (b',"a":' + str(attempts).encode() + b',"c":' + orjson.dumps(created_at) + b',"r":' + orjson.dumps(error)
+            + b',"e":' + orjson.dumps(event) + b"}")
+
+
+class RedisQueue(Queue):
+    def __init__(self, conn: RedisConn, lease: float = 30.0, upkeep: bool = True) -> None:
+        self.conn, self.lease, self._keeps_leases = conn, lease, upkeep
+        self._r = conn.client
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._ids, self._steps, self._dead = conn.key("q", "ids"), conn.key("q", "steps"), conn.key("q", "dead")
+        self._put, self._take, self._ack = conn.script(_PUT), conn.script(_TAKE), conn.script(_ACK)
+        self._retry, self._bury, self._replay = conn.script(_RETRY), conn.script(_BURY), conn.script(_REPLAY)
+        self._reap, self._counts = conn.script(_REAP), conn.script(_COUNTS)
+        self._caps: dict[str, int] = {}
+        self._leased: dict[tuple[str, str], RedisDelivery] = {}  # (step, entry) -> what this host runs
+        self._upkeep: asyncio.Task[None] | None = None
+
+    def base(self, step: str) -> str:
+        return self.conn.key("q", part(step)) + ":"
+
+    def set_limits(self, concurrency: dict[str, int]) -> None:
+        self._caps = dict(concurrency)
+
+    # --- the interface
+    async def put(self, event: Event, routes: list[Subscription], dedupe_window: float | None = None) -> bool:
+        now = time.time()
+        ev = event.as_dict()
+        args: list[Any] = ["" if dedupe_window is None else self.conn.key("q", "seen", event.id),
+                           max(1, int(dedupe_window * 1000)) if dedupe_window is not None else 0,
+                           _ms(now), _tail(0, now, None, ev), len(routes)]
+        for r in routes:
+            group = event.message_group_id if r.fifo and event.message_group_id else ""
+            args += [r.step, self.base(r.step), _ms(now + r.delay), group, orjson.dumps(group or None)]
+        return bool(await self.conn.batched(self._put, [self._ids, self._steps], args))
+
+    async def take(self, step: str, limit: int, fifo: bool) -> list[Delivery]:
+        self._start_upkeep()
+        cap = self._caps.get(step, -1)
+        entries = await self._take(args=[self.base(step), self.consumer, limit, cap, _ms(time.time())])
+        taken: list[Delivery] = []
+        for entry_id, fields in entries:
+            f = dict(zip(fields[::2], fields[1::2], strict=True))
+            rec = orjson.loads(f[b"r"])
+            attempts = rec["a"] + int(f.get(b"l", 0)) + 1
+            d = RedisDelivery(rec["id"], step, Event.from_dict(rec["e"]), attempts, rec["c"], rec["r"],
+                              entry=entry_id.decode(), group=rec["g"] or "")
+            self._leased[(step, d.entry)] = d
+            taken.append(d)
+        return taken
+
+    def _held(self, delivery: Delivery) -> RedisDelivery:
+        if not isinstance(delivery, RedisDelivery):
+            raise TypeError("not a delivery taken from this queue")
+        self._leased.pop((delivery.step, delivery.entry), None)
+        return delivery
+
+    async def ack(self, delivery: Delivery) -> None:
+        d = self._held(delivery)
+        await self.conn.batched(self._ack, [], [self.base(d.step), d.entry, d.group, _ms(time.time())])
+
+    async def retry(self, delivery: Delivery, delay: float, error: str) -> None:
+        d = self._held(delivery)
+        d.last_error = error
+        now = time.time()
+        record = (b'{"id":' + str(d.id).encode() + b',"g":' + orjson.dumps(d.group or None)
+                  + _tail(d.attempts, d.created_at, error, d.event.as_dict()))
+        await self.conn.batched(self._retry, [], [self.base(d.step), d.entry, record, _ms(now + delay), _ms(now)])
+
+    async def bury(self, delivery: Delivery, error: str, stack: str = "") -> None:
+        d = self._held(delivery)
+        now = time.time()
+        letter = orjson.dumps({"id": d.id, "step": d.step, "g": d.group or None, "e": d.event.as_dict(),
+                               "a": d.attempts, "error": error, "stack": stack, "first": d.created_at,
+                               "failed": now})
+        await self.conn.batched(self._bury, [self._dead],
+                                [self.base(d.step), d.entry, d.group, _ms(now), d.id, letter])
+
+    async def recover(self) -> int:
+        """Put back what dead hosts left leased for longer than the lease (this host's own previous run
+        included); later ones are reclaimed by the upkeep task as their lease runs out."""
+        self._start_upkeep()
+        return await self._reap_all()
+
+    async def _reap_all(self) -> int:
+        steps: set[bytes] = await self._r.smembers(self._steps)  # type: ignore[assignment]
+        min_idle, reaped = int(self.lease * 1000), 0
+        for step in steps:
+            reaped += int(await self._reap(args=[self.base(step.decode()), self.consumer, min_idle]))
+        return reaped
+
+    async def counts(self) -> dict[str, int]:
+        ready, leased, dead = await self._counts(keys=[self._steps, self._dead], args=[self.conn.prefix])
+        return {"ready": int(ready), "leased": int(leased), "dead": int(dead)}
+
+    async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]:
+        if ids is not None:
+            blobs = [b for b in await self._r.hmget(self._dead, ids) if b is not None] if ids else []
+        else:
+            blobs = list((await self._r.hgetall(self._dead)).values())
+        letters = [self._letter(orjson.loads(b)) for b in blobs]
+        return sorted((x for x in letters if step is None or x.step == step), key=lambda x: x.id)
+
+    @staticmethod
+    def _letter(r: dict[str, Any]) -> DeadLetter:
+        return DeadLetter(r["id"], r["step"], Event.from_dict(r["e"]), r["a"], r["error"], r["stack"], r["first"],
+                          r["failed"], r["g"])
+
+    async def replay(self, ids: list[int]) -> int:
+        replayed = 0
+        for letter in await self.dead(ids=ids):
+            now = time.time()
+            group = letter.group or ""
+            replayed += int(await self._replay(keys=[self._dead, self._ids], args=[
+                letter.id, self.base(letter.step), _tail(0, now, None, letter.event.as_dict()), group,
+                orjson.dumps(group or None), _ms(now)]))
+        return replayed
+
+    async def drop(self, ids: list[int]) -> int:
+        return int(await self._r.hdel(self._dead, *ids)) if ids else 0
+
+    # --- leases: refresh ours, reclaim those of dead hosts
+    def _start_upkeep(self) -> None:
+        if self._keeps_leases and (self._upkeep is None or self._upkeep.done()):
+            self._upkeep = asyncio.get_running_loop().create_task(self._keep_leases())
+
+    async def _keep_leases(self) -> None:
+        every = max(0.05, self.lease / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._refresh()
+                await self._reap_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # Redis away for a moment: try again next round, the leases last
+                log.warning("could not refresh delivery leases in Redis: %s", e)
+
+    async def _refresh(self) -> None:
+        by_step: dict[str, list[Any]] = {}
+        for step, entry in list(self._leased):
+            by_step.setdefault(step, []).append(entry)
+        if not by_step:
+            return
+        async with self._r.pipeline(transaction=False) as pipe:
+            for step, entries in by_step.items():
+                pipe.xclaim(self.base(step) + "s", GROUP, self.consumer, 0, entries, justid=True)
+            await pipe.execute()
+
+    async def close(self) -> None:
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep
