@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from .bus import EventBus
 from .calls import HandlerCalls
 from .cron import CronScheduler
+from .cron_lock import RedisCronLock
 from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
@@ -60,7 +61,8 @@ class Host:
         self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,
                                           cap=settings.retry_cap, wake=self.worker.wake, on_dead=self._dead_letter)
         self.bus.on_accepted = self.worker.wake
-        self.cron = CronScheduler(self.invoker.tick, self.logs)
+        # with Redis, other hosts may run the same project: each cron tick runs on the host winning its lock
+        self.cron = CronScheduler(self.invoker.tick, self.logs, RedisCronLock(self.redis) if self.redis else None)
         self.app: FastAPI | None = None
         self.reloader: DevReloader | None = None
 
