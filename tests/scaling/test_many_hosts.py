@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from redis_support import REDIS_URL, need_redis
 from websockets.asyncio.client import connect
 
 from conftest import REPO, RunningHost, need, wait_until, write_project
-from redis_support import REDIS_URL, need_redis
 
 N = 600
 TAGS = ("A", "B", "C")
