@@ -14,7 +14,7 @@ from .cron_lock import RedisCronLock
 from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
-from .project import Project
+from .project import Project, ProjectError
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .redis_conn import open_redis
 from .reload import DevReloader
@@ -71,6 +71,13 @@ class Host:
         await self.project.load()
 
     async def start(self) -> FastAPI:
+        if self.redis is not None:
+            self.redis.health = self.health
+            try:
+                await self.redis.ping()
+            except Exception as e:
+                raise ProjectError(f"Redis at {self.redis.where()} did not answer ({type(e).__name__}); "
+                                   "start it or fix redis_url") from None
         await self.load()
         await self.stream_store.start(self.hub, self.health)
         if recovered := await self.queue.recover():

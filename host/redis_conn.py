@@ -15,7 +15,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
+    from .health import Health
     from .settings import Settings
+
+HEALTH_KEY = "redis"
 
 
 def part(name: str) -> str:
@@ -34,6 +37,20 @@ class RedisConn:
         self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._batch: list[tuple[Any, list[Any], list[Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self.health: Health | None = None  # the host's, told when Redis stops or starts answering
+
+    def answered(self) -> None:
+        if self.health is not None:
+            self.health.report(HEALTH_KEY, "ok", "")
+
+    def unreachable(self, what: str) -> None:
+        if self.health is not None:
+            self.health.report(HEALTH_KEY, "failing", f"Redis is not answering: {what}")
+
+    def where(self) -> str:
+        """The Redis address for messages: host, port and db, never a password."""
+        kw = self.client.connection_pool.connection_kwargs
+        return f"{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
         self._users = 0
 
     def key(self, *parts: str) -> str:

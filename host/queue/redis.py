@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 
 from ..event import Event
 from ..redis_conn import RedisConn, part
@@ -229,7 +230,13 @@ class RedisQueue(Queue):
     async def take(self, step: str, limit: int, fifo: bool) -> list[Delivery]:
         self._start_upkeep()
         cap = self._caps.get(step, -1)
-        entries = await self._take(args=[self.base(step), self.consumer, limit, cap, _ms(time.time())])
+        try:
+            entries = await self._take(args=[self.base(step), self.consumer, limit, cap, _ms(time.time())])
+        except (RedisError, OSError) as e:  # the worker polls again: nothing is taken while Redis is away
+            self.conn.unreachable("events are neither accepted nor delivered")
+            log.warning("could not take deliveries of %s from Redis: %s", step, e)
+            return []
+        self.conn.answered()
         taken: list[Delivery] = []
         for entry_id, fields in entries:
             f = dict(zip(fields[::2], fields[1::2], strict=True))
