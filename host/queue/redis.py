@@ -259,9 +259,11 @@ class RedisQueue(Queue):
         await self.conn.batched(self._ack, [], [self.base(d.step), d.entry, d.group, _ms(time.time())])
 
     async def retry(self, delivery: Delivery, delay: float, error: str) -> None:
-        d = self._held(delivery)
-        d.last_error = error
-        now = time.time()
+        delivery.last_error = error
+        await self._put_back(self._held(delivery), delay)
+
+    async def _put_back(self, d: RedisDelivery, delay: float) -> None:
+        error, now = d.last_error, time.time()
         record = (b'{"id":' + str(d.id).encode() + b',"g":' + orjson.dumps(d.group or None)
                   + _tail(d.attempts, d.created_at, error, d.event.as_dict()))
         await self.conn.batched(self._retry, [], [self.base(d.step), d.entry, record, _ms(now + delay), _ms(now)])
@@ -347,6 +349,11 @@ class RedisQueue(Queue):
             await pipe.execute()
 
     async def close(self) -> None:
+        # what this host still holds (cut short by the drain grace) goes back at once rather than after
+        # `lease`: other hosts can run it now; its attempt count already includes the cut-short run
+        for d in list(self._leased.values()):
+            with contextlib.suppress(RedisError, OSError):
+                await self._put_back(self._held(d), 0.0)
         if self._upkeep is not None:
             self._upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):

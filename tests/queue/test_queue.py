@@ -526,3 +526,56 @@ async def test_sqlite_commits_once_per_turn_not_per_put(tmp_path: Path) -> None:
         assert os.path.exists(f"{tmp_path / 'queue.db'}-wal")
     finally:
         await q.close()
+
+
+# --- RedisQueue only: several hosts on one Redis (each RedisQueue is one host: its own consumer name)
+
+async def test_redis_concurrency_cap_and_fifo_groups_hold_across_hosts() -> None:
+    async with redis_conn() as conn:
+        one, two = RedisQueue(conn, upkeep=False), RedisQueue(conn, upkeep=False)
+        for q in (one, two):
+            q.set_limits({"a": 2})
+        for i in range(5):
+            await one.put(ev(f"e{i}"), [A])
+        assert names(await one.take("a", 10, False)) == ["e0", "e1"]
+        assert await two.take("a", 10, False) == []  # the cap is global: two are running on `one`
+        assert await one.take("a", 10, False) == []
+        await one.put(ev("g1", group="g"), [FIFO])
+        await one.put(ev("g2", group="g"), [FIFO])
+        [head] = await two.take("f", 10, True)
+        assert head.event.id == "g1" and await one.take("f", 10, True) == []  # FIFO across hosts
+        await two.ack(head)
+        assert names(await one.take("f", 10, True)) == ["g2"]
+
+
+async def test_redis_leases_of_a_dead_host_are_reclaimed_and_a_live_one_keeps_its_own() -> None:
+    async with redis_conn() as conn:
+        dead, live, other = RedisQueue(conn, lease=0.3), RedisQueue(conn, lease=0.3), RedisQueue(conn, lease=0.3)
+        await dead.put(ev("lost"), [A])
+        await dead.put(ev("held"), [A])
+        [lost] = await dead.take("a", 1, False)
+        dead._leased.clear()  # killed: it neither refreshes nor (in close) puts back what it held
+        await dead.close()
+        [held] = await live.take("a", 1, False)
+        assert (lost.event.id, held.event.id) == ("lost", "held")
+        await asyncio.sleep(1.0)  # three leases long: `live` refreshes its own, nobody refreshes `lost`
+        [again] = await wait_due(other, "a")
+        assert again.event.id == "lost" and again.attempts == 2  # the lost run counts as an attempt
+        assert await other.take("a", 10, False) == []  # `held` is still leased by `live`
+        await live.ack(held)
+        await other.ack(again)
+        assert (await other.counts())["leased"] == 0
+        for q in (live, other):
+            await q.close()
+
+
+async def test_redis_close_puts_back_what_the_host_still_held() -> None:
+    async with redis_conn() as conn:
+        one, two = RedisQueue(conn), RedisQueue(conn)
+        await one.put(ev("e1"), [A])
+        [d] = await one.take("a", 1, False)
+        await one.close()
+        [again] = await two.take("a", 1, False)  # at once, not after the lease
+        assert again.event.id == "e1" and again.attempts == 2
+        await two.ack(again)
+        await two.close()
