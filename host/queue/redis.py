@@ -44,6 +44,7 @@ from .base import DeadLetter, Delivery, Queue, Subscription
 
 log = logging.getLogger("steppe.queue.redis")
 GROUP = "steppe"
+FORGET_CONSUMERS_MS = 600_000  # a consumer name idle this long with nothing pending is deleted
 
 # Shared Lua helpers. A step's keys all start with its `base` (`<prefix>q:<step>:`).
 _LIB = """
@@ -143,7 +144,8 @@ local id = redis.call('INCR', KEYS[2])
 enqueue(ARGV[2], '{"id":' .. id .. ',"g":' .. ARGV[5] .. ARGV[3], ARGV[4], ARGV[6], ARGV[6])
 return 1
 """
-# ARGV: base, consumer, min idle ms. Puts back deliveries leased longer than that without a refresh.
+# ARGV: base, consumer, min idle ms, forget-after ms. Puts back deliveries leased longer than min idle
+# without a refresh.
 _REAP = _LIB + """
 local s = ARGV[1] .. 's'
 if redis.call('EXISTS', s) == 0 then return 0 end
@@ -161,6 +163,14 @@ repeat
     n = n + 1
   end
 until cursor == '0-0'
+-- forget the consumer names of hosts long gone (each start of a host reads under a new name)
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', s, 'steppe')) do
+  local info = {}
+  for j = 1, #c, 2 do info[c[j]] = c[j + 1] end
+  if info['pending'] == 0 and info['idle'] > tonumber(ARGV[4]) and info['name'] ~= ARGV[2] then
+    redis.call('XGROUP', 'DELCONSUMER', s, 'steppe', info['name'])
+  end
+end
 return n
 """
 # KEYS: steps, dead. ARGV: prefix. {ready, leased, dead}
@@ -287,7 +297,8 @@ class RedisQueue(Queue):
         steps: set[bytes] = await self._r.smembers(self._steps)  # type: ignore[assignment]
         min_idle, reaped = int(self.lease * 1000), 0
         for step in steps:
-            reaped += int(await self._reap(args=[self.base(step.decode()), self.consumer, min_idle]))
+            reaped += int(await self._reap(args=[self.base(step.decode()), self.consumer, min_idle,
+                                                 max(min_idle * 10, FORGET_CONSUMERS_MS)]))
         return reaped
 
     async def counts(self) -> dict[str, int]:

@@ -579,3 +579,18 @@ async def test_redis_close_puts_back_what_the_host_still_held() -> None:
         assert again.event.id == "e1" and again.attempts == 2
         await two.ack(again)
         await two.close()
+
+
+async def test_redis_forgets_consumer_names_of_hosts_long_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import steppe.queue.redis as redis_queue
+
+    monkeypatch.setattr(redis_queue, "FORGET_CONSUMERS_MS", 0)
+    async with redis_conn() as conn:
+        gone, here = RedisQueue(conn, lease=0.01, upkeep=False), RedisQueue(conn, lease=0.01, upkeep=False)
+        await gone.put(ev("e1"), [A])
+        [d] = await gone.take("a", 1, False)
+        await gone.ack(d)
+        await asyncio.sleep(0.3)
+        await here.recover()
+        names = [c["name"] for c in await conn.client.xinfo_consumers(here.base("a") + "s", "steppe")]
+        assert gone.consumer.encode() not in names and gone.consumer not in names
