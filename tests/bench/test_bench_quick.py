@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from redis_support import need_redis
 
 from conftest import REPO, need
-from redis_support import need_redis
 
 SCENARIOS = [f"S{i}" for i in range(1, 10)]
 
