@@ -14,6 +14,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -89,6 +91,19 @@ PROJECT = {
             tag = os.environ["HOST_TAG"]
             await context.streams.board.set("wall", req["body"]["id"], {"by": tag})
             return {"status": 200, "body": {"host": tag}}
+    """,
+    "steps/picky_step.py": """
+        import os
+
+        config = {"type": "event", "name": "Picky", "subscribes": ["picky"], "emits": [],
+                  "infrastructure": {"queue": {"maxRetries": 1}}}
+        ROOT = os.environ["STEPPE_PROJECT_ROOT"]
+
+        async def handler(input, context):
+            if not os.path.exists(os.path.join(ROOT, "fixed")):
+                raise ValueError(f"not yet: {input['n']}")
+            with open(os.path.join(ROOT, "picky.log"), "a") as f:
+                f.write(f"{input['n']} {os.environ['HOST_TAG']}\\n")
     """,
     "steps/tick_step.py": """
         import os
@@ -200,6 +215,31 @@ def test_a_stream_client_on_one_host_sees_writes_made_on_the_others(cluster: Clu
         ("note-0", "create", "B"), ("note-1", "create", "C"), ("note-2", "create", "B"), ("note-3", "create", "C")]
     stamps = [m["timestamp"] for m in seen]
     assert stamps == sorted(stamps)
+
+
+def steppe_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "steppe.cli", *args], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "STEPPE_ADMIN_TOKEN": TOKEN})
+
+
+def test_one_dead_letter_store_for_all_hosts_through_steppe_dlq(cluster: Cluster) -> None:
+    a, b, c = (cluster.hosts[t] for t in TAGS)
+    r = httpx.post(f"{a.url}/__steppe/emit", json={"topic": "picky", "data": {"n": 7}}, headers=AUTH, timeout=10)
+    assert r.status_code == 202, r.text
+
+    def listed() -> list[dict]:
+        out = steppe_cli("dlq", "list", "--json", "--step", "Picky", "--url", b.url)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    [letter] = wait_until(listed, 30, "the dead letter, listed through another host")
+    assert letter["event"]["data"] == {"n": 7} and "not yet: 7" in letter["error"]
+    (cluster.root / "fixed").write_text("")
+    out = steppe_cli("dlq", "replay", "--step", "Picky", "--url", c.url)
+    assert out.returncode == 0, out.stdout + out.stderr
+    wait_until(lambda: lines(cluster.root, "picky.log"), 30, "the replayed delivery handled")
+    assert [n for n, _ in lines(cluster.root, "picky.log")] == ["7"]
+    assert listed() == []
 
 
 class Emitter:
