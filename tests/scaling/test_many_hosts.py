@@ -246,8 +246,9 @@ class Emitter:
     """Emits ids 0..N-1 through POST /__steppe/emit, spread over the hosts still alive; remembers which were
     accepted (202)."""
 
-    def __init__(self, cluster: Cluster, threads: int = 6) -> None:
+    def __init__(self, cluster: Cluster, threads: int = 6, first: int = 0) -> None:
         self.alive = list(cluster.hosts.values())
+        self.first = first
         self.accepted: set[int] = set()
         self.failed: dict[int, str] = {}
         self._lock = threading.Lock()
@@ -260,7 +261,7 @@ class Emitter:
             if self._next >= N:
                 return None
             self._next += 1
-            return self._next - 1
+            return self.first + self._next - 1
 
     def _worker(self) -> None:
         with httpx.Client(timeout=10, headers=AUTH) as client:
@@ -282,6 +283,24 @@ class Emitter:
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the emitter did not finish"
+
+
+def test_kill_9_of_one_hosts_python_runner_mid_chain_loses_no_event(cluster: Cluster) -> None:
+    root, first = cluster.root, 2 * N  # ids of their own, apart from the host-kill test's
+    ids = set(range(first, first + N))
+    a = cluster.hosts["A"]
+    pid = a.runner_pid("python")
+    emitter = Emitter(cluster, first=first)
+    wait_until(lambda: len([i for i, _ in hits(root, "py") if i in ids]) >= 120, 60, "120 events at the Python hop")
+    os.kill(pid, signal.SIGKILL)
+    emitter.join(90)
+    assert not emitter.failed, f"emits refused: {list(emitter.failed.items())[:5]}"
+    wait_until(lambda: ids <= {i for i, _ in hits(root, "rb")}, 90, "every event at the Ruby hop")
+    wait_until(lambda: a.runner_pid("python") != pid, 30, "host A's Python runner restarted")
+    counts = Counter(i for i, _ in hits(root, "py") if i in ids)
+    print(f"\nkill -9 of host A's python runner: {N} events, python hop duplicates "
+          f"{sum(c - 1 for c in counts.values())}")
+    assert set(counts) == ids
 
 
 def test_kill_9_of_one_host_mid_chain_loses_no_accepted_event(cluster: Cluster) -> None:
