@@ -105,6 +105,21 @@ PROJECT = {
             with open(os.path.join(ROOT, "picky.log"), "a") as f:
                 f.write(f"{input['n']} {os.environ['HOST_TAG']}\\n")
     """,
+    "steps/solo_step.py": """
+        import asyncio
+        import os
+        import time
+
+        config = {"type": "event", "name": "Solo", "subscribes": ["solo"], "emits": [],
+                  "infrastructure": {"queue": {"concurrency": 1}}}
+        LOG = os.path.join(os.environ["STEPPE_PROJECT_ROOT"], "solo.log")
+
+        async def handler(input, context):
+            start = time.time()
+            await asyncio.sleep(0.1)
+            with open(LOG, "a") as f:
+                f.write(f"{start:.4f},{time.time():.4f} {os.environ['HOST_TAG']}\\n")
+    """,
     "steps/tick_step.py": """
         import os
         import time
@@ -215,6 +230,20 @@ def test_a_stream_client_on_one_host_sees_writes_made_on_the_others(cluster: Clu
         ("note-0", "create", "B"), ("note-1", "create", "C"), ("note-2", "create", "B"), ("note-3", "create", "C")]
     stamps = [m["timestamp"] for m in seen]
     assert stamps == sorted(stamps)
+
+
+def test_queue_concurrency_is_global_across_the_hosts(cluster: Cluster) -> None:
+    # each host is woken by the emits it accepts and tries to take at once: with a per-host cap, three
+    # runs would overlap
+    hosts = list(cluster.hosts.values())
+    with httpx.Client(timeout=10, headers=AUTH) as client:
+        for n in range(12):
+            r = client.post(f"{hosts[n % 3].url}/__steppe/emit", json={"topic": "solo", "data": {"n": n}})
+            assert r.status_code == 202, r.text
+    runs = wait_until(lambda: len(got := lines(cluster.root, "solo.log")) >= 12 and got, 60, "12 runs of Solo")
+    spans = sorted(tuple(map(float, span.split(","))) for span, _ in runs)
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end - 0.005, f"two runs of a concurrency-1 step overlapped: {spans}"
 
 
 def steppe_cli(*args: str) -> subprocess.CompletedProcess[str]:
