@@ -80,6 +80,7 @@ class Host:
                                    "start it or fix redis_url") from None
         await self.load()
         await self.stream_store.start(self.hub, self.health)
+        await self.queue.watch(self.worker.wake)  # deliveries made due by other hosts
         if recovered := await self.queue.recover():
             self.logs.write("info", f"{recovered} delivery(ies) interrupted by the last stop will run again")
         self.app = build_app(self)

@@ -17,6 +17,8 @@ XACKed and XDELed, so a stream holds exactly the ready and the leased deliveries
 - concurrency caps are global: a take leases at most `cap - pending` entries, in the same Lua script.
 - dead letters are a hash by delivery id (`q:dead`), read by `steppe dlq` through the admin API.
 - dedupe: `q:seen:<event id>` set with NX and the window as its expiry.
+- wake-ups: a put or replay publishes on `q:wake` (at most once per 50 ms), so idle hosts take new work
+  at once instead of at their next poll.
 
 Every state change is one Lua script, atomic across hosts; the puts, acks, retries and burials of one
 turn of the event loop go out as one pipeline (RedisConn.batched), in call order. A delivery is a JSON
@@ -32,6 +34,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,9 +89,16 @@ local function settle(base, entry)
   return true
 end
 """
-# KEYS: ids, steps. ARGV: dedupe key or '', window ms, now ms, record tail, n, then per route:
-# step, base, due ms, group or '', group as JSON
-_PUT = _LIB + """
+# Tell the other hosts that deliveries are due, at most once per 50 ms across the app (their workers also
+# poll, so a put in between is found by the take this wakes, or by the next poll).
+_WAKE = """
+local function wake(flag, channel)
+  if redis.call('SET', flag, '1', 'NX', 'PX', 50) then redis.call('PUBLISH', channel, '') end
+end
+"""
+# KEYS: ids, steps, wake flag, wake channel. ARGV: dedupe key or '', window ms, now ms, record tail, n,
+# then per route: step, base, due ms, group or '', group as JSON
+_PUT = _LIB + _WAKE + """
 if ARGV[1] ~= '' and not redis.call('SET', ARGV[1], '1', 'NX', 'PX', ARGV[2]) then return 0 end
 local i = 6
 for _ = 1, tonumber(ARGV[5]) do
@@ -97,6 +107,7 @@ for _ = 1, tonumber(ARGV[5]) do
   enqueue(ARGV[i + 1], '{"id":' .. id .. ',"g":' .. ARGV[i + 4] .. ARGV[4], ARGV[i + 3], ARGV[i + 2], ARGV[3])
   i = i + 5
 end
+wake(KEYS[3], KEYS[4])
 return 1
 """
 # ARGV: base, consumer, limit, cap (-1: none), now ms
@@ -137,11 +148,12 @@ redis.call('HSET', KEYS[1], ARGV[5], ARGV[6])
 release(ARGV[1], ARGV[3], ARGV[4])
 return 1
 """
-# KEYS: dead, ids. ARGV: id, base, record tail, group, group as JSON, now ms
-_REPLAY = _LIB + """
+# KEYS: dead, ids, wake flag, wake channel. ARGV: id, base, record tail, group, group as JSON, now ms
+_REPLAY = _LIB + _WAKE + """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 local id = redis.call('INCR', KEYS[2])
 enqueue(ARGV[2], '{"id":' .. id .. ',"g":' .. ARGV[5] .. ARGV[3], ARGV[4], ARGV[6], ARGV[6])
+wake(KEYS[3], KEYS[4])
 return 1
 """
 # ARGV: base, consumer, min idle ms, forget-after ms. Puts back deliveries leased longer than min idle
@@ -212,12 +224,14 @@ class RedisQueue(Queue):
         self._r = conn.client
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._ids, self._steps, self._dead = conn.key("q", "ids"), conn.key("q", "steps"), conn.key("q", "dead")
+        self._wake_keys = [conn.key("q", "wake", "flag"), conn.key("q", "wake")]
         self._put, self._take, self._ack = conn.script(_PUT), conn.script(_TAKE), conn.script(_ACK)
         self._retry, self._bury, self._replay = conn.script(_RETRY), conn.script(_BURY), conn.script(_REPLAY)
         self._reap, self._counts = conn.script(_REAP), conn.script(_COUNTS)
         self._caps: dict[str, int] = {}
         self._leased: dict[tuple[str, str], RedisDelivery] = {}  # (step, entry) -> what this host runs
         self._upkeep: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def base(self, step: str) -> str:
         return self.conn.key("q", part(step)) + ":"
@@ -235,7 +249,7 @@ class RedisQueue(Queue):
         for r in routes:
             group = event.message_group_id if r.fifo and event.message_group_id else ""
             args += [r.step, self.base(r.step), _ms(now + r.delay), group, orjson.dumps(group or None)]
-        return bool(await self.conn.batched(self._put, [self._ids, self._steps], args))
+        return bool(await self.conn.batched(self._put, [self._ids, self._steps, *self._wake_keys], args))
 
     async def take(self, step: str, limit: int, fifo: bool) -> list[Delivery]:
         self._start_upkeep()
@@ -323,13 +337,37 @@ class RedisQueue(Queue):
         for letter in await self.dead(ids=ids):
             now = time.time()
             group = letter.group or ""
-            replayed += int(await self._replay(keys=[self._dead, self._ids], args=[
+            replayed += int(await self._replay(keys=[self._dead, self._ids, *self._wake_keys], args=[
                 letter.id, self.base(letter.step), _tail(0, now, None, letter.event.as_dict()), group,
                 orjson.dumps(group or None), _ms(now)]))
         return replayed
 
     async def drop(self, ids: list[int]) -> int:
         return int(await self._r.hdel(self._dead, *ids)) if ids else 0
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        subscribed = asyncio.get_running_loop().create_future()
+        self._watcher = asyncio.get_running_loop().create_task(self._listen(wake, subscribed))
+        await asyncio.wait_for(asyncio.shield(subscribed), 10)
+
+    async def _listen(self, wake: Callable[[], None], subscribed: asyncio.Future[None]) -> None:
+        while True:
+            pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._wake_keys[1])
+                if not subscribed.done():
+                    subscribed.set_result(None)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the workers still poll: only the wake-ups from other hosts pause
+                log.warning("wake-ups from other hosts interrupted (%s); reconnecting", e)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
 
     # --- leases: refresh ours, reclaim those of dead hosts
     def _start_upkeep(self) -> None:
@@ -365,7 +403,8 @@ class RedisQueue(Queue):
         for d in list(self._leased.values()):
             with contextlib.suppress(RedisError, OSError):
                 await self._put_back(self._held(d), 0.0)
-        if self._upkeep is not None:
-            self._upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._upkeep
+        for task in (self._upkeep, self._watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

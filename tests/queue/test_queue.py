@@ -594,3 +594,21 @@ async def test_redis_forgets_consumer_names_of_hosts_long_gone(monkeypatch: pyte
         await here.recover()
         names = [c["name"] for c in await conn.client.xinfo_consumers(here.base("a") + "s", "steppe")]
         assert gone.consumer.encode() not in names and gone.consumer not in names
+
+
+async def test_redis_wakes_the_other_hosts_when_deliveries_are_put_or_replayed() -> None:
+    async with redis_conn() as conn:
+        one, two = RedisQueue(conn, upkeep=False), RedisQueue(conn, upkeep=False)
+        woken = asyncio.Event()
+        await two.watch(woken.set)
+        await one.put(ev("e1"), [A])
+        await asyncio.wait_for(woken.wait(), 2)
+        [d] = await two.take("a", 1, False)
+        await two.bury(d, "x")
+        woken.clear()
+        await asyncio.sleep(0.06)  # past the 50 ms in which wake-ups are coalesced
+        [letter] = await one.dead()
+        assert await one.replay([letter.id]) == 1
+        await asyncio.wait_for(woken.wait(), 2)
+        for q in (one, two):
+            await q.close()
