@@ -11,12 +11,14 @@ from fastapi import FastAPI
 from .bus import EventBus
 from .calls import HandlerCalls
 from .cron import CronScheduler
+from .cron_lock import RedisCronLock
 from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
 from .motia_config import check_auth_context
-from .project import Project
+from .project import Project, ProjectError
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
+from .redis_conn import open_redis
 from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
 from .settings import Settings
@@ -43,11 +45,12 @@ class Host:
         self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
         _route_python_logs(self.logs)
         settings.data_path.mkdir(parents=True, exist_ok=True)
-        self.queue = open_queue(settings.bus, settings.data_path)
+        self.redis = open_redis(settings)  # the pool the Redis backends share, when any part uses Redis
+        self.queue = open_queue(settings.bus, settings.data_path, self.redis, settings.redis_lease)
         self.bus = EventBus(self.queue, settings.dedupe_window)
-        self.state = open_state_store(settings.state, settings.data_path)  # type: ignore[arg-type]
+        self.state = open_state_store(settings.state, settings.data_path, self.redis)  # type: ignore[arg-type]
         self.hub = StreamHub()
-        self.stream_store = open_stream_store(settings.streams, settings.data_path)  # type: ignore[arg-type]
+        self.stream_store = open_stream_store(settings.streams, settings.data_path, self.redis)  # type: ignore[arg-type]
         self.streams = Streams(self.stream_store, self.hub,
                                lambda: set(self.project.streams) | set(settings.open_streams))
         self.calls = HandlerCalls(self.bus, self.state, self.streams, self.logs, settings.max_event)
@@ -65,7 +68,9 @@ class Host:
                                           cap=settings.retry_cap, wake=self.worker.wake, on_dead=self._dead_letter)
         self.bus.on_accepted = self.worker.wake
         self.tasks = TaskSupervisor(self.health)  # the worker, cron schedules and storage watch restart on a crash
-        self.cron = CronScheduler(self.invoker.tick, self.logs, spawn=self.tasks.supervise)
+        # with Redis, other hosts may run the same project: each cron tick runs on the host winning its lock
+        self.cron = CronScheduler(self.invoker.tick, self.logs, spawn=self.tasks.supervise,
+                                  lock=RedisCronLock(self.redis) if self.redis else None)
         files = [f for f in (getattr(s, "file", None) for s in (self.queue, self.state, self.stream_store)) if f]
         self.storage_watch = StorageWatch(self.health, self.queue, files, lambda: list(self.worker.policies),
                                           interval=settings.storage_check_interval,
@@ -80,7 +85,16 @@ class Host:
         await self.project.load()
 
     async def start(self) -> FastAPI:
+        if self.redis is not None:
+            self.redis.health = self.health
+            try:
+                await self.redis.ping()
+            except Exception as e:
+                raise ProjectError(f"Redis at {self.redis.where()} did not answer ({type(e).__name__}); "
+                                   "start it or fix redis_url") from None
         await self.load()
+        await self.stream_store.start(self.hub, self.health)
+        await self.queue.watch(self.worker.wake)  # deliveries made due by other hosts
         if recovered := await self.queue.recover():
             self.logs.write("info", f"{recovered} delivery(ies) interrupted by the last stop will run again")
         self.app = build_app(self)
@@ -108,6 +122,7 @@ class Host:
         self.bus.set_routes({topic: [Subscription(name, policies[name].delay, policies[name].fifo) for name in names]
                              for topic, names in self.project.topic_routes().items()})
         self.worker.set_policies(policies)
+        self.queue.set_limits({name: p.concurrency for name, p in policies.items()})
         self.cron.sync(self.project.ok_steps("cron"))
         if self.app is not None:
             self.app.router.routes[:] = build_routes(self)
@@ -131,6 +146,8 @@ class Host:
         await self.queue.close()
         await self.state.close()
         await self.stream_store.close()
+        if self.redis is not None:
+            await self.redis.close()
 
     def _dead_letter(self, delivery: Any, error: str) -> None:
         self.logs.write("error", f"delivery {delivery.id} of event {delivery.event.topic!r} moved to the "

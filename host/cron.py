@@ -1,10 +1,11 @@
-"""Firing cron steps on schedule; a run still going when its next tick comes makes that tick skip."""
+"""Firing cron steps on schedule; a run still going when its next tick comes makes that tick skip. With a
+`lock` (several hosts sharing Redis, see cron_lock.py) a tick runs only on the host that wins its lock."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,8 @@ def _plain(name: str, body: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.
 
 class CronScheduler:
     def __init__(self, run: Callable[[Step], Coroutine[Any, Any, None]], logs: LogBook,
-                 spawn: Spawn = _plain) -> None:
-        self._run, self._logs = run, logs
+                 spawn: Spawn = _plain, lock: Callable[[str, float], Awaitable[bool]] | None = None) -> None:
+        self._run, self._logs, self._lock = run, logs, lock
         self._spawn = spawn  # how each schedule's loop is started: the host supervises them (host/tasks.py)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -60,6 +61,8 @@ class CronScheduler:
                 self.skipped[step.name] = self.skipped.get(step.name, 0) + 1
                 self._logs.write("warn", "previous run still in progress; skipping this tick", step=step.name)
                 continue
+            if self._lock is not None and not await self._lock(step.name, due):
+                continue  # another host runs this tick
             self._running[step.name] = asyncio.get_running_loop().create_task(self._run(step))
 
     async def stop(self) -> None:

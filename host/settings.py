@@ -19,9 +19,9 @@ class Settings:
     host: str = ""  # address to bind; empty: 127.0.0.1 (both modes); "0.0.0.0" serves on every interface
     port: int = 3000
     mode: str = "dev"  # dev: pretty logs, errors show messages; start: JSON logs
-    state: str = "sqlite"  # sqlite | memory
-    streams: str = "sqlite"  # sqlite | memory
-    bus: str = "sqlite"  # sqlite (durable, under data_dir) | memory (lost on restart; for tests)
+    state: str = "sqlite"  # sqlite | memory | redis
+    streams: str = "sqlite"  # sqlite | memory | redis
+    bus: str = "sqlite"  # sqlite (durable, under data_dir) | memory (lost on restart; for tests) | redis
     retry_base: float = 1.0  # seconds: retry n waits a random time in [0, min(retry_cap, retry_base * 2^(n-1))]
     retry_cap: float = 30.0
     step_concurrency: int = 50  # in-flight deliveries per event step without queue.concurrency
@@ -54,10 +54,20 @@ class Settings:
     allowed_hosts: list[str] = field(default_factory=list)  # Host names /__steppe/ answers (+ loopback names)
     max_headers: int = 64 * 1024  # bytes of request headers in all; 431 above
     max_json_depth: int = 512  # nesting levels of a JSON body (API steps, admin); 400 above
+    # Many hosts as one app (docs/scaling.md): `backend` is the default of `state`, `streams` and `bus`
+    # when they are not set themselves; "redis" also makes cron ticks run once across the hosts.
+    backend: str = ""  # "" (each part's own default) | sqlite | memory | redis
+    redis_url: str = "redis://127.0.0.1:6379/0"  # the Redis every host of the app shares
+    redis_prefix: str = "steppe:"  # start of every key, so several apps can share one Redis
+    redis_lease: float = 30.0  # seconds a dead host's running deliveries stay leased before others take them
 
     @property
     def data_path(self) -> Path:
         return self.root / self.data_dir
+
+    @property
+    def uses_redis(self) -> bool:
+        return "redis" in (self.state, self.streams, self.bus) or self.backend == "redis"
 
     @property
     def bind_address(self) -> str:
@@ -112,4 +122,7 @@ def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: An
             values[name] = ([h.strip() for h in raw.split(",") if h.strip()] if name in lists
                             else _coerce(raw, getattr(defaults, name)))
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if backend := values.get("backend"):
+        for name in ("state", "streams", "bus"):
+            values.setdefault(name, backend)
     return Settings(root=root, **values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,16 @@ class Queue(ABC):
 
     @abstractmethod
     async def drop(self, ids: list[int]) -> int: ...
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """Call `wake` when another process made deliveries due (a queue shared by several hosts); a
+        one-process queue needs nothing: the bus wakes the worker itself."""
+        return None
+
+    def set_limits(self, concurrency: dict[str, int]) -> None:
+        """Each step's concurrency cap (queue.concurrency). A queue shared by several hosts enforces them
+        across all of them in `take`; a one-process queue needs nothing, the worker counts its own."""
+        return None
 
     async def close(self) -> None:
         return None

@@ -8,9 +8,13 @@ ValueError, since an item without fields cannot carry its id.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..state.base import check_name, encode_value
+
+if TYPE_CHECKING:
+    from ..health import Health
+    from .hub import StreamHub
 
 
 def make_item(stream: Any, group_id: Any, id: Any, data: Any) -> tuple[dict[str, Any], bytes]:
@@ -31,6 +35,19 @@ def check_address(stream: Any, group_id: Any, id: Any = "") -> None:
 
 
 class StreamStore(ABC):
+    # True for a store shared by several hosts (Redis): it publishes every change and `send` to the hub of
+    # every host itself, once `start(hub)` has run, so the Streams facade must not publish them locally.
+    fans_out = False
+
+    async def start(self, hub: StreamHub, health: Health | None = None) -> None:
+        """Begin delivering the changes made through any host to `hub` (stores that fan out), reporting
+        to `health` while they cannot."""
+        return None
+
+    async def send(self, stream: str, group_id: str, id: str | None, event: dict[str, Any]) -> None:
+        """An ephemeral event to every host's subscribers (stores that fan out)."""
+        raise NotImplementedError
+
     @abstractmethod
     async def get(self, stream: str, group_id: str, id: str) -> dict[str, Any] | None:
         """The item, or None."""

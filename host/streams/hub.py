@@ -42,6 +42,12 @@ def next_timestamp() -> int:
     return _last_stamp
 
 
+def seen_timestamp(stamp: int) -> None:
+    """A stamp given elsewhere (another host, through a shared store): the next local one is newer."""
+    global _last_stamp
+    _last_stamp = max(_last_stamp, stamp)
+
+
 def encode_message(stream: str | None, group_id: str | None, id: str | None, event: dict[str, Any],
                    timestamp: int | None = None) -> str:
     """The server-to-client envelope of the Motia stream wire (keys left out when unknown)."""
@@ -101,21 +107,26 @@ class StreamHub:
         return len(self._rooms.get((stream, group_id, id), ()))
 
     def publish_item(
-        self, stream: str, group_id: str, id: str, type: ItemChange, item: dict[str, Any]
+        self, stream: str, group_id: str, id: str, type: ItemChange, item: dict[str, Any],
+        timestamp: int | None = None,
     ) -> None:
-        self._publish(stream, group_id, id, {"type": type, "data": item})
+        self._publish(stream, group_id, id, {"type": type, "data": item}, timestamp)
 
-    def publish_event(self, stream: str, group_id: str, id: str | None, event: dict[str, Any]) -> None:
+    def publish_event(self, stream: str, group_id: str, id: str | None, event: dict[str, Any],
+                      timestamp: int | None = None) -> None:
         """An ephemeral `send`: to the group's room, and to the item's room when `id` is given."""
-        self._publish(stream, group_id, id, {"type": "event", "event": event})
+        self._publish(stream, group_id, id, {"type": "event", "event": event}, timestamp)
 
-    def _publish(self, stream: str, group_id: str, id: str | None, event: dict[str, Any]) -> None:
+    def _publish(self, stream: str, group_id: str, id: str | None, event: dict[str, Any],
+                 timestamp: int | None = None) -> None:
+        if timestamp is not None:  # stamped by a shared store: later local stamps must stay newer
+            seen_timestamp(timestamp)
         recipients = dict(self._rooms.get((stream, group_id, None), {}))
         if id is not None:
             recipients.update(self._rooms.get((stream, group_id, id), {}))
         if not recipients:
             return
-        text = encode_message(stream, group_id, id, event)  # encoded once for every recipient
+        text = encode_message(stream, group_id, id, event, timestamp)  # encoded once for every recipient
         for sink in recipients:  # a copy: an overflowing sink drops itself from the rooms mid-loop
             sink.offer(text)
 
@@ -143,13 +154,14 @@ class Streams:
     async def set(self, stream: str, group_id: str, id: str, data: Any) -> dict[str, Any]:
         self._known(stream)
         item, created = await self.store.set(stream, group_id, id, data)
-        self.hub.publish_item(stream, group_id, id, "create" if created else "update", item)
+        if not self.store.fans_out:
+            self.hub.publish_item(stream, group_id, id, "create" if created else "update", item)
         return item
 
     async def delete(self, stream: str, group_id: str, id: str) -> dict[str, Any] | None:
         self._known(stream)
         item = await self.store.delete(stream, group_id, id)
-        if item is not None:
+        if item is not None and not self.store.fans_out:
             self.hub.publish_item(stream, group_id, id, "delete", item)
         return item
 
@@ -167,4 +179,8 @@ class Streams:
             check_name("id", id)
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise ValueError("event must be an object {type, data} with a string type")
-        self.hub.publish_event(stream, group_id, id, {"type": event["type"], "data": event.get("data")})
+        message = {"type": event["type"], "data": event.get("data")}
+        if self.store.fans_out:
+            await self.store.send(stream, group_id, id, message)
+        else:
+            self.hub.publish_event(stream, group_id, id, message)

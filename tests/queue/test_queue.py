@@ -1,5 +1,5 @@
-"""The delivery queue, both backends: leases, delays, retries, dead letters, replay, dedupe, FIFO groups,
-and for SqliteQueue durability across a real process crash and group commit."""
+"""The delivery queue, every backend (memory, SQLite, Redis): leases, delays, retries, dead letters, replay,
+dedupe, FIFO groups, and for SqliteQueue durability across a real process crash and group commit."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis_support import redis_conn
 
 from steppe.event import Event
 from steppe.queue import Delivery, MemoryQueue, Queue, SqliteQueue, Subscription
+from steppe.queue.redis import RedisQueue
 
 A, B = Subscription("a"), Subscription("b")
 FIFO = Subscription("f", fifo=True)
@@ -41,9 +43,15 @@ async def wait_due(q: Queue, step: str, fifo: bool = False, timeout: float = 5.0
     raise AssertionError(f"nothing due for {step} after {timeout}s")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def q(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
-    queue: Queue = MemoryQueue() if request.param == "memory" else SqliteQueue(tmp_path / "queue.db")
+    if request.param == "redis":
+        async with redis_conn() as conn:
+            queue: Queue = RedisQueue(conn)
+            yield queue
+            await queue.close()
+        return
+    queue = MemoryQueue() if request.param == "memory" else SqliteQueue(tmp_path / "queue.db")
     yield queue
     await queue.close()
 
@@ -518,3 +526,108 @@ async def test_sqlite_commits_once_per_turn_not_per_put(tmp_path: Path) -> None:
         assert os.path.exists(f"{tmp_path / 'queue.db'}-wal")
     finally:
         await q.close()
+
+
+# --- RedisQueue only: several hosts on one Redis (each RedisQueue is one host: its own consumer name)
+
+async def test_redis_concurrency_cap_and_fifo_groups_hold_across_hosts() -> None:
+    async with redis_conn() as conn:
+        one, two = RedisQueue(conn, upkeep=False), RedisQueue(conn, upkeep=False)
+        for q in (one, two):
+            q.set_limits({"a": 2})
+        for i in range(5):
+            await one.put(ev(f"e{i}"), [A])
+        assert names(await one.take("a", 10, False)) == ["e0", "e1"]
+        assert await two.take("a", 10, False) == []  # the cap is global: two are running on `one`
+        assert await one.take("a", 10, False) == []
+        await one.put(ev("g1", group="g"), [FIFO])
+        await one.put(ev("g2", group="g"), [FIFO])
+        [head] = await two.take("f", 10, True)
+        assert head.event.id == "g1" and await one.take("f", 10, True) == []  # FIFO across hosts
+        await two.ack(head)
+        assert names(await one.take("f", 10, True)) == ["g2"]
+
+
+async def test_redis_leases_of_a_dead_host_are_reclaimed_and_a_live_one_keeps_its_own() -> None:
+    async with redis_conn() as conn:
+        dead, live, other = RedisQueue(conn, lease=0.3), RedisQueue(conn, lease=0.3), RedisQueue(conn, lease=0.3)
+        await dead.put(ev("lost"), [A])
+        await dead.put(ev("held"), [A])
+        [lost] = await dead.take("a", 1, False)
+        dead._leased.clear()  # killed: it neither refreshes nor (in close) puts back what it held
+        await dead.close()
+        [held] = await live.take("a", 1, False)
+        assert (lost.event.id, held.event.id) == ("lost", "held")
+        await asyncio.sleep(1.0)  # three leases long: `live` refreshes its own, nobody refreshes `lost`
+        [again] = await wait_due(other, "a")
+        assert again.event.id == "lost" and again.attempts == 2  # the lost run counts as an attempt
+        assert await other.take("a", 10, False) == []  # `held` is still leased by `live`
+        await live.ack(held)
+        await other.ack(again)
+        assert (await other.counts())["leased"] == 0
+        for q in (live, other):
+            await q.close()
+
+
+async def test_redis_close_puts_back_what_the_host_still_held() -> None:
+    async with redis_conn() as conn:
+        one, two = RedisQueue(conn), RedisQueue(conn)
+        await one.put(ev("e1"), [A])
+        [d] = await one.take("a", 1, False)
+        await one.close()
+        [again] = await two.take("a", 1, False)  # at once, not after the lease
+        assert again.event.id == "e1" and again.attempts == 2
+        await two.ack(again)
+        await two.close()
+
+
+async def test_redis_forgets_consumer_names_of_hosts_long_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import steppe.queue.redis as redis_queue
+
+    monkeypatch.setattr(redis_queue, "FORGET_CONSUMERS_MS", 0)
+    async with redis_conn() as conn:
+        gone, here = RedisQueue(conn, lease=0.01, upkeep=False), RedisQueue(conn, lease=0.01, upkeep=False)
+        await gone.put(ev("e1"), [A])
+        [d] = await gone.take("a", 1, False)
+        await gone.ack(d)
+        await asyncio.sleep(0.3)
+        await here.recover()
+        names = [c["name"] for c in await conn.client.xinfo_consumers(here.base("a") + "s", "steppe")]
+        assert gone.consumer.encode() not in names and gone.consumer not in names
+
+
+async def test_redis_wakes_the_other_hosts_when_deliveries_are_put_or_replayed() -> None:
+    async with redis_conn() as conn:
+        one, two = RedisQueue(conn, upkeep=False), RedisQueue(conn, upkeep=False)
+        woken = asyncio.Event()
+        await two.watch(woken.set)
+        await one.put(ev("e1"), [A])
+        await asyncio.wait_for(woken.wait(), 2)
+        [d] = await two.take("a", 1, False)
+        await two.bury(d, "x")
+        woken.clear()
+        await asyncio.sleep(0.06)  # past the 50 ms in which wake-ups are coalesced
+        [letter] = await one.dead()
+        assert await one.replay([letter.id]) == 1
+        await asyncio.wait_for(woken.wait(), 2)
+        for q in (one, two):
+            await q.close()
+
+
+# --- the backlog probe and releasing unrecorded outcomes (health and storage-fault recovery)
+
+async def test_oldest_due_and_release(q: Queue) -> None:
+    assert await q.oldest_due(["a", "b"]) == 0.0
+    await q.put(ev("later"), [Subscription("b", delay=3600)])  # not due: never counts as waiting
+    await q.put(ev("e1"), [A])
+    await asyncio.sleep(0.15)
+    assert 0.1 <= await q.oldest_due(["a", "b"]) < 2.0
+    assert await q.oldest_due(["b"]) == 0.0
+    [d] = await q.take("a", 10, False)
+    assert await q.oldest_due(["a"]) == 0.0  # leased: no longer waiting
+    assert await q.release([d.id]) == 1
+    assert await q.counts() == {"ready": 2, "leased": 0, "dead": 0}
+    [again] = await wait_due(q, "a")
+    assert again.event.id == "e1" and again.attempts == 2  # the unrecorded run still counts
+    await q.ack(again)
+    assert await q.oldest_due(["a"]) == 0.0

@@ -1,4 +1,5 @@
-"""State stores, both backends: exact round-trips, exact groups, TTL, persistence, concurrency."""
+"""State stores, every backend (memory, SQLite, Redis): exact round-trips, exact groups, TTL, persistence,
+concurrency."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from redis_support import redis_conn
 
 from steppe.state import MemoryStateStore, SqliteStateStore, StateStore, open_state_store
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "redis":
+        async with redis_conn() as conn:
+            s = open_state_store("redis", tmp_path, conn)
+            yield s
+            await s.close()
+        return
     s = open_state_store(request.param, tmp_path)
     yield s
     await s.close()

@@ -6,13 +6,20 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from redis_support import redis_conn
 
 from steppe.state import StateStore, open_state_store
 from steppe.state.ops import StateConflict
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "redis":
+        async with redis_conn() as conn:
+            s = open_state_store("redis", tmp_path, conn)
+            yield s
+            await s.close()
+        return
     s = open_state_store(request.param, tmp_path)
     yield s
     await s.close()
@@ -65,3 +72,18 @@ async def test_ttl_is_kept_or_renewed(store: StateStore) -> None:
 async def test_concurrent_increments_are_not_lost(store: StateStore) -> None:
     await asyncio.gather(*(store.update("g", "count", [{"op": "increment"}]) for _ in range(1000)))
     assert await store.get("g", "count") == 1000
+
+
+async def test_redis_updates_from_two_hosts_are_not_lost(tmp_path: Path) -> None:
+    # two stores on two connection pools under one prefix stand for two hosts: only WATCH/MULTI keeps them apart
+    from steppe.redis_conn import RedisConn
+
+    async with redis_conn() as conn:
+        other = RedisConn(conn.url, conn.prefix)
+        a, b = open_state_store("redis", tmp_path, conn), open_state_store("redis", tmp_path, other)
+        try:
+            await asyncio.gather(*(s.update("g", "count", [{"op": "increment"}]) for _ in range(200) for s in (a, b)))
+            assert await a.get("g", "count") == 400
+            assert await b.get_group("g") == [400]
+        finally:
+            await other.close()

@@ -1,11 +1,13 @@
-"""Stream stores (both backends), the hub's fan-out and the Streams facade handlers call."""
+"""Stream stores (every backend: memory, SQLite, Redis), the hub's fan-out and the Streams facade handlers call."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
 import pytest
+from redis_support import redis_conn
 
 from steppe.streams import (
     MemoryStreamStore,
@@ -18,11 +20,41 @@ from steppe.streams import (
 )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "redis":
+        async with redis_conn() as conn:
+            s = open_stream_store("redis", tmp_path, conn)
+            yield s
+            await s.close()
+        return
     s = open_stream_store(request.param, tmp_path)
     yield s
     await s.close()
+
+
+@pytest.fixture
+async def hub(store: StreamStore) -> StreamHub:
+    """A hub the store's changes reach (through Redis pub/sub for the Redis store)."""
+    h = StreamHub()
+    await store.start(h)
+    return h
+
+
+async def flushed(store: StreamStore, hub: StreamHub) -> None:
+    """Wait until every change made so far has reached the hub: a store that fans out through Redis
+    delivers in order, so a marker sent last arriving means everything before it has."""
+    if not store.fans_out:
+        return
+    marker = Recorder()
+    hub.subscribe(marker, "__flush__", "g")
+    await store.send("__flush__", "g", None, {"type": "flush", "data": None})
+    for _ in range(500):
+        if marker.messages:
+            break
+        await asyncio.sleep(0.01)
+    hub.drop(marker)
+    assert marker.messages, "the stream fan-out through Redis delivered nothing within 5s"
 
 
 class Recorder:
@@ -114,8 +146,7 @@ async def test_factory(tmp_path: Path) -> None:
 # -- hub and facade
 
 
-async def test_item_changes_reach_item_and_group_subscribers(store: StreamStore) -> None:
-    hub = StreamHub()
+async def test_item_changes_reach_item_and_group_subscribers(store: StreamStore, hub: StreamHub) -> None:
     streams = Streams(store, hub, {"todos"})
     item_sub, group_sub, other = Recorder(), Recorder(), Recorder()
     hub.subscribe(item_sub, "todos", "g", "1")
@@ -127,6 +158,7 @@ async def test_item_changes_reach_item_and_group_subscribers(store: StreamStore)
     await streams.set("todos", "g", "2", {"t": "c"})
     assert await streams.delete("todos", "g", "1") == {"t": "b", "id": "1"}
     assert await streams.delete("todos", "g", "1") is None  # nothing removed, nothing published
+    await flushed(store, hub)
 
     assert item_sub.events() == [
         ("1", "create", {"t": "a", "id": "1"}),
@@ -144,17 +176,16 @@ async def test_item_changes_reach_item_and_group_subscribers(store: StreamStore)
     assert first["streamName"] == "todos" and first["groupId"] == "g" and isinstance(first["timestamp"], int)
 
 
-async def test_a_sink_in_both_rooms_gets_each_change_once(store: StreamStore) -> None:
-    hub = StreamHub()
+async def test_a_sink_in_both_rooms_gets_each_change_once(store: StreamStore, hub: StreamHub) -> None:
     sink = Recorder()
     hub.subscribe(sink, "todos", "g")
     hub.subscribe(sink, "todos", "g", "1")
     await Streams(store, hub, {"todos"}).set("todos", "g", "1", {})
+    await flushed(store, hub)
     assert len(sink.messages) == 1
 
 
-async def test_send_publishes_an_ephemeral_event(store: StreamStore) -> None:
-    hub = StreamHub()
+async def test_send_publishes_an_ephemeral_event(store: StreamStore, hub: StreamHub) -> None:
     streams = Streams(store, hub, {"chat"})
     group_sub, item_sub, other_item = Recorder(), Recorder(), Recorder()
     hub.subscribe(group_sub, "chat", "room")
@@ -163,6 +194,7 @@ async def test_send_publishes_an_ephemeral_event(store: StreamStore) -> None:
 
     await streams.send("chat", {"groupId": "room"}, {"type": "typing", "data": {"who": "ann"}})
     await streams.send("chat", {"groupId": "room", "id": "m1"}, {"type": "seen", "data": 0})
+    await flushed(store, hub)
 
     assert group_sub.events() == [(None, "event", {"type": "typing", "data": {"who": "ann"}}),
                                   ("m1", "event", {"type": "seen", "data": 0})]

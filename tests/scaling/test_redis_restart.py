@@ -1,0 +1,151 @@
+"""Redis going away under a running host, on a second redis-server this module starts on a free port with
+its own data dir and the persistence docs/scaling.md asks for (AOF, fsync every second): `shutdown
+nosave` in the middle of a burst, then a restart on the same dir, loses no accepted event. A host whose
+Redis does not answer at start refuses to start, saying so."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis_support import IN_CI
+
+from conftest import RunningHost, free_port, wait_until, write_project
+
+PROJECT = {
+    "steps/hop_step.py": """
+        import os
+
+        config = {"type": "event", "name": "Hop", "subscribes": ["hop"], "emits": []}
+        LOG = os.path.join(os.environ["STEPPE_PROJECT_ROOT"], "hits.log")
+
+        async def handler(input, context):
+            await context.state.set("hops", str(input["id"]), {"seen": True})
+            with open(LOG, "a") as f:
+                f.write(f"{input['id']}\\n")
+    """,
+}
+
+
+def redis_server() -> str:
+    path = shutil.which("redis-server")
+    if path is None:
+        if IN_CI:
+            pytest.fail("redis-server is required under CI but not on PATH")
+        pytest.skip("redis-server not installed")
+    return path
+
+
+class RedisProcess:
+    """A redis-server of this test's own: AOF on, fsync every second, no RDB snapshots."""
+
+    def __init__(self, data: Path) -> None:
+        self.data, self.port = data, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisProcess:
+        self.proc = subprocess.Popen(
+            [redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+            stdout=(self.data / "redis.log").open("ab"), stderr=subprocess.STDOUT)
+        wait_until(lambda: self.cli("PING") == "True", 10, "the test's redis-server answering")
+        return self
+
+    def cli(self, *args: str) -> str:
+        import redis
+
+        try:
+            r = redis.Redis(port=self.port, socket_timeout=1, decode_responses=True)
+            try:
+                return str(r.execute_command(*args))
+            finally:
+                r.close()
+        except redis.RedisError as e:
+            return f"error: {e}"
+
+    def shutdown_nosave(self) -> None:
+        assert self.proc is not None
+        self.cli("SHUTDOWN", "NOSAVE")
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    data = tmp_path / "redis-data"
+    data.mkdir()
+    server = RedisProcess(data).start()
+    yield server
+    server.stop()
+
+
+def test_redis_shutdown_nosave_mid_burst_loses_no_accepted_event(tmp_path: Path, own_redis: RedisProcess) -> None:
+    root = write_project(tmp_path / "app", PROJECT)
+    host = RunningHost(root, [], {"STEPPE_BACKEND": "redis", "STEPPE_REDIS_URL": own_redis.url,
+                                  "STEPPE_REDIS_LEASE": "2", "STEPPE_RETRY_BASE": "0.2"}, mode="start")
+    try:
+        host.wait_ready(60)
+        accepted: set[int] = set()
+        refused: list[int] = []
+        stop = threading.Event()
+
+        def emit() -> None:
+            with httpx.Client(timeout=5) as client:
+                i = 0
+                while not stop.is_set() and i < 5000:
+                    try:
+                        ok = client.post(f"{host.url}/__steppe/emit", json={"topic": "hop", "data": {"id": i}}
+                                         ).status_code == 202
+                    except httpx.HTTPError:
+                        ok = False
+                    (accepted.add(i) if ok else refused.append(i))
+                    i += 1
+                    time.sleep(0.005)
+
+        emitter = threading.Thread(target=emit, daemon=True)
+        emitter.start()
+        wait_until(lambda: len(handled(root)) >= 80, 30, "80 events handled")
+        own_redis.shutdown_nosave()
+        before_restart = set(accepted)
+        own_redis.start()  # the same dir: the AOF brings back everything Redis had acknowledged
+        wait_until(lambda: len(accepted - before_restart) >= 100, 30, "emits accepted again after the restart")
+        stop.set()
+        emitter.join(30)
+        assert not emitter.is_alive()
+        wait_until(lambda: accepted <= set(handled(root)), 60,
+                   f"every accepted event handled after the Redis restart (refused while it was down: {len(refused)})")
+        counts = Counter(handled(root))
+        print(f"\nredis restart: accepted {len(accepted)}, refused {len(refused)}, "
+              f"duplicates {sum(c - 1 for c in counts.values())}")
+        health = httpx.get(f"{host.url}/__steppe/health", timeout=5)
+        assert health.status_code == 200
+    finally:
+        host.stop()
+
+
+def handled(root: Path) -> list[int]:
+    path = root / "hits.log"
+    return [int(x) for x in path.read_text().split("\n")[:-1]] if path.exists() else []
+
+
+def test_a_host_whose_redis_does_not_answer_refuses_to_start(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "app", PROJECT)
+    host = RunningHost(root, [], {"STEPPE_BACKEND": "redis", "STEPPE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
+                       mode="start")
+    try:
+        assert host.proc.wait(30) == 1
+        assert "did not answer" in host.logs() and "redis_url" in host.logs()
+    finally:
+        host.stop()
