@@ -17,6 +17,7 @@ from .project import Project
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
+from .runners.limits import check_line_limits
 from .settings import Settings
 from .state import open_state_store
 from .streams import open_stream_store
@@ -34,6 +35,7 @@ def _route_python_logs(book: LogBook) -> None:
 
 class Host:
     def __init__(self, settings: Settings, logs: LogBook | None = None) -> None:
+        check_line_limits(settings)  # refuse to start when a request could outgrow a protocol line
         self.settings = settings
         self.health = Health()  # what is wrong right now: every part reports here, the probes read it
         self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
@@ -52,7 +54,8 @@ class Host:
                                on_event=self._supervisor_event, auth_file=settings.auth,
                                runner_options={"max_line": settings.max_line, "ping_interval": settings.ping_interval,
                                                "ping_timeout": settings.ping_timeout,
-                                               "cancel_grace": settings.cancel_grace})
+                                               "cancel_grace": settings.cancel_grace,
+                                               "restart_cap": settings.restart_cap}, health=self.health)
         self.invoker = Invoker(self.project, self.logs, settings.event_timeout)
         self.worker = DeliveryWorker(self.queue, runner_concurrency=settings.runner_concurrency)
         self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,

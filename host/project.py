@@ -10,6 +10,7 @@ from typing import Any
 
 from . import wire
 from .discovery import SourceFile, discover, find_auth_file
+from .health import Health
 from .rpc import RpcError
 from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
 from .runners.supervisor import HostCall, RunnerLog
@@ -17,7 +18,8 @@ from .steps import ConfigError, Step, validate_config
 
 
 class ProjectError(Exception):
-    """The project cannot start as it is (two steps with one name or one route)."""
+    """The project cannot start as it is (two steps with one name or one route, an auth hook that does not
+    load)."""
 
 
 @dataclass
@@ -38,10 +40,11 @@ class AuthHook:
 class Project:
     def __init__(self, root: Path, registry: RunnerRegistry, *, host_call: HostCall, on_log: RunnerLog,
                  on_event: Callable[[str, str], None], auth_file: str = "",
-                 runner_options: dict[str, float] | None = None) -> None:
+                 runner_options: dict[str, float] | None = None, health: Health | None = None) -> None:
         self.root, self.registry = root, registry
         self._host_call, self._on_log, self._on_event = host_call, on_log, on_event
         self._auth_file, self._runner_options = auth_file, runner_options or {}
+        self._health = health
         self.steps: dict[str, Step] = {}  # by path
         self.streams: dict[str, StreamDef] = {}
         self.stream_errors: dict[str, str] = {}  # path → load error
@@ -51,8 +54,13 @@ class Project:
     async def load(self) -> None:
         extra = self.registry.extra_extensions()
         files = discover(self.root, extra)
-        auth_path = find_auth_file(self.root, self._auth_file or None)
+        auth_path = find_auth_file(self.root, self._auth_file or None, extra)
         if auth_path:
+            if not auth_path.is_file():
+                raise ProjectError(f"the auth hook {self._rel(auth_path)} does not exist")
+            if self.registry.for_file(auth_path) is None:
+                raise ProjectError(f"the auth hook {self._rel(auth_path)} cannot be loaded: no runner handles "
+                                   f"{auth_path.suffix} files")
             files.append(SourceFile(auth_path, "auth"))
         by_language: dict[str, list[SourceFile]] = {}
         for f in files:
@@ -62,13 +70,17 @@ class Project:
                 continue
             by_language.setdefault(spec.language, []).append(f)
         await asyncio.gather(*(self._load_language(lang, fs) for lang, fs in by_language.items()))
+        if auth_path and self.auth is None:
+            # streams would otherwise accept any token: an auth hook that does not load stops the start
+            why = self.stream_errors.get(str(auth_path), "it did not load")
+            raise ProjectError(f"the auth hook {self._rel(auth_path)} cannot be loaded: {why}")
         self._check_unique()
 
     async def _load_language(self, language: str, files: list[SourceFile]) -> None:
         spec = self.registry.get(language)
         sup = RunnerSupervisor(spec, self.root, host_call=self._host_call, on_log=self._on_log,
                                on_event=self._on_event, on_unhealthy=self._runner_unhealthy,
-                               **self._runner_options)  # type: ignore[arg-type]
+                               health=self._health, **self._runner_options)  # type: ignore[arg-type]
         try:
             await sup.start()
         except RunnerUnavailable as e:
@@ -114,8 +126,8 @@ class Project:
                 self._on_event("error", f"invalid step {self._rel(f.path)}: {e}")
             self.steps[str(f.path)] = step
 
-    def _runner_unhealthy(self, language: str, reason: str) -> None:
-        """A crash-looping runner: its steps are listed as unavailable, with the reason."""
+    def _runner_unhealthy(self, language: str, reason: str | None) -> None:
+        """A crash-looping runner: its steps are listed as unhealthy, with the reason (None: it recovered)."""
         for step in self.steps.values():
             if step.language == language and step.error is None:
                 step.unhealthy = reason

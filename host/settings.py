@@ -37,6 +37,8 @@ class Settings:
     max_body: int = 1 * MiB
     max_event: int = 1 * MiB
     max_line: int = 16 * MiB
+    max_headers: int = 64 * 1024  # bytes of request headers in all; 431 above
+    restart_cap: float = 30.0  # seconds: the longest wait between two restarts of a crash-looping runner
     log_level: str = "info"
     log_format: str = ""  # pretty | json; default by mode
     auth: str = ""  # path of the stream authenticate hook file (default: conventional names)
