@@ -18,7 +18,7 @@ import signal
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .. import __version__, wire
 from ..rpc import RequestHandler, RpcConnection
@@ -89,9 +89,7 @@ class RunnerProcess:
             self._pipes = [read_pipe, write_pipe]
             writer: asyncio.WriteTransport = write_pipe
         else:
-            stdin = self.transport.get_pipe_transport(0)
-            assert isinstance(stdin, asyncio.WriteTransport)
-            writer = stdin
+            writer = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))  # uvloop's is no subclass
         self.rpc = RpcConnection(reader, _PipeWriter(writer), on_request=self._on_request,
                                  on_notification=self._notification, on_garbage=self._garbage,
                                  max_line=self._max_line)

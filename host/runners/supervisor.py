@@ -49,7 +49,8 @@ class RunnerSupervisor:
     forever. While it is down and crash-looping its calls fail fast (RunnerUnavailable with a
     retry_after), its steps show as unhealthy, and host health says `degraded`, until it is back."""
 
-    CRASH_WINDOW, CRASH_LIMIT = 60.0, 5  # this many deaths within the window is a crash loop
+    CRASH_WINDOW, CRASH_LIMIT = 60.0, 5  # this many deaths within the window is a crash loop, until the
+    # runner has stayed up for two ping intervals
     FIRST_DELAY = 0.05  # seconds before the first restart; doubled per recent crash, up to restart_cap
 
     def __init__(self, spec: RunnerSpec, project_root: Path, *, host_call: HostCall, on_log: RunnerLog,
@@ -73,6 +74,7 @@ class RunnerSupervisor:
         self.unhealthy: str | None = spec.unavailable  # why its steps cannot run now (shown with them)
         self.down: str | None = None  # why no runner is up right now (between a death and its restart)
         self._next_attempt = 0.0
+        self._up_since = 0.0
         self.runner_version: str | None = None
         self.restarts = 0
         self._stopping = False
@@ -115,6 +117,7 @@ class RunnerSupervisor:
         self.runner_version = str(info.get("runnerVersion") or "?")
         for path, kind in self.files.items():  # a restarted runner has forgotten what was loaded
             await self._load_into(process, path, kind)
+        self._up_since = time.monotonic()
         self._ready.set()
         self._signal()
 
@@ -172,10 +175,14 @@ class RunnerSupervisor:
         now = time.monotonic()
         return sum(1 for t in self._crashes if now - t < self.CRASH_WINDOW)
 
+    def _crash_looping(self) -> bool:
+        stable = self.down is None and time.monotonic() - self._up_since >= 2 * self._ping_interval
+        return not stable and self._recent_crashes() >= self.CRASH_LIMIT
+
     def _report(self) -> None:
         """Tell host health, and the steps, whether this runner is down or crash-looping, or fine again."""
         crashes = self._recent_crashes()
-        looping = crashes >= self.CRASH_LIMIT
+        looping = self._crash_looping()
         name = f"the {self.language} runner"
         if self.down is not None:
             wait = max(0.0, self._next_attempt - time.monotonic())
@@ -204,7 +211,7 @@ class RunnerSupervisor:
         while process.rpc:
             await asyncio.sleep(self._ping_interval)
             if self.unhealthy and not self.spec.unavailable:
-                self._report()  # a crash loop ends when its crashes leave the window
+                self._report()  # a crash loop ends once the runner stays up (or its crashes grow old)
             try:
                 await process.rpc.call("ping", {}, timeout=self._ping_timeout)
             except TimeoutError:
@@ -222,7 +229,7 @@ class RunnerSupervisor:
                 raise RunnerUnavailable(self.spec.unavailable)
             if self._ready.is_set() and self.process:
                 return self.process
-            if self.down is not None and self._recent_crashes() >= self.CRASH_LIMIT:
+            if self.down is not None and self._crash_looping():
                 wait = max(1.0, self._next_attempt - time.monotonic())
                 raise RunnerUnavailable(self.unhealthy or f"{self.language} runner is down", retry_after=wait)
             if self._stopping:
