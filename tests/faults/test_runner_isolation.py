@@ -301,3 +301,25 @@ def test_handlers_writing_to_fd_1_corrupt_nothing_in_flight(stray_host, lang):
     assert f"({name}-runner-stdout) {name} child with inherited stdio" in text
     assert "ignored a line" not in text and " died:" not in text
     assert wait_until(lambda: stray_host.runner_pid(name), 5, "the runner") and "restarted" not in text
+
+
+def test_oversized_requests_never_reach_the_runner_nor_take_it_offline(tmp_path, start_host):
+    """Seen: five requests with a 68 MB header outgrew the Python runner's line limit and crashed it five
+    times, after which every Python step answered 503 for good. The limits are scaled down here (the
+    runner learns max_line from the host): headers larger than a protocol line must be refused before
+    they reach the runner, and the runner keeps serving."""
+    root = write_project(tmp_path, {"steps/hi_step.py": '''
+        config = {"type": "api", "name": "Hi", "path": "/hi", "method": "GET", "emits": []}
+        async def handler(req, ctx):
+            return {"status": 200, "body": {"hi": True}}
+    '''})
+    host = start_host(root, env={"STEPPE_MAX_LINE": "200000", "STEPPE_MAX_BODY": "1000",
+                                 "STEPPE_MAX_HEADERS": "16000", "STEPPE_MAX_EVENT": "1000"})
+    pid = host.runner_pid("python")
+    for _ in range(5):
+        r = httpx.get(f"{host.url}/hi", headers={"x-big": "h" * 300_000}, timeout=20)
+        assert r.status_code in (431, 500), r.text  # 431 at the HTTP edge, else refused before sending
+        if r.status_code == 500:
+            assert r.json()["type"] == "PayloadTooLarge"
+    assert httpx.get(f"{host.url}/hi", timeout=10).json() == {"hi": True}
+    assert host.runner_pid("python") == pid and " died:" not in host.logs()
