@@ -97,7 +97,8 @@ def test_a_runner_kept_beside_its_fixtures_passes_the_stack_vectors(tmp_path: Pa
     fixtures = tmp_path / "lua"
     shutil.copytree(FIXTURES_DIR / "python", fixtures)
     runner = fixtures / "runner.py"
-    runner.write_text(f"import runpy\nrunpy.run_path({str(REPO / 'runners/python/runner.py')!r}, run_name='__main__')\n")
+    real = str(REPO / "runners" / "python" / "runner.py")
+    runner.write_text(f"import runpy\nrunpy.run_path({real!r}, run_name='__main__')\n")
     for vector in ("load_error", "invoke_authenticate", "handler_error", "unserialisable_emit"):
         code, outcomes, output = run_kit([sys.executable, str(runner)], tmp_path, "--lang", "python",
                                          "--fixtures", str(fixtures), "--transport", "fds", "--only", vector)
