@@ -108,8 +108,11 @@ class RunningHost:
             time.sleep(0.05)
         raise AssertionError(f"{needle!r} not in logs after {timeout}s:\n{self.logs()}")
 
-    def runner_pid(self, language: str) -> int:
-        return int(httpx.get(f"{self.url}/__steppe/health").json()["runners"][language]["pid"])
+    def runner_pid(self, language: str, timeout: float = 10) -> int:
+        """The pid of the language's live runner (its pid is null while it is down: wait for one)."""
+        def pid() -> int | None:
+            return httpx.get(f"{self.url}/__steppe/health").json()["runners"][language]["pid"]  # type: ignore[no-any-return]
+        return int(wait_until(pid, timeout, f"a live {language} runner"))
 
     def stop(self) -> int:
         if self.proc.poll() is None:

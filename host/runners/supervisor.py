@@ -115,8 +115,18 @@ class RunnerSupervisor:
             raise RunnerUnavailable(f"{self.language} runner failed to start: {e or type(e).__name__}"
                                     + (f" ({said})" if said else "")) from e
         self.runner_version = str(info.get("runnerVersion") or "?")
-        for path, kind in self.files.items():  # a restarted runner has forgotten what was loaded
-            await self._load_into(process, path, kind)
+        for path, kind in list(self.files.items()):  # a restarted runner has forgotten what was loaded
+            try:
+                await self._load_into(process, path, kind)
+            except RpcError as e:
+                if e.code != wire.LOAD_ERROR:  # the runner died or broke while loading: a failed start
+                    process.kill()
+                    raise RunnerUnavailable(f"{self.language} runner failed to reload its files: {e}") from e
+                self._on_event("error", f"{path} no longer loads after the {self.language} runner restarted: "
+                               f"{e.message}")
+            except TimeoutError as e:
+                process.kill()
+                raise RunnerUnavailable(f"{self.language} runner did not reload {path} in time") from e
         self._up_since = time.monotonic()
         self._ready.set()
         self._signal()
@@ -143,8 +153,8 @@ class RunnerSupervisor:
                 try:
                     await self._spawn()
                     continue
-                except RunnerUnavailable as e:
-                    reason = str(e)
+                except Exception as e:
+                    reason = str(e) or type(e).__name__
                     self._on_event("error", reason)
             else:
                 self._on_event("error", f"{self.language} runner (pid {process.os_pid}) died: {reason}")
@@ -161,8 +171,8 @@ class RunnerSupervisor:
             await asyncio.sleep(delay)
             try:
                 await self._spawn()
-            except RunnerUnavailable as e:
-                reason = str(e)
+            except Exception as e:  # whatever went wrong, supervision goes on: it is the next crash
+                reason = str(e) or type(e).__name__
                 self._on_event("error", reason)
                 continue
             self.restarts += 1
