@@ -90,7 +90,8 @@ function readLines(stream, onLine, onEnd) {
         held = 0
       }
       start = nl + 1
-      if (line !== null && line.length !== 0) onLine(line)
+      if (line !== null && line.length > maxLine) diagnose(`dropped a message longer than ${maxLine} bytes`)
+      else if (line !== null && line.length !== 0) onLine(line)
     }
     if (start < chunk.length && !dropping) {
       parts.push(start === 0 ? chunk : chunk.subarray(start))

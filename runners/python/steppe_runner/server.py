@@ -225,7 +225,9 @@ class LineProtocol:
             buf += tail
         on_line = self.runner.on_line
         for line in lines:
-            if line:
+            if len(line) > MAX_LINE:
+                diag(f"dropped a message longer than {MAX_LINE} bytes")
+            elif line:
                 on_line(line)
 
     def eof_received(self) -> None:
