@@ -323,3 +323,20 @@ def test_oversized_requests_never_reach_the_runner_nor_take_it_offline(tmp_path,
             assert r.json()["type"] == "PayloadTooLarge"
     assert httpx.get(f"{host.url}/hi", timeout=10).json() == {"hi": True}
     assert host.runner_pid("python") == pid and " died:" not in host.logs()
+
+
+async def test_an_unknown_transport_is_named(tmp_path):
+    loaded = await load_fake(tmp_path, "ok", transport="pipes")
+    try:
+        step = next(iter(loaded.project.steps.values()))
+        assert step.status == "unavailable"
+        assert step.unavailable == "[runners.fake] transport must be \"fds\" or \"stdio\", not 'pipes'"
+    finally:
+        await loaded.project.stop(2.0)
+
+
+def test_the_start_up_log_names_each_runner_with_its_version(stray_host):
+    text = stray_host.logs()
+    for name in ("python", "node", "ruby"):
+        assert f"{name} runner 0.1.0 started (pid " in text
+    assert "fds transport" in text
