@@ -78,6 +78,11 @@ class RunnerProcess:
                 stdin=asyncio.subprocess.DEVNULL if fds else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=child_ends,
                 start_new_session=True)  # own session and group: see the module docstring
+        except BaseException:
+            if fds:
+                os.close(from_runner_r)
+                os.close(to_runner_w)
+            raise
         finally:
             for fd in child_ends:
                 os.close(fd)

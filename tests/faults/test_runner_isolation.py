@@ -340,3 +340,23 @@ def test_the_start_up_log_names_each_runner_with_its_version(stray_host):
     for name in ("python", "node", "ruby"):
         assert f"{name} runner 0.1.0 started (pid " in text
     assert "fds transport" in text
+
+
+async def test_a_runner_command_that_does_not_exist_is_named_and_leaks_no_pipes(tmp_path):
+    write_project(tmp_path, {"steps/hello.step.fake": HELLO})
+    registry = RunnerRegistry(extra={"fake": {"command": [str(tmp_path / "no-such-runner")], "extensions": [".fake"],
+                                              "transport": "fds"}}, project_root=tmp_path)
+
+    async def load() -> Project:
+        project = Project(tmp_path, registry, host_call=None, on_log=lambda p, c: None,  # type: ignore[arg-type]
+                          on_event=lambda level, msg: None, health=Health())
+        await project.load()
+        return project
+
+    await load()  # the first start may open what stays open (the child watcher)
+    fds = len(list(Path("/proc/self/fd").iterdir()))
+    for _ in range(3):
+        project = await load()
+    assert len(list(Path("/proc/self/fd").iterdir())) == fds
+    step = next(iter(project.steps.values()))
+    assert step.status == "unavailable" and "fake runner failed to start" in (step.unavailable or "")
