@@ -90,6 +90,9 @@ class Project:
                 else:
                     self.stream_errors[str(f.path)] = str(e)
             self._on_event("warn", f"{len(files)} {language} file(s) unavailable: {e}")
+            if self._health is not None:
+                self._health.report(sup.health_key, "degraded", f"the {language} runner could not start, so "
+                                    f"{len(files)} file(s) are unavailable (see `steppe list`)")
             return
         self.supervisors[language] = sup
         await asyncio.gather(*(self._load_file(sup, f) for f in files))

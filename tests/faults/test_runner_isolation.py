@@ -347,9 +347,11 @@ async def test_a_runner_command_that_does_not_exist_is_named_and_leaks_no_pipes(
     registry = RunnerRegistry(extra={"fake": {"command": [str(tmp_path / "no-such-runner")], "extensions": [".fake"],
                                               "transport": "fds"}}, project_root=tmp_path)
 
+    health = Health()
+
     async def load() -> Project:
         project = Project(tmp_path, registry, host_call=None, on_log=lambda p, c: None,  # type: ignore[arg-type]
-                          on_event=lambda level, msg: None, health=Health())
+                          on_event=lambda level, msg: None, health=health)
         await project.load()
         return project
 
@@ -360,3 +362,6 @@ async def test_a_runner_command_that_does_not_exist_is_named_and_leaks_no_pipes(
     assert len(list(Path("/proc/self/fd").iterdir())) == fds
     step = next(iter(project.steps.values()))
     assert step.status == "unavailable" and "fake runner failed to start" in (step.unavailable or "")
+    assert health.as_dict()["reasons"] == [{
+        "component": "runner.fake", "status": "degraded", "since": pytest.approx(time.time(), abs=30),
+        "reason": "the fake runner could not start, so 1 file(s) are unavailable (see `steppe list`)"}]
