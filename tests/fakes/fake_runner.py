@@ -14,6 +14,7 @@ A step file `*.step.fake` holds its config as JSON. The first argument picks the
   fd1         write bytes without a newline to fd 1 before every answer (a handler's stray write)
   forkexit    on the first invoke, start a child that inherits every pipe and sleeps FAKE_CHILD_SECONDS (60),
               write its pid to FAKE_CHILD_PID_FILE, then exit(3) without answering
+  forkstay    on the first invoke, start such a child too, and answer as usual
   crashloop   crash on the first invoke, then exit(1) before the handshake until FAKE_COUNTER_FILE counts
               FAKE_CRASHES (6) deaths in all; then behave
   wrongname   answer the handshake with language "notfake"
@@ -105,12 +106,13 @@ for line in inp:
         if mode == "crashloop" and deaths() == 0:
             count_death()
             sys.exit(3)
-        if mode == "forkexit" and not os.path.exists(os.environ["FAKE_CHILD_PID_FILE"]):
+        if mode in ("forkexit", "forkstay") and not os.path.exists(os.environ["FAKE_CHILD_PID_FILE"]):
             child = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(float(sys.argv[1]))",
                                       os.environ.get("FAKE_CHILD_SECONDS", "60")], close_fds=False)
             with open(os.environ["FAKE_CHILD_PID_FILE"], "w") as f:
                 f.write(str(child.pid))
-            os._exit(3)
+            if mode == "forkexit":
+                os._exit(3)
         if mode in ("hang", "slowcancel"):
             continue
         if mode == "longline":

@@ -365,3 +365,20 @@ async def test_a_runner_command_that_does_not_exist_is_named_and_leaks_no_pipes(
     assert health.as_dict()["reasons"] == [{
         "component": "runner.fake", "status": "degraded", "since": pytest.approx(time.time(), abs=30),
         "reason": "the fake runner could not start, so 1 file(s) are unavailable (see `steppe list`)"}]
+
+
+@pytest.mark.parametrize("end", ["restart", "stop"])
+async def test_children_a_handler_started_end_with_their_runner(tmp_path, end):
+    pid_file = tmp_path / "child.pid"
+    loaded = await load_fake(tmp_path, "forkstay", env={"FAKE_CHILD_PID_FILE": str(pid_file)})
+    try:
+        assert (await loaded.invoke())["status"] == 200
+        child = int(pid_file.read_text())
+        assert not gone(child)
+        if end == "restart":
+            await loaded.sup.restart()  # a dev reload of a helper module
+            await until(lambda: gone(child), 5, "the handler's child to end with its runner's restart")
+            assert (await loaded.invoke())["status"] == 200
+    finally:
+        await loaded.project.stop(2.0)
+    await until(lambda: gone(child), 5, "the handler's child to end with its runner")
