@@ -1,24 +1,22 @@
-"""One request must never take a language offline (issue 8, section 2): a runner's children, its raw
-writes to fd 1, a crash loop, an oversized message, a runner answering under another name.
-
-The supervisor is driven in-process (a real Project, real runner processes from tests/fakes/fake_runner.py)
-where host health and timing are the subject; the real runners are driven through a real host over HTTP.
+"""One request must never take a language offline (issue 8, sections 2 and 5), with the supervisor driven
+in-process (a real Project, real runner processes from tests/fakes/fake_runner.py) where host health and
+timing are the subject: a runner's children, its raw writes to fd 1, a crash loop, an oversized message,
+a runner answering under another name, stream and auth discovery. The real runners, through a real host
+over HTTP, are in test_runner_output.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from conftest import wait_until, write_project
+from conftest import write_project
 from steppe.health import Health
 from steppe.project import Project, ProjectError, invoke_params
 from steppe.rpc import RpcError
@@ -214,117 +212,6 @@ async def test_an_auth_file_that_does_not_load_stops_the_start(tmp_path, name, t
         await loaded.project.stop(2.0)
 
 
-def test_limits_a_runner_would_refuse_stop_the_start_with_one_line(tmp_path):
-    import subprocess
-
-    write_project(tmp_path, {"steps/a_step.py": "config = {}\n"})
-    out = subprocess.run([sys.executable, "-m", "steppe.cli", "start", "--root", str(tmp_path), "--port", "1"],
-                         capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "STEPPE_MAX_LINE": "1000000", "STEPPE_MAX_BODY": "200000"})
-    assert out.returncode == 2
-    [line] = out.stderr.strip().splitlines()
-    assert line.startswith("error: max_line (1000000 bytes) is below the largest API invoke the limits allow")
-    assert "raise max_line or lower max_body / max_headers" in line
-
-
-# --- the real runners, through a real host -------------------------------------------------------------
-
-STRAY = {
-    "steps/stray.step.js": '''
-        const fs = require('fs')
-        const { spawnSync } = require('child_process')
-        exports.config = { type: 'api', name: 'NodeStray', path: '/node/stray', method: 'GET', emits: [] }
-        exports.handler = async () => {
-          spawnSync('sh', ['-c', 'echo node child with inherited stdio'], { stdio: 'inherit' })
-          fs.writeSync(1, 'node raw fd1 write without a newline ')
-          return { status: 200, body: { lang: 'node' } }
-        }
-    ''',
-    "steps/slow.step.js": '''
-        exports.config = { type: 'api', name: 'NodeSlow', path: '/node/slow', method: 'GET', emits: [] }
-        exports.handler = async () => {
-          await new Promise((resolve) => setTimeout(resolve, 1500))
-          return { status: 200, body: { slow: true } }
-        }
-    ''',
-    "steps/stray_step.py": '''
-        import os
-        import subprocess
-        config = {"type": "api", "name": "PyStray", "path": "/py/stray", "method": "GET", "emits": []}
-        def handler(req, ctx):
-            subprocess.run(["sh", "-c", "echo python child with inherited stdio"], stdout=1)
-            os.write(1, b"python raw fd1 write ")
-            return {"status": 200, "body": {"lang": "python"}}
-    ''',
-    "steps/stray_step.rb": '''
-        def config
-          { 'type' => 'api', 'name' => 'RbStray', 'path' => '/rb/stray', 'method' => 'GET', 'emits' => [] }
-        end
-
-        def handler(_req, _context)
-          system('echo ruby child with inherited stdio', out: 1)
-          STDOUT.syswrite('ruby raw fd1 write ')
-          { 'status' => 200, 'body' => { 'lang' => 'ruby' } }
-        end
-    ''',
-}
-
-
-@pytest.fixture(scope="module")
-def stray_host(tmp_path_factory):  # noqa: ANN001, ANN201
-    from conftest import RunningHost, need
-
-    need("node")
-    need("ruby")
-    host = RunningHost(write_project(tmp_path_factory.mktemp("stray"), STRAY), [], {"STEPPE_API_TIMEOUT": "5"})
-    try:
-        yield host.wait_ready()
-    finally:
-        host.stop()
-
-
-@pytest.mark.parametrize("lang", ["node", "py", "rb"])
-def test_handlers_writing_to_fd_1_corrupt_nothing_in_flight(stray_host, lang):
-    """Seen in Node: a handler's fs.writeSync(1) joined the next protocol line, a request timed out, the
-    runner was killed, and an unrelated in-flight request got 502."""
-    slow: dict[str, Any] = {}
-    waiter = threading.Thread(target=lambda: slow.update(r=httpx.get(f"{stray_host.url}/node/slow", timeout=20)))
-    waiter.start()
-    time.sleep(0.2)
-    for _ in range(3):
-        r = httpx.get(f"{stray_host.url}/{lang}/stray", timeout=20)
-        assert r.status_code == 200, r.text
-    waiter.join()
-    assert slow["r"].status_code == 200 and slow["r"].json() == {"slow": True}
-    name = {"node": "node", "py": "python", "rb": "ruby"}[lang]
-    text = stray_host.wait_log(f"({name}-runner-stdout) {name} raw fd1 write")  # info, as the runner's stdout
-    assert f"({name}-runner-stdout) {name} child with inherited stdio" in text
-    assert "ignored a line" not in text and " died:" not in text
-    assert wait_until(lambda: stray_host.runner_pid(name), 5, "the runner") and "restarted" not in text
-
-
-def test_oversized_requests_never_reach_the_runner_nor_take_it_offline(tmp_path, start_host):
-    """Seen: five requests with a 68 MB header outgrew the Python runner's line limit and crashed it five
-    times, after which every Python step answered 503 for good. The limits are scaled down here (the
-    runner learns max_line from the host): headers larger than a protocol line must be refused before
-    they reach the runner, and the runner keeps serving."""
-    root = write_project(tmp_path, {"steps/hi_step.py": '''
-        config = {"type": "api", "name": "Hi", "path": "/hi", "method": "GET", "emits": []}
-        async def handler(req, ctx):
-            return {"status": 200, "body": {"hi": True}}
-    '''})
-    host = start_host(root, env={"STEPPE_MAX_LINE": "200000", "STEPPE_MAX_BODY": "1000",
-                                 "STEPPE_MAX_HEADERS": "16000", "STEPPE_MAX_EVENT": "1000"})
-    pid = host.runner_pid("python")
-    for _ in range(5):
-        r = httpx.get(f"{host.url}/hi", headers={"x-big": "h" * 300_000}, timeout=20)
-        assert r.status_code in (431, 500), r.text  # 431 at the HTTP edge, else refused before sending
-        if r.status_code == 500:
-            assert r.json()["type"] == "PayloadTooLarge"
-    assert httpx.get(f"{host.url}/hi", timeout=10).json() == {"hi": True}
-    assert host.runner_pid("python") == pid and " died:" not in host.logs()
-
-
 async def test_an_unknown_transport_is_named(tmp_path):
     loaded = await load_fake(tmp_path, "ok", transport="pipes")
     try:
@@ -333,13 +220,6 @@ async def test_an_unknown_transport_is_named(tmp_path):
         assert step.unavailable == "[runners.fake] transport must be \"fds\" or \"stdio\", not 'pipes'"
     finally:
         await loaded.project.stop(2.0)
-
-
-def test_the_start_up_log_names_each_runner_with_its_version(stray_host):
-    text = stray_host.logs()
-    for name in ("python", "node", "ruby"):
-        assert f"{name} runner 0.1.0 started (pid " in text
-    assert "fds transport" in text
 
 
 async def test_a_runner_command_that_does_not_exist_is_named_and_leaks_no_pipes(tmp_path):
