@@ -134,7 +134,7 @@ function main() {
   process.on('uncaughtException', (error) => report('uncaught exception', error))
   process.on('unhandledRejection', (reason) => report('unhandled promise rejection', reason))
   // The host owns the runner's life: a Ctrl-C aimed at the host's process group must not kill the
-  // runner before the host has shut it down cleanly. EOF on stdin still ends it.
+  // runner before the host has shut it down cleanly. EOF on the protocol input still ends it.
   process.on('SIGINT', () => {})
   // the host is gone if its end of our protocol output is closed
   wire.output.on('error', () => process.exit(0))

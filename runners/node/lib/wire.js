@@ -158,5 +158,6 @@ function settle(msg) {
 }
 
 module.exports = {
-  input, output, setMaxLine, send, diagnose, reply, replyError, notify, encodeResult, encodeError, readLines, call, settle,
+  input, output, setMaxLine,
+  send, diagnose, reply, replyError, notify, encodeResult, encodeError, readLines, call, settle,
 }
