@@ -21,6 +21,7 @@ from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .redis_conn import open_redis
 from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
+from .runners.limits import check_line_limits
 from .settings import Settings
 from .state import open_state_store
 from .storage_watch import StorageWatch
@@ -40,6 +41,7 @@ def _route_python_logs(book: LogBook) -> None:
 
 class Host:
     def __init__(self, settings: Settings, logs: LogBook | None = None) -> None:
+        check_line_limits(settings)  # refuse to start when a request could outgrow a protocol line
         self.settings = settings
         self.health = Health()  # what is wrong right now: every part reports here, the probes read it
         self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
@@ -60,8 +62,9 @@ class Host:
                                on_event=self._supervisor_event, auth_file=settings.auth,
                                runner_options={"max_line": settings.max_line, "ping_interval": settings.ping_interval,
                                                "ping_timeout": settings.ping_timeout,
-                                               "cancel_grace": settings.cancel_grace},
-                               declarations=settings.steps)
+                                               "cancel_grace": settings.cancel_grace,
+                                               "restart_cap": settings.restart_cap},
+                               declarations=settings.steps, health=self.health)
         self.invoker = Invoker(self.project, self.logs, settings.event_timeout, settings.max_hops)
         self.worker = DeliveryWorker(self.queue, runner_concurrency=settings.runner_concurrency)
         self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,

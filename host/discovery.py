@@ -14,6 +14,7 @@ SKIPPED_DIRS = {"node_modules", "venv", ".venv", "env", "__pycache__", "dist", "
 _STEP = re.compile(r"(\.step|_step)\.(ts|mts|cts|js|mjs|cjs|py|rb)$")
 _STREAM = re.compile(r"(\.stream|_stream)\.(ts|mts|cts|js|mjs|cjs|py|rb)$")
 _AUTH = re.compile(r"^(steppe\.auth|steppe_auth|auth\.steppe)\.(ts|js|py|rb)$")
+AUTH_STEMS = ("steppe.auth", "steppe_auth", "auth.steppe")
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,9 @@ class SourceFile:
 def discover(root: Path, extra_extensions: tuple[str, ...] = ()) -> list[SourceFile]:
     """Step and stream files in `steps/` and `src/` (recursively), sorted for a stable order.
 
-    `extra_extensions` are suffixes that registered third-party runners handle (e.g. ".lua"): files named
-    `*.step<ext>` / `*_step<ext>` with them count as steps too.
+    `extra_extensions` are suffixes that registered third-party runners handle (e.g. ".lua"): every rule
+    applies to them as to the built-in ones (`*.step<ext>` / `*_step<ext>` steps, `*.stream<ext>` /
+    `*_stream<ext>` streams).
     """
     found: list[SourceFile] = []
     for folder in SEARCHED:
@@ -46,18 +48,20 @@ def classify(path: Path, extra_extensions: tuple[str, ...] = ()) -> LoadKind | N
     name = path.name
     if _STEP.search(name) or any(name.endswith((f".step{e}", f"_step{e}")) for e in extra_extensions):
         return "step"
-    if _STREAM.search(name):
+    if _STREAM.search(name) or any(name.endswith((f".stream{e}", f"_stream{e}")) for e in extra_extensions):
         return "stream"
     return None
 
 
-def find_auth_file(root: Path, configured: str | None) -> Path | None:
-    """The project's stream authenticate hook: `steppe.toml`'s `auth`, else a conventional file name."""
+def find_auth_file(root: Path, configured: str | None, extra_extensions: tuple[str, ...] = ()) -> Path | None:
+    """The project's stream authenticate hook: `steppe.toml`'s `auth`, else a conventional file name
+    (`steppe_auth.<ext>`, `steppe.auth.<ext>`, `auth.steppe.<ext>`, for every registered extension)."""
     if configured:
         return (root / configured).resolve()
+    extra = {f"{stem}{e}" for stem in AUTH_STEMS for e in extra_extensions}
     for folder in (root, *(root / f for f in SEARCHED)):
         if folder.is_dir():
             for child in sorted(folder.iterdir()):
-                if _AUTH.match(child.name):
+                if _AUTH.match(child.name) or child.name in extra:
                     return child
     return None

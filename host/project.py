@@ -11,6 +11,7 @@ from typing import Any
 from . import wire
 from .dialect import complete_config, unmatched
 from .discovery import SourceFile, discover, find_auth_file
+from .health import Health
 from .motia_config import MotiaConfig, find_motia_config
 from .rpc import RpcError
 from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
@@ -19,7 +20,8 @@ from .steps import ConfigError, Step, validate_config
 
 
 class ProjectError(Exception):
-    """The project cannot start as it is (two steps with one name or one route)."""
+    """The project cannot start as it is (two steps with one name or one route, an auth hook that does not
+    load)."""
 
 
 @dataclass
@@ -41,11 +43,12 @@ class Project:
     def __init__(self, root: Path, registry: RunnerRegistry, *, host_call: HostCall, on_log: RunnerLog,
                  on_event: Callable[[str, str], None], auth_file: str = "",
                  runner_options: dict[str, float] | None = None,
-                 declarations: dict[str, Any] | None = None) -> None:
+                 declarations: dict[str, Any] | None = None, health: Health | None = None) -> None:
         self.root, self.registry = root, registry
         self._declarations = declarations or {}  # steppe.toml [steps."<file>"]: triggers of config-less files
         self._host_call, self._on_log, self._on_event = host_call, on_log, on_event
         self._auth_file, self._runner_options = auth_file, runner_options or {}
+        self._health = health
         self.steps: dict[str, Step] = {}  # by path
         self.streams: dict[str, StreamDef] = {}
         self.stream_errors: dict[str, str] = {}  # path → load error
@@ -58,8 +61,13 @@ class Project:
     async def load(self) -> None:
         extra = self.registry.extra_extensions()
         files = discover(self.root, extra)
-        auth_path = find_auth_file(self.root, self._auth_file or None)
+        auth_path = find_auth_file(self.root, self._auth_file or None, extra)
         if auth_path:
+            if not auth_path.is_file():
+                raise ProjectError(f"the auth hook {self._rel(auth_path)} does not exist")
+            if self.registry.for_file(auth_path) is None:
+                raise ProjectError(f"the auth hook {self._rel(auth_path)} cannot be loaded: no runner handles "
+                                   f"{auth_path.suffix} files")
             files.append(SourceFile(auth_path, "auth"))
         # motia.config is loaded like an auth file: its streamAuth serves when no Steppe auth file exists
         if (motia_path := find_motia_config(self.root)) and motia_path != auth_path:
@@ -73,6 +81,10 @@ class Project:
                 continue
             by_language.setdefault(spec.language, []).append(f)
         await asyncio.gather(*(self._load_language(lang, fs) for lang, fs in by_language.items()))
+        if auth_path and self.auth is None:
+            # streams would otherwise accept any token: an auth hook that does not load stops the start
+            why = self.stream_errors.get(str(auth_path), "it did not load")
+            raise ProjectError(f"the auth hook {self._rel(auth_path)} cannot be loaded: {why}")
         if self.motia_config:
             await self._load_motia_extras(self.motia_config)
         if stray := unmatched(self._declarations, [f.path for f in files if f.kind == "step"], self.root):
@@ -100,7 +112,7 @@ class Project:
         spec = self.registry.get(language)
         sup = RunnerSupervisor(spec, self.root, host_call=self._host_call, on_log=self._on_log,
                                on_event=self._on_event, on_unhealthy=self._runner_unhealthy,
-                               **self._runner_options)  # type: ignore[arg-type]
+                               health=self._health, **self._runner_options)  # type: ignore[arg-type]
         try:
             await sup.start()
         except RunnerUnavailable as e:
@@ -110,6 +122,9 @@ class Project:
                 else:
                     self.stream_errors[str(f.path)] = str(e)
             self._on_event("warn", f"{len(files)} {language} file(s) unavailable: {e}")
+            if self._health is not None:
+                self._health.report(sup.health_key, "degraded", f"the {language} runner could not start, so "
+                                    f"{len(files)} file(s) are unavailable (see `steppe list`)")
             return
         self.supervisors[language] = sup
         await asyncio.gather(*(self._load_file(sup, f) for f in files))
@@ -183,8 +198,8 @@ class Project:
         dirs = [Path(str(p.get("dirname"))) for p in self.motia_config.plugins] if self.motia_config else []
         return [d for d in dirs if d.is_absolute() and d.is_dir()]
 
-    def _runner_unhealthy(self, language: str, reason: str) -> None:
-        """A crash-looping runner: its steps are listed as unavailable, with the reason."""
+    def _runner_unhealthy(self, language: str, reason: str | None) -> None:
+        """A crash-looping runner: its steps are listed as unhealthy, with the reason (None: it recovered)."""
         for step in self.steps.values():
             if step.language == language and step.error is None:
                 step.unhealthy = reason

@@ -69,8 +69,9 @@ class RpcConnection:
 
     def __init__(self, reader: asyncio.StreamReader, writer: ByteWriter, *,
                  on_request: RequestHandler, on_notification: NotificationHandler,
-                 on_garbage: Callable[[bytes, str], None]) -> None:
+                 on_garbage: Callable[[bytes, str], None], max_line: int | None = None) -> None:
         self._reader, self._writer = reader, writer
+        self._max_line = max_line  # the peer's line limit: a longer message is refused here, never sent
         self._on_request, self._on_notification, self._on_garbage = on_request, on_notification, on_garbage
         self._ids = itertools.count(1)
         self._pending: dict[wire.Id, asyncio.Future[Any]] = {}
@@ -84,8 +85,13 @@ class RpcConnection:
         if self.closed_reason is not None:
             fut.set_exception(ConnectionLost(self.closed_reason))
             return rid, fut
+        line = encode({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}) + b"\n"
+        if self._max_line is not None and len(line) > self._max_line:
+            fut.set_exception(RpcError(wire.HOST_REFUSED, f"the {method} message is {len(line)} bytes, over the "
+                                       f"runner's {self._max_line}-byte line limit", {"type": "PayloadTooLarge"}))
+            return rid, fut
         self._pending[rid] = fut
-        self._writer.write(encode({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}) + b"\n")
+        self._writer.write(line)
         return rid, fut
 
     async def call(self, method: str, params: dict[str, Any], timeout: float | None = None) -> Any:
@@ -115,6 +121,10 @@ class RpcConnection:
         except TypeError as e:
             data = orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": {
                 "code": wire.INTERNAL_ERROR, "message": f"unencodable result: {e}", "data": {"type": "TypeError"}}})
+        if self._max_line is not None and len(data) >= self._max_line:
+            data = orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": {
+                "code": wire.HOST_REFUSED, "message": f"the answer is {len(data)} bytes, over the runner's "
+                f"{self._max_line}-byte line limit", "data": {"type": "PayloadTooLarge"}}})
         self._writer.write(data + b"\n")
 
     # --- receiving

@@ -40,6 +40,8 @@ class Settings:
     max_body: int = 1 * MiB
     max_event: int = 1 * MiB
     max_line: int = 16 * MiB
+    max_headers: int = 64 * 1024  # bytes of request headers in all; 431 above
+    restart_cap: float = 30.0  # seconds: the longest wait between two restarts of a crash-looping runner
     log_level: str = "info"
     log_format: str = ""  # pretty | json; default by mode
     auth: str = ""  # path of the stream authenticate hook file (default: conventional names)
@@ -52,7 +54,6 @@ class Settings:
     open_streams: list[str] = field(default_factory=list)
     admin_token: str = ""  # the admin API under /__steppe/ needs it; without it: off in start, loopback-only dev
     allowed_hosts: list[str] = field(default_factory=list)  # Host names /__steppe/ answers (+ loopback names)
-    max_headers: int = 64 * 1024  # bytes of request headers in all; 431 above
     max_json_depth: int = 512  # nesting levels of a JSON body (API steps, admin); 400 above
     # Many hosts as one app (docs/scaling.md): `backend` is the default of `state`, `streams` and `bus`
     # when they are not set themselves; "redis" also makes cron ticks run once across the hosts.

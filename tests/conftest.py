@@ -128,8 +128,11 @@ class RunningHost:
         """The admin view of the runners, queue counts and in-flight deliveries (/__steppe/runners)."""
         return self.admin_get("/__steppe/runners", timeout=5).json()
 
-    def runner_pid(self, language: str) -> int:
-        return int(self.runners()["runners"][language]["pid"])
+    def runner_pid(self, language: str, timeout: float = 10) -> int:
+        """The pid of the language's live runner (its pid is null while it is down: wait for one)."""
+        def pid() -> int | None:
+            return self.runners()["runners"][language]["pid"]  # type: ignore[no-any-return]
+        return int(wait_until(pid, timeout, f"a live {language} runner"))
 
     def stop(self) -> int:
         if self.proc.poll() is None:

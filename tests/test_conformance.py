@@ -4,6 +4,7 @@ wrong runner to show that the kit does catch what it claims to."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -39,9 +40,11 @@ def runner_command(lang: str) -> list[str]:
     return [need("ruby"), "runners/ruby/runner.rb"]
 
 
-@pytest.mark.parametrize("lang", LANGUAGES)
-def test_runner_passes_every_vector(lang: str, tmp_path: Path) -> None:
-    code, outcomes, output = run_kit(runner_command(lang), tmp_path, "--lang", lang)
+# every runner speaks protocol 1.1 (fds), and 1.0 (stdio) still works: one stdio run shows it
+@pytest.mark.parametrize("lang, transport", [("python", "fds"), ("node", "fds"), ("ruby", "fds"),
+                                             ("python", "stdio")])
+def test_runner_passes_every_vector(lang: str, transport: str, tmp_path: Path) -> None:
+    code, outcomes, output = run_kit(runner_command(lang), tmp_path, "--lang", lang, "--transport", transport)
     assert outcomes, f"the kit produced no outcomes:\n{output}"
     failed = [o for o in outcomes if not o["ok"]]
     report = "\n".join(f"- {o['name']}: {o['detail']}" + "".join(f"\n    stderr| {line}" for line in
@@ -86,6 +89,20 @@ def test_kit_catches_a_wrong_runner(tmp_path: Path) -> None:
     assert "no log notification matches" in by_name["stdout_capture"]["detail"]
     assert "host calls: expected ['state.get', 'state.set', 'emit']" in by_name["invoke_event"]["detail"]
     assert f"0 passed, {len(outcomes)} failed" in output
+
+
+def test_a_runner_kept_beside_its_fixtures_passes_the_stack_vectors(tmp_path: Path) -> None:
+    """The kit takes the runner script's folder for runner frames; a runner kept in its fixture folder
+    must not have its fixtures' frames taken for its own."""
+    fixtures = tmp_path / "lua"
+    shutil.copytree(FIXTURES_DIR / "python", fixtures)
+    runner = fixtures / "runner.py"
+    real = str(REPO / "runners" / "python" / "runner.py")
+    runner.write_text(f"import runpy\nrunpy.run_path({real!r}, run_name='__main__')\n")
+    for vector in ("load_error", "invoke_authenticate", "handler_error", "unserialisable_emit"):
+        code, outcomes, output = run_kit([sys.executable, str(runner)], tmp_path, "--lang", "python",
+                                         "--fixtures", str(fixtures), "--transport", "fds", "--only", vector)
+        assert code == 0 and outcomes and all(o["ok"] for o in outcomes), output
 
 
 def test_stack_matcher_rejects_runner_frames() -> None:

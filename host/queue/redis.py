@@ -181,12 +181,13 @@ class RedisQueue(Queue):
                 groups = await self._r.xinfo_groups(stream)
             except RedisError:  # no stream yet: nothing queued for this step
                 continue
-            last = next((g.get("last-delivered-id") for g in groups if g.get("name") in (GROUP, GROUP.encode())),
-                        b"0-0")
-            last = last.decode() if isinstance(last, bytes) else str(last)
+            found = next((g.get("last-delivered-id") for g in groups if g.get("name") in (GROUP, GROUP.encode())),
+                         b"0-0")
+            last = found.decode() if isinstance(found, bytes) else str(found)
             first = await self._r.xrange(stream, min=f"({last}", max="+", count=1)
             if first:
-                at = int(first[0][0].decode().split("-")[0])
+                entry = first[0][0]
+                at = int((entry.decode() if isinstance(entry, bytes) else str(entry)).split("-")[0])
                 since = at if since is None else min(since, at)
         return 0.0 if since is None else max(0.0, (now_ms - since) / 1000)
 

@@ -1,4 +1,14 @@
-"""Launching one runner process and talking to it; restarting is the supervisor's business."""
+"""Launching one runner process and talking to it; restarting is the supervisor's business.
+
+The runner runs in its own session (so its own process group): a Ctrl-C to the host's terminal does not
+reach it, and on restart or stop the whole group is killed, children a handler forked included. Its death
+is noticed by its exit (the child watcher waits on the pid), never by the protocol pipe closing: a forked
+child that inherited the pipe would otherwise keep a dead runner looking alive.
+
+Transports (protocol/SPEC.md, "Transports"): `fds` (protocol 1.1, the built-in runners) gives the runner
+a private pipe pair named in STEPPE_RPC_FDS and captures its fd 1 and 2 as log lines; `stdio` (protocol
+1.0 runners) speaks on the runner's stdin/stdout and captures fd 2 only.
+"""
 
 from __future__ import annotations
 
@@ -8,87 +18,138 @@ import signal
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .. import __version__, wire
 from ..rpc import RequestHandler, RpcConnection
+from .output import OutputLines
 from .registry import RunnerSpec
 
 LogSink = Callable[[dict[str, Any]], None]
+EOF_GRACE = 2.0  # seconds a runner that closed its protocol pipe has to exit before it is killed
 
 
 class RunnerProcess:
-    """A started runner: its OS process, its RPC connection, and its stderr drained into the logs."""
+    """A started runner: its OS process, its RPC connection, and its own output drained into the logs."""
 
     def __init__(self, spec: RunnerSpec, project_root: Path, *, on_request: RequestHandler,
                  on_log: LogSink, max_line: int = 16 * 1024 * 1024) -> None:
         self.spec, self.project_root = spec, project_root
         self._on_request, self._on_log, self._max_line = on_request, on_log, max_line
-        self.proc: asyncio.subprocess.Process | None = None
+        self.transport: asyncio.SubprocessTransport | None = None
+        self.os_pid: int | None = None  # kept after exit, to name the runner in messages
         self.rpc: RpcConnection | None = None
         self.info: wire.InitializeResult | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
-        self.ended: asyncio.Future[str] | None = None  # resolves with the reason the connection ended
+        self._exited: asyncio.Future[None] | None = None
+        self._pipes: list[asyncio.BaseTransport] = []
+        self._watch: asyncio.Task[None] | None = None
+        self.ended: asyncio.Future[str] | None = None  # resolves with the reason, once the process is gone
         self.stderr_tail: deque[str] = deque(maxlen=5)  # to explain a runner that dies at start
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+        """The running process's pid; None once it has exited (health must not show a dead pid)."""
+        return self.os_pid if self.alive else None
+
+    @property
+    def alive(self) -> bool:
+        return self._exited is not None and not self._exited.done()
 
     async def start(self, handshake_timeout: float = 30) -> wire.InitializeResult:
-        env = {**os.environ, "STEPPE_PROJECT_ROOT": str(self.project_root), **self.spec.env}
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.spec.command, cwd=self.project_root, env=env, limit=self._max_line,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True)  # a Ctrl-C to the host's terminal must not kill runners mid-drain
-        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
-        self.rpc = RpcConnection(self.proc.stdout, _PipeWriter(self.proc.stdin), on_request=self._on_request,
-                                 on_notification=self._notification, on_garbage=self._garbage)
         loop = asyncio.get_running_loop()
+        self._exited = loop.create_future()
         self.ended = loop.create_future()
-        self._tasks = [loop.create_task(self._read()), loop.create_task(self._drain_stderr(self.proc.stderr))]
+        fds = self.spec.transport == "fds"
+        env = {**os.environ, "STEPPE_PROJECT_ROOT": str(self.project_root), "STEPPE_RUNNER_NAME": self.spec.language,
+               "STEPPE_MAX_LINE": str(self._max_line), **self.spec.env}
+        env.pop("STEPPE_RPC_FDS", None)
+        reader = asyncio.StreamReader(limit=self._max_line, loop=loop)
+        lines = OutputLines(self._output_line, max_line=64 * 1024)
+        child_ends: tuple[int, ...] = ()
+        if fds:
+            to_runner_r, to_runner_w = os.pipe()
+            from_runner_r, from_runner_w = os.pipe()
+            child_ends = (to_runner_r, from_runner_w)
+            env["STEPPE_RPC_FDS"] = f"{to_runner_r},{from_runner_w}"
+        protocol = _RunnerProtocol(self._exited, reader, lines, rpc_on_stdout=not fds)
+        try:
+            self.transport, _ = await loop.subprocess_exec(
+                lambda: protocol, *self.spec.command, cwd=self.project_root, env=env,
+                stdin=asyncio.subprocess.DEVNULL if fds else asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=child_ends,
+                start_new_session=True)  # own session and group: see the module docstring
+        except BaseException:
+            if fds:
+                os.close(from_runner_r)
+                os.close(to_runner_w)
+            raise
+        finally:
+            for fd in child_ends:
+                os.close(fd)
+        self.os_pid = self.transport.get_pid()
+        if fds:
+            read_pipe, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop),
+                                                        os.fdopen(from_runner_r, "rb", buffering=0))
+            write_pipe, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(to_runner_w, "wb", buffering=0))
+            self._pipes = [read_pipe, write_pipe]
+            writer: asyncio.WriteTransport = write_pipe
+        else:
+            writer = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))  # uvloop's is no subclass
+        self.rpc = RpcConnection(reader, _PipeWriter(writer), on_request=self._on_request,
+                                 on_notification=self._notification, on_garbage=self._garbage,
+                                 max_line=self._max_line)
+        self._watch = loop.create_task(self._run())
         result = await self.rpc.call("initialize", {"protocolVersion": wire.PROTOCOL_VERSION,
                                                     "projectRoot": str(self.project_root),
-                                                    "host": f"steppe/{__version__}"}, timeout=handshake_timeout)
+                                                    "host": f"steppe/{__version__}",
+                                                    "maxLine": self._max_line}, timeout=handshake_timeout)
         self.info = result
         return result  # type: ignore[no-any-return]
 
-    async def _read(self) -> None:
-        assert self.rpc and self.proc
-        reason = await self.rpc.run()
-        code: int | None = self.proc.returncode
-        killed_for_protocol = False
-        if code is None:
-            # a runner that broke the protocol (over-long line) or closed its stdout cannot go on talking
-            if "limit" in reason:
-                killed_for_protocol = True
+    async def _run(self) -> None:
+        """Read the protocol until the process is gone; then say why it ended."""
+        assert self.rpc and self._exited and self.transport
+        reading = asyncio.get_running_loop().create_task(self.rpc.run())
+        either: set[asyncio.Future[Any]] = {reading, self._exited}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        broke: str | None = None
+        if reading.done() and not self._exited.done():
+            why = reading.result()
+            if "limit" in why:
+                broke = why  # a runner that broke the protocol cannot go on talking
                 self.kill()
-            try:
-                code = await asyncio.wait_for(self.proc.wait(), 2.0)
-            except TimeoutError:
-                self.kill()
-                code = await self.proc.wait()
-        if killed_for_protocol:
-            pass  # the broken protocol is the reason, not the SIGKILL we sent for it
-        elif code < 0:
+            else:  # it closed its end of the pipe: it should be exiting
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._exited), EOF_GRACE)
+                except TimeoutError:
+                    self.kill()
+        await self._exited
+        self.kill()  # children it left behind (they may hold the pipes open) go with it
+        code = self.transport.get_returncode()
+        if broke:
+            reason = broke  # the broken protocol is the reason, not the SIGKILL we sent for it
+        elif code is not None and code < 0:
             reason = f"runner was killed by signal {signal.Signals(-code).name}"
         elif code:
             reason = f"runner exited with status {code}"
+        elif reading.done():
+            reason = reading.result()
+        else:
+            reason = "runner exited"
+        self.rpc.close(reason)  # requests in flight fail now, not when a child closes the pipe
+        for pipe in self._pipes:
+            pipe.close()
+        self.transport.close()
+        await asyncio.gather(reading, return_exceptions=True)
         if self.ended and not self.ended.done():
             self.ended.set_result(reason)
 
-    async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
-        while True:
-            try:
-                line = await stream.readline()
-            except ValueError:  # an over-long stderr line: keep draining
-                continue
-            if not line:
-                return
-            text = line.decode(errors="replace").rstrip()
+    def _output_line(self, fd: int, text: str) -> None:
+        if fd == 2:
             self.stderr_tail.append(text)
-            self._on_log({"level": "warn", "msg": text,
-                          "source": "runner-stderr", "language": self.spec.language})
+        stdout = fd == 1
+        self._on_log({"level": "info" if stdout else "warn", "msg": text,
+                      "source": "runner-stdout" if stdout else "runner-stderr", "language": self.spec.language})
 
     def _notification(self, method: str, params: dict[str, Any]) -> None:
         if method == "log":
@@ -100,38 +161,66 @@ class RunnerProcess:
                       "fields": {"line": line[:500].decode(errors="replace").rstrip()}})
 
     def kill(self) -> None:
-        if self.proc and self.proc.returncode is None:
-            try:
-                self.proc.kill()
-            except ProcessLookupError:
-                pass
+        """SIGKILL the runner's whole process group (it leads it: start_new_session)."""
+        if self.os_pid is None:
+            return
+        try:
+            os.killpg(self.os_pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group is already empty
 
     async def stop(self, grace: float = 5) -> None:
-        """Ask the runner to shut down; kill it if it does not within the grace period."""
-        if not self.proc:
+        """Ask the runner to shut down; kill its group if it does not exit within the grace period."""
+        if self._exited is None:
             return
-        if self.proc.returncode is None and self.rpc and self.rpc.closed_reason is None:
+        if self.alive and self.rpc and self.rpc.closed_reason is None:
             try:
                 await self.rpc.call("shutdown", {}, timeout=grace)
             except Exception:
                 pass
         try:
-            await asyncio.wait_for(self.proc.wait(), grace)
+            await asyncio.wait_for(asyncio.shield(self._exited), grace)
         except TimeoutError:
-            self.kill()
-            await self.proc.wait()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+            pass
+        self.kill()
+        if self._watch:
+            await asyncio.gather(self._watch, return_exceptions=True)
+
+
+class _RunnerProtocol(asyncio.SubprocessProtocol):
+    """The runner's own pipes: fd 1 feeds the RPC reader (stdio transport) or the log (fds), fd 2 the
+    log; `process_exited` fires when the process exits, whoever still holds its pipes."""
+
+    def __init__(self, exited: asyncio.Future[None], reader: asyncio.StreamReader, lines: OutputLines, *,
+                 rpc_on_stdout: bool) -> None:
+        self._exited, self._reader, self._lines, self._rpc_on_stdout = exited, reader, lines, rpc_on_stdout
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 1 and self._rpc_on_stdout:
+            self._reader.feed_data(data)
+        else:
+            self._lines.feed(fd, data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1 and self._rpc_on_stdout:
+            self._reader.feed_eof()
+        elif fd in (1, 2):
+            self._lines.end(fd)
+
+    def process_exited(self) -> None:
+        if not self._exited.done():
+            self._exited.set_result(None)
 
 
 class _PipeWriter:
-    """Writes to a runner's stdin; a runner that died mid-write is noticed by the reader, not here."""
+    """Writes to the runner's protocol input; a runner that died mid-write is noticed by its exit."""
 
-    def __init__(self, stream: asyncio.StreamWriter) -> None:
-        self._stream = stream
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self._transport = transport
 
     def write(self, data: bytes) -> None:
-        if not self._stream.is_closing():
+        if not self._transport.is_closing():
             try:
-                self._stream.write(data)
+                self._transport.write(data)
             except (ConnectionError, RuntimeError):
                 pass

@@ -1,5 +1,6 @@
 """Which runner runs a file: extension → language → command. Adding a language is an entry here
-(built in) or in `steppe.toml` (`[runners.<lang>] command = [...], extensions = [...]`), never a host change."""
+(built in) or in `steppe.toml` (`[runners.<lang>] command = [...], extensions = [...], transport = "fds"`), never a
+host change."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ class RunnerSpec:
     extensions: tuple[str, ...]
     unavailable: str | None = None  # why this runner cannot start on this machine
     env: dict[str, str] = field(default_factory=dict)
+    # "fds": protocol on a private pipe pair named in STEPPE_RPC_FDS (protocol 1.1, the built-in runners);
+    # "stdio": protocol on stdin/stdout (protocol 1.0 runners, the default for a project's own runners)
+    transport: str = "fds"
+
+
+TRANSPORTS = ("fds", "stdio")
 
 
 def _node_command() -> tuple[str | None, str | None]:
@@ -99,15 +106,19 @@ class RunnerRegistry:
                 continue
             command = [str(self._root / c) if c.startswith(("./", "runners/")) else c
                        for c in entry["command"]]
+            transport = str(entry.get("transport", "stdio"))
             self.add(RunnerSpec(lang, command, tuple(entry.get("extensions", ())),
-                                env={k: str(v) for k, v in entry.get("env", {}).items()}))
+                                env={k: str(v) for k, v in entry.get("env", {}).items()}, transport=transport,
+                                unavailable=None if transport in TRANSPORTS else
+                                f"[runners.{lang}] transport must be \"fds\" or \"stdio\", not {transport!r}"))
 
     def add(self, spec: RunnerSpec) -> None:
         for lang, old in list(self._specs.items()):
             # a later entry for an extension takes it over (a project may replace a built-in runner)
             remaining = tuple(e for e in old.extensions if e not in spec.extensions)
             if lang != spec.language and remaining != old.extensions:
-                self._specs[lang] = RunnerSpec(old.language, old.command, remaining, old.unavailable, old.env)
+                self._specs[lang] = RunnerSpec(old.language, old.command, remaining, old.unavailable, old.env,
+                                               old.transport)
         self._specs[spec.language] = spec
 
     def for_file(self, path: Path) -> RunnerSpec | None:

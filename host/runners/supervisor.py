@@ -10,13 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from .. import wire
+from ..health import Health
 from ..rpc import ConnectionLost, RpcError
 from .process import RunnerProcess
 from .registry import RunnerSpec
 
 
 class RunnerUnavailable(Exception):
-    """The runner cannot take work: it is missing on this machine, or crash-looping."""
+    """The runner cannot take work: it is missing on this machine, or down and crash-looping.
+    `retry_after` (seconds) is set when it is being restarted and may take work again by then."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InvocationTimeout(Exception):
@@ -39,25 +45,37 @@ RunnerLog = Callable[[dict[str, Any], InvocationContext | None], None]
 
 
 class RunnerSupervisor:
-    CRASH_WINDOW, CRASH_LIMIT = 60.0, 5
+    """Keeps one runner up for good: a runner that dies is restarted after a capped exponential backoff,
+    forever. While it is down and crash-looping its calls fail fast (RunnerUnavailable with a
+    retry_after), its steps show as unhealthy, and host health says `degraded`, until it is back."""
+
+    CRASH_WINDOW, CRASH_LIMIT = 60.0, 5  # this many deaths within the window is a crash loop, until the
+    # runner has stayed up for two ping intervals
+    FIRST_DELAY = 0.05  # seconds before the first restart; doubled per recent crash, up to restart_cap
 
     def __init__(self, spec: RunnerSpec, project_root: Path, *, host_call: HostCall, on_log: RunnerLog,
                  on_event: Callable[[str, str], None] | None = None,
-                 on_unhealthy: Callable[[str, str], None] | None = None,
+                 on_unhealthy: Callable[[str, str | None], None] | None = None, health: Health | None = None,
                  ping_interval: float = 5.0, ping_timeout: float = 10.0, max_line: int = 16 * 1024 * 1024,
-                 cancel_grace: float = 2.0) -> None:
+                 cancel_grace: float = 2.0, restart_cap: float = 30.0) -> None:
         self.spec, self.project_root = spec, project_root
         self._host_call, self._on_log = host_call, on_log
         self._on_event = on_event or (lambda level, msg: None)
         self._on_unhealthy = on_unhealthy or (lambda language, reason: None)
+        self._health = health
         self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
-        self._max_line, self._cancel_grace = max_line, cancel_grace
+        self._max_line, self._cancel_grace, self._restart_cap = max_line, cancel_grace, restart_cap
         self.files: dict[str, wire.LoadKind] = {}  # loaded into every incarnation of the runner
         self.process: RunnerProcess | None = None
         self.invocations: dict[wire.Id, InvocationContext] = {}
         self._ready = asyncio.Event()
+        self._changed: asyncio.Future[None] | None = None  # resolved (and replaced) when up/down changes
         self._crashes: list[float] = []
-        self.unhealthy: str | None = spec.unavailable
+        self.unhealthy: str | None = spec.unavailable  # why its steps cannot run now (shown with them)
+        self.down: str | None = None  # why no runner is up right now (between a death and its restart)
+        self._next_attempt = 0.0
+        self._up_since = 0.0
+        self.runner_version: str | None = None
         self.restarts = 0
         self._stopping = False
         self._deliberate = False  # the next exit is a restart we asked for, not a crash
@@ -68,26 +86,50 @@ class RunnerSupervisor:
     def language(self) -> str:
         return self.spec.language
 
+    @property
+    def health_key(self) -> str:
+        return f"runner.{self.language}"
+
     async def start(self) -> None:
-        if self.unhealthy:
-            raise RunnerUnavailable(self.unhealthy)
+        if self.spec.unavailable:
+            raise RunnerUnavailable(self.spec.unavailable)
         await self._spawn()
+        assert self.process
+        self._on_event("info", f"{self.language} runner {self.runner_version} started "
+                       f"(pid {self.process.os_pid}, {self.spec.transport} transport)")
         self._watch = asyncio.get_running_loop().create_task(self._supervise())
 
     async def _spawn(self) -> None:
-        self.process = RunnerProcess(self.spec, self.project_root, on_request=self._serve,
-                                     on_log=self._log, max_line=self._max_line)
+        self.process = process = RunnerProcess(self.spec, self.project_root, on_request=self._serve,
+                                               on_log=self._log, max_line=self._max_line)
         try:
-            await self.process.start()
+            info = await process.start()
+            if not isinstance(info, dict) or info.get("language") != self.language:
+                said = info.get("language") if isinstance(info, dict) else info
+                raise RpcError(wire.INTERNAL_ERROR, f"the runner registered as {self.language!r} answered the "
+                               f"handshake as language {said!r}")
         except (TimeoutError, OSError, RpcError) as e:
-            self.process.kill()
+            process.kill()
             await asyncio.sleep(0.05)  # let its last stderr lines arrive: they usually say why
-            said = " | ".join(self.process.stderr_tail)
+            said = " | ".join(process.stderr_tail)
             raise RunnerUnavailable(f"{self.language} runner failed to start: {e or type(e).__name__}"
                                     + (f" ({said})" if said else "")) from e
-        for path, kind in self.files.items():  # a restarted runner has forgotten what was loaded
-            await self._load_into(self.process, path, kind)
+        self.runner_version = str(info.get("runnerVersion") or "?")
+        for path, kind in list(self.files.items()):  # a restarted runner has forgotten what was loaded
+            try:
+                await self._load_into(process, path, kind)
+            except RpcError as e:
+                if e.code != wire.LOAD_ERROR:  # the runner died or broke while loading: a failed start
+                    process.kill()
+                    raise RunnerUnavailable(f"{self.language} runner failed to reload its files: {e}") from e
+                self._on_event("error", f"{path} no longer loads after the {self.language} runner restarted: "
+                               f"{e.message}")
+            except TimeoutError as e:
+                process.kill()
+                raise RunnerUnavailable(f"{self.language} runner did not reload {path} in time") from e
+        self._up_since = time.monotonic()
         self._ready.set()
+        self._signal()
 
     def _log(self, params: dict[str, Any]) -> None:
         self._on_log(params, self.invocations.get(params.get("invocation")))  # type: ignore[arg-type]
@@ -97,52 +139,89 @@ class RunnerSupervisor:
 
     async def _supervise(self) -> None:
         while not self._stopping:
-            assert self.process and self.process.ended
-            ping = asyncio.get_running_loop().create_task(self._ping_loop(self.process))
-            reason = await self.process.ended
+            process = self.process
+            assert process and process.ended
+            ping = asyncio.get_running_loop().create_task(self._ping_loop(process))
+            reason = await process.ended
             ping.cancel()
             self._ready.clear()
+            self.invocations.clear()
             if self._stopping:
                 return
             if self._deliberate:
                 self._deliberate = False
-                self.invocations.clear()
                 try:
                     await self._spawn()
-                except RunnerUnavailable as e:
-                    self._on_event("error", str(e))
-                    self.process.ended.set_result(str(e))  # type: ignore[union-attr]
-                continue
-            self._on_event("error", f"{self.language} runner (pid {self.process.pid}) died: {reason}")
-            self.invocations.clear()
-            await self._restart()
-            if self.unhealthy:
-                return
+                    continue
+                except Exception as e:
+                    reason = str(e) or type(e).__name__
+                    self._on_event("error", reason)
+            else:
+                self._on_event("error", f"{self.language} runner (pid {process.os_pid}) died: {reason}")
+            await self._restart(reason)
 
-    async def _restart(self) -> None:
-        now = time.monotonic()
-        self._crashes = [t for t in self._crashes if now - t < self.CRASH_WINDOW] + [now]
-        if len(self._crashes) >= self.CRASH_LIMIT:
-            self.unhealthy = (f"{self.language} runner crashed {len(self._crashes)} times in "
-                              f"{self.CRASH_WINDOW:.0f}s; not restarting (see its logs)")
-            self._on_event("error", self.unhealthy)
-            self._on_unhealthy(self.language, self.unhealthy)
-            self._ready.set()  # wake waiters so they fail fast instead of hanging
-            return
-        await asyncio.sleep(min(0.05 * 2 ** (len(self._crashes) - 1), 5.0))
-        try:
-            await self._spawn()
+    async def _restart(self, reason: str) -> None:
+        """Restart after a backoff that doubles per recent crash (capped), until a runner is up."""
+        while not self._stopping:
+            now = time.monotonic()
+            self._crashes = [t for t in self._crashes if now - t < self.CRASH_WINDOW] + [now]
+            delay = min(self.FIRST_DELAY * 2 ** (len(self._crashes) - 1), self._restart_cap)
+            self.down, self._next_attempt = reason, now + delay
+            self._report()
+            await asyncio.sleep(delay)
+            try:
+                await self._spawn()
+            except Exception as e:  # whatever went wrong, supervision goes on: it is the next crash
+                reason = str(e) or type(e).__name__
+                self._on_event("error", reason)
+                continue
             self.restarts += 1
-            self._on_event("info", f"{self.language} runner restarted (pid {self.process and self.process.pid})")
-        except RunnerUnavailable as e:
-            self._on_event("error", str(e))
-            assert self.process
-            if self.process.ended and not self.process.ended.done():
-                self.process.ended.set_result(str(e))
+            self.down = None
+            self._report()
+            self._on_event("info", f"{self.language} runner restarted (pid {self.process and self.process.os_pid})")
+            return
+
+    def _recent_crashes(self) -> int:
+        now = time.monotonic()
+        return sum(1 for t in self._crashes if now - t < self.CRASH_WINDOW)
+
+    def _crash_looping(self) -> bool:
+        stable = self.down is None and time.monotonic() - self._up_since >= 2 * self._ping_interval
+        return not stable and self._recent_crashes() >= self.CRASH_LIMIT
+
+    def _report(self) -> None:
+        """Tell host health, and the steps, whether this runner is down or crash-looping, or fine again."""
+        crashes = self._recent_crashes()
+        looping = self._crash_looping()
+        name = f"the {self.language} runner"
+        if self.down is not None:
+            wait = max(0.0, self._next_attempt - time.monotonic())
+            status = (f"{name} is down and crash-looping: it crashed {crashes} times in the last minute; next "
+                      f"restart in {wait:.0f}s" if looping else f"{name} is down and being restarted")
+        elif looping:
+            status = f"{name} is crash-looping: it crashed {crashes} times in the last minute"
+        else:
+            status = ""
+        if self._health is not None:
+            self._health.report(self.health_key, "degraded" if status else "ok", status)
+        unhealthy = (f"{self.language} runner crashed {crashes} times in {self.CRASH_WINDOW:.0f}s; restarting it "
+                     "with backoff (see its logs)") if looping else None
+        if unhealthy != self.unhealthy and not self.spec.unavailable:
+            self.unhealthy = unhealthy
+            self._on_unhealthy(self.language, unhealthy)
+        self._signal()
+
+    def _signal(self) -> None:
+        """Wake callers waiting in ready(): the runner came up, or went down for a while."""
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+        self._changed = None
 
     async def _ping_loop(self, process: RunnerProcess) -> None:
         while process.rpc:
             await asyncio.sleep(self._ping_interval)
+            if self.unhealthy and not self.spec.unavailable:
+                self._report()  # a crash loop ends once the runner stays up (or its crashes grow old)
             try:
                 await process.rpc.call("ping", {}, timeout=self._ping_timeout)
             except TimeoutError:
@@ -154,12 +233,20 @@ class RunnerSupervisor:
                 return
 
     async def ready(self) -> RunnerProcess:
-        if self.unhealthy:
-            raise RunnerUnavailable(self.unhealthy)
-        await self._ready.wait()
-        if self.unhealthy or not self.process:
-            raise RunnerUnavailable(self.unhealthy or f"{self.language} runner is not running")
-        return self.process
+        """The running process; fails fast while the runner is missing, or down and crash-looping."""
+        while True:
+            if self.spec.unavailable:
+                raise RunnerUnavailable(self.spec.unavailable)
+            if self._ready.is_set() and self.process:
+                return self.process
+            if self.down is not None and self._crash_looping():
+                wait = max(1.0, self._next_attempt - time.monotonic())
+                raise RunnerUnavailable(self.unhealthy or f"{self.language} runner is down", retry_after=wait)
+            if self._stopping:
+                raise RunnerUnavailable(f"{self.language} runner is stopping")
+            if self._changed is None:
+                self._changed = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._changed)
 
     async def load(self, path: str, kind: wire.LoadKind = "step") -> wire.LoadResult:
         """Load a file; raises RpcError (code LOAD_ERROR) with the file's error."""
@@ -224,7 +311,7 @@ class RunnerSupervisor:
     async def restart(self) -> None:
         """Replace the runner with a fresh one that reloads every file (dev reload of a helper module);
         not counted as a crash. Invocations in flight on the old one fail."""
-        if not self.process or self.unhealthy:
+        if not self.process or self.down is not None or self.spec.unavailable:
             return
         self._deliberate = True
         self._ready.clear()
@@ -233,6 +320,9 @@ class RunnerSupervisor:
 
     async def stop(self, grace: float = 5) -> None:
         self._stopping = True
+        self._signal()
+        if self._health is not None:
+            self._health.clear(self.health_key)
         if self._watch:
             self._watch.cancel()
         if self.process:

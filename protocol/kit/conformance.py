@@ -1,6 +1,7 @@
 """Protocol conformance kit: plays protocol/vectors/*.json against a runner command.
 
-    python protocol/kit/conformance.py [--lang L] [--only TEXT] [--json FILE] -- <runner command...>
+    python protocol/kit/conformance.py [--lang L] [--transport stdio|fds] [--only TEXT] [--json FILE]
+        -- <runner command...>
 
 Prints one row per vector (name, PASS/FAIL, detail, ms) and exits 1 when any vector fails.
 """
@@ -25,13 +26,16 @@ from .table import print_table, write_json  # noqa: E402
 def main(args: list[str] | None = None) -> int:
     args = sys.argv[1:] if args is None else args
     if "--" not in args or args.index("--") == len(args) - 1:
-        print("usage: conformance.py [--lang L] [--only TEXT] [--json FILE] -- <runner command...>",
+        print("usage: conformance.py [--lang L] [--transport stdio|fds] [--only TEXT] [--json FILE] "
+              "-- <runner command...>",
               file=sys.stderr)
         return 2
     split = args.index("--")
     parser = argparse.ArgumentParser(prog="conformance.py")
     parser.add_argument("--lang", help="fixture set: a folder name under protocol/fixtures (default: guessed)")
     parser.add_argument("--fixtures", help="a fixture folder of your own (default: protocol/fixtures/<lang>)")
+    parser.add_argument("--transport", choices=["stdio", "fds"], default="stdio",
+                        help="stdio: protocol on stdin/stdout (1.0); fds: on the pipe pair in STEPPE_RPC_FDS (1.1)")
     parser.add_argument("--only", help="run the vectors whose name contains this text")
     parser.add_argument("--json", help="also write the outcomes to this file as JSON")
     opts = parser.parse_args(args[:split])
@@ -45,9 +49,10 @@ def main(args: list[str] | None = None) -> int:
     vectors = load_vectors(only=opts.only)
     if not vectors:
         parser.error(f"no vector matches {opts.only!r}")
-    outcomes = asyncio.run(run_all(vectors, argv, lang, Fixtures(fixture_dir), runner_markers(argv)))
+    outcomes = asyncio.run(run_all(vectors, argv, lang, Fixtures(fixture_dir), runner_markers(argv), opts.transport))
     schemas = "on" if MessageChecker().enabled else "off (install jsonschema to check messages)"
-    print_table(outcomes, sys.stdout, f"runner: {' '.join(argv)}  language: {lang}  schema checks: {schemas}\n")
+    print_table(outcomes, sys.stdout, f"runner: {' '.join(argv)}  language: {lang}  transport: {opts.transport}  "
+                                      f"schema checks: {schemas}\n")
     if opts.json:
         write_json(outcomes, opts.json)
     return 0 if all(o.ok for o in outcomes) else 1

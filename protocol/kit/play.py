@@ -30,15 +30,17 @@ class Outcome:
 class Session:
     """One vector against one runner process."""
 
-    def __init__(self, vector: dict[str, Any], argv: list[str], scope: Scope) -> None:
+    def __init__(self, vector: dict[str, Any], argv: list[str], scope: Scope, transport: str = "stdio") -> None:
         self.vector, self.scope = vector, scope
         self.checker = MessageChecker()
         self.calls: list[dict[str, Any]] = []
         self.pending: dict[str, list[asyncio.Future[Any]]] = {}
         self.exited = False
         root = str(scope.fixtures.root)
-        self.client = RunnerClient(absolute_command(argv), cwd=root, env={"STEPPE_PROJECT_ROOT": root},
-                                   on_call=self.answer, tap=self.checker.observe)
+        # started as the host starts it: in the project root, told the root and its registry name
+        env = {"STEPPE_PROJECT_ROOT": root, "STEPPE_RUNNER_NAME": scope.lang}
+        self.client = RunnerClient(absolute_command(argv), cwd=root, env=env, on_call=self.answer,
+                                   tap=self.checker.observe, transport=transport)
 
     async def answer(self, method: str, params: dict[str, Any]) -> Any:
         """The host side of a handler's call, as the vector's `hostCalls` says."""
@@ -189,8 +191,8 @@ class Session:
 
 
 async def run_vector(vector: dict[str, Any], argv: list[str], lang: str, fixtures: Fixtures,
-                     markers: list[str]) -> Outcome:
-    session = Session(vector, argv, Scope(lang, fixtures, markers))
+                     markers: list[str], transport: str = "stdio") -> Outcome:
+    session = Session(vector, argv, Scope(lang, fixtures, markers), transport)
     started = time.monotonic()
     try:
         problems = await asyncio.wait_for(session.run(), VECTOR_TIMEOUT_S)
@@ -208,6 +210,6 @@ async def run_vector(vector: dict[str, Any], argv: list[str], lang: str, fixture
 
 
 async def run_all(vectors: list[dict[str, Any]], argv: list[str], lang: str, fixtures: Fixtures,
-                  markers: list[str]) -> list[Outcome]:
+                  markers: list[str], transport: str = "stdio") -> list[Outcome]:
     # one after the other: the timing vectors must not compete with each other for the CPU
-    return [await run_vector(v, argv, lang, fixtures, markers) for v in vectors]
+    return [await run_vector(v, argv, lang, fixtures, markers, transport) for v in vectors]

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict'
-// Steppe's Node.js runner: speaks protocol v1 (protocol/SPEC.md) on stdin/stdout, loads JS/TS step
-// files and runs their handlers. The host starts it as `node runner.js` with cwd = the project root.
+// Steppe's Node.js runner: speaks protocol v1.1 (protocol/SPEC.md) on the pipe pair named in
+// STEPPE_RPC_FDS (or stdin/stdout without it), loads JS/TS step files and runs their handlers. The host
+// starts it as `node runner.js` with cwd = the project root.
 
 // wire first: it keeps the real process.stdout.write before capture replaces it
 const wire = require('./lib/wire')
@@ -14,6 +15,8 @@ const { codes, toRpcError, rpcError, trimStack } = require('./lib/errors')
 const { version: RUNNER_VERSION } = require('./package.json')
 
 const PROTOCOL_VERSION = 1
+// the registry name the host runs this runner under
+const LANGUAGE = process.env.STEPPE_RUNNER_NAME || 'node'
 
 // user frames are often deep under framework code; the runner's own frames are trimmed anyway
 Error.stackTraceLimit = Math.max(Error.stackTraceLimit, 30)
@@ -47,7 +50,8 @@ function initialize(id, params) {
       `this runner speaks protocol version ${PROTOCOL_VERSION}, not ${JSON.stringify(params.protocolVersion)}`))
   }
   if (typeof params.projectRoot === 'string') projectRoot = path.resolve(params.projectRoot)
-  wire.reply(id, { protocolVersion: PROTOCOL_VERSION, language: 'node', runnerVersion: RUNNER_VERSION, pid: process.pid })
+  wire.setMaxLine(params.maxLine)
+  wire.reply(id, { protocolVersion: PROTOCOL_VERSION, language: LANGUAGE, runnerVersion: RUNNER_VERSION, pid: process.pid })
 }
 
 function load(id, params) {
@@ -130,11 +134,12 @@ function main() {
   process.on('uncaughtException', (error) => report('uncaught exception', error))
   process.on('unhandledRejection', (reason) => report('unhandled promise rejection', reason))
   // The host owns the runner's life: a Ctrl-C aimed at the host's process group must not kill the
-  // runner before the host has shut it down cleanly. EOF on stdin still ends it.
+  // runner before the host has shut it down cleanly. EOF on the protocol input still ends it.
   process.on('SIGINT', () => {})
-  // the host is gone if its end of our stdout is closed
-  process.stdout.on('error', () => process.exit(0))
-  wire.readLines(process.stdin, onLine, () => shutdown(undefined))
+  // the host is gone if its end of our protocol output is closed
+  wire.output.on('error', () => process.exit(0))
+  if (wire.output !== process.stdout) process.stdout.on('error', () => {})
+  wire.readLines(wire.input(), onLine, () => shutdown(undefined))
 }
 
 main()

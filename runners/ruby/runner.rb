@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
-# Steppe's Ruby runner: speaks protocol v1 (protocol/SPEC.md) on stdin/stdout. Started by the host as
+# Steppe's Ruby runner: speaks protocol v1.1 (protocol/SPEC.md) on the pipe pair named in STEPPE_RPC_FDS
+# (or stdin/stdout without it). Started by the host as
 # `ruby runners/ruby/runner.rb` with the project root as working directory. Standard library only.
 
 if RUBY_VERSION < '3.0'

@@ -1,17 +1,38 @@
 'use strict'
-// Newline-delimited JSON-RPC 2.0 framing over stdin/stdout, plus the runner's own requests to the host.
+// Newline-delimited JSON-RPC 2.0 framing, plus the runner's own requests to the host.
 //
-// This module must be required before capture.js replaces process.stdout.write: it keeps the original
-// so that protocol messages, and only they, reach the real stdout.
+// Transport (protocol/SPEC.md): when the host names a private pipe pair in STEPPE_RPC_FDS ("in,out",
+// protocol 1.1) the protocol uses it, and fd 1 is left to user code (the host logs what reaches it, so
+// `fs.writeSync(1, ...)` or a child with inherited stdio cannot corrupt the protocol). Otherwise it is
+// stdin/stdout, and this module must be required before capture.js replaces process.stdout.write: it
+// keeps the original so that protocol messages, and only they, reach the real stdout.
 
-const rawWrite = process.stdout.write
-const stdout = process.stdout
+const net = require('net')
+
+const rpcFds = (process.env.STEPPE_RPC_FDS || '').split(',').filter((x) => x !== '').map(Number)
+delete process.env.STEPPE_RPC_FDS // a handler's child processes are not runners
+const overFds = rpcFds.length === 2 && rpcFds.every((fd) => Number.isInteger(fd) && fd > 2)
+
+const output = overFds ? new net.Socket({ fd: rpcFds[1], readable: false, writable: true }) : process.stdout
+const rawWrite = overFds ? output.write : process.stdout.write
 const rawStderrWrite = process.stderr.write
 const stderr = process.stderr
 
+/** The stream the host's messages arrive on. */
+function input() {
+  return overFds ? new net.Socket({ fd: rpcFds[0], readable: true, writable: false }) : process.stdin
+}
+
+/** The longest line either side sends (STEPPE_MAX_LINE, or maxLine in initialize); longer ones are dropped. */
+let maxLine = Number(process.env.STEPPE_MAX_LINE) > 0 ? Number(process.env.STEPPE_MAX_LINE) : 64 * 1024 * 1024
+
+function setMaxLine(value) {
+  if (Number.isInteger(value) && value > 0) maxLine = value
+}
+
 /** Write one protocol line (already ending in \n) with a single write. */
 function send(line, callback) {
-  return rawWrite.call(stdout, line, callback)
+  return rawWrite.call(output, line, callback)
 }
 
 /** Diagnostics of the runner itself: free text on the real stderr, never captured as user output. */
@@ -50,22 +71,38 @@ function notify(method, params) {
  */
 function readLines(stream, onLine, onEnd) {
   let parts = []
+  let held = 0 // bytes in parts
+  let dropping = false // inside a line over maxLine: skip to its newline
   stream.on('data', (chunk) => {
     let start = 0
     let nl
     while ((nl = chunk.indexOf(10, start)) !== -1) {
       let line
-      if (parts.length === 0) {
+      if (dropping) {
+        line = null
+        dropping = false
+      } else if (parts.length === 0) {
         line = chunk.subarray(start, nl)
       } else {
         parts.push(chunk.subarray(start, nl))
         line = Buffer.concat(parts)
         parts = []
+        held = 0
       }
       start = nl + 1
-      if (line.length !== 0) onLine(line)
+      if (line !== null && line.length > maxLine) diagnose(`dropped a message longer than ${maxLine} bytes`)
+      else if (line !== null && line.length !== 0) onLine(line)
     }
-    if (start < chunk.length) parts.push(start === 0 ? chunk : chunk.subarray(start))
+    if (start < chunk.length && !dropping) {
+      parts.push(start === 0 ? chunk : chunk.subarray(start))
+      held += chunk.length - start
+      if (held > maxLine) {
+        diagnose(`dropped a message longer than ${maxLine} bytes`)
+        parts = []
+        held = 0
+        dropping = true
+      }
+    }
   })
   let ended = false
   const end = () => {
@@ -121,5 +158,6 @@ function settle(msg) {
 }
 
 module.exports = {
+  input, output, setMaxLine,
   send, diagnose, reply, replyError, notify, encodeResult, encodeError, readLines, call, settle,
 }

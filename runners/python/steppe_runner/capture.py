@@ -1,6 +1,7 @@
 """Keeps stdout for the protocol and turns everything user code prints into `log` notifications.
 
-fd 1 is duplicated for the protocol and then pointed at stderr, so even C-level writes to fd 1 cannot
+Under the fds transport (STEPPE_RPC_FDS) the protocol has its own pipe pair and fd 1 is left alone: the
+host captures raw writes to it as log lines. Under stdio, fd 1 is duplicated for the protocol and then pointed at stderr, so even C-level writes to fd 1 cannot
 corrupt the stream; fd 0 is duplicated for the reader and pointed at /dev/null, so a stray input()
 cannot swallow protocol lines. sys.stdout / sys.stderr become line writers that tag each line with the
 invocation found in a context variable (copied into worker threads by the runner).
@@ -107,13 +108,18 @@ class _BinaryCapture(io.RawIOBase):
 class Stdio:
     """The redirected standard streams of the runner process."""
 
-    def __init__(self) -> None:
-        self.proto_in = os.dup(0)
-        self.proto_out = os.dup(1)
+    def __init__(self, rpc_fds: tuple[int, int] | None = None) -> None:
+        if rpc_fds:  # protocol 1.1: a private pipe pair; fd 1 stays the host's capture of raw stdout
+            self.proto_in, self.proto_out = rpc_fds
+            for fd in rpc_fds:
+                os.set_inheritable(fd, False)  # a handler's child processes must not get the protocol
+        else:
+            self.proto_in = os.dup(0)
+            self.proto_out = os.dup(1)
+            os.dup2(2, 1)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-        os.dup2(2, 1)
         self.out = Output(self.proto_out)
         self.stdout = LineCapture(self.out, "stdout", "info", 1)
         self.stderr = LineCapture(self.out, "stderr", "warn", 2)

@@ -1,4 +1,7 @@
-"""The protocol loop: reads host messages, dispatches them, answers; lifecycle of the runner process."""
+"""The protocol loop: reads host messages, dispatches them, answers; lifecycle of the runner process.
+
+Transport (protocol/SPEC.md): the pipe pair named in STEPPE_RPC_FDS when the host gives one, else
+stdin/stdout."""
 
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ from .loader import Loader, LoadError
 
 PROTOCOL_VERSION = 1
 WORKER_THREADS = 64  # plain `def` handlers often block on I/O: the default pool (cores + 4) is too small
-MAX_LINE = 64 * 1024 * 1024
+MAX_LINE = 64 * 1024 * 1024  # until the host says (STEPPE_MAX_LINE, or maxLine in initialize)
+LANGUAGE = "python"  # the registry name, unless the host names another (STEPPE_RUNNER_NAME)
 
 
 class Runner:
@@ -97,7 +101,8 @@ class Runner:
         root = params.get("projectRoot")
         if isinstance(root, str) and root:
             self.loader.set_root(root)
-        self.out.result(rid, {"protocolVersion": PROTOCOL_VERSION, "language": "python",
+        _set_max_line(params.get("maxLine"))
+        self.out.result(rid, {"protocolVersion": PROTOCOL_VERSION, "language": LANGUAGE,
                               "runnerVersion": __version__, "pid": os.getpid()})
 
     def _ping(self, rid: Any, params: dict[str, Any]) -> None:
@@ -180,6 +185,21 @@ class Runner:
             self.done.set_result(None)
 
 
+def _set_max_line(value: Any) -> None:
+    global MAX_LINE
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        MAX_LINE = value
+
+
+def _rpc_fds() -> tuple[int, int] | None:
+    """The protocol pipe pair the host passed (protocol 1.1), or None to speak on stdin/stdout."""
+    named = os.environ.pop("STEPPE_RPC_FDS", "")  # popped: a handler's child processes do not have them
+    if not named:
+        return None
+    fd_in, fd_out = (int(part) for part in named.split(","))
+    return fd_in, fd_out
+
+
 class LineProtocol:
     """Splits stdin into lines and hands each to the runner synchronously (no task per message)."""
 
@@ -205,7 +225,9 @@ class LineProtocol:
             buf += tail
         on_line = self.runner.on_line
         for line in lines:
-            if line:
+            if len(line) > MAX_LINE:
+                diag(f"dropped a message longer than {MAX_LINE} bytes")
+            elif line:
                 on_line(line)
 
     def eof_received(self) -> None:
@@ -256,7 +278,13 @@ async def serve(stdio: Stdio) -> None:
 def main() -> None:
     # Ctrl-C in a dev terminal reaches the whole process group; the host decides when runners stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stdio = Stdio()
+    global LANGUAGE
+    LANGUAGE = os.environ.get("STEPPE_RUNNER_NAME") or LANGUAGE
+    try:
+        _set_max_line(int(os.environ.get("STEPPE_MAX_LINE", "")))
+    except ValueError:
+        pass
+    stdio = Stdio(_rpc_fds())
     # not asyncio.run: closing would wait for the worker threads, and a hung `def` handler would keep
     # the runner from ever exiting; os._exit below ends them instead
     try:  # uvloop when the interpreter has it (the host's does): faster pipes; the stdlib loop otherwise

@@ -12,6 +12,8 @@ require_relative 'invocations'
 module SteppeRunner
   VERSION = '0.1.0'
   PROTOCOL_VERSION = 1
+  # the registry name the host runs this runner under
+  LANGUAGE = ENV.fetch('STEPPE_RUNNER_NAME', '').then { |name| name.empty? ? 'ruby' : name }
 
   # The reader loop: the main thread reads stdin continuously and never runs user code itself.
   # Invocations get their own threads; loads run one at a time on a loader thread, in arrival order,
@@ -30,16 +32,29 @@ module SteppeRunner
       @loads_pending = Hash.new(0)
       @loads_lock = Mutex.new
       @serial_thread = Thread.new { serial_loop }
+      # the longest line either side sends (STEPPE_MAX_LINE, or maxLine in initialize)
+      @max_line = Integer(ENV.fetch('STEPPE_MAX_LINE', ''), exception: false) || (64 * 1024 * 1024)
     end
 
     def run
-      while (line = @input.gets)
+      while (line = @input.gets("\n", @max_line + 1))
+        if line.bytesize > @max_line && !line.end_with?("\n")
+          @diag.note("dropped a message longer than #{@max_line} bytes")
+          skip_to_newline
+          next
+        end
         handle_line(line)
       end
       stop
     end
 
     private
+
+    def skip_to_newline
+      while (rest = @input.gets("\n", 1 << 16))
+        break if rest.end_with?("\n")
+      end
+    end
 
     def handle_line(line)
       message = Codec.parse(line.force_encoding(Encoding::UTF_8))
@@ -95,7 +110,9 @@ module SteppeRunner
         raise ProtocolError.new(UNSUPPORTED_VERSION, message, 'UnsupportedVersion')
       end
 
-      @writer.respond(id, { 'protocolVersion' => PROTOCOL_VERSION, 'language' => 'ruby',
+      max_line = params['maxLine']
+      @max_line = max_line if max_line.is_a?(Integer) && max_line.positive?
+      @writer.respond(id, { 'protocolVersion' => PROTOCOL_VERSION, 'language' => LANGUAGE,
                             'runnerVersion' => VERSION, 'pid' => Process.pid })
     end
 
