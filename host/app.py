@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
 from .project import Project
+from .redact import Redactor, parse_keys
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
@@ -38,6 +40,9 @@ class Host:
         self.health = Health()  # what is wrong right now: every part reports here, the probes read it
         self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
         _route_python_logs(self.logs)
+        self.logs.redactor = Redactor(settings.redact_keys)
+        # runners inherit the host's environment: this is how they learn the same keys
+        os.environ["STEPPE_REDACT_KEYS"] = ",".join(parse_keys(settings.redact_keys))
         settings.data_path.mkdir(parents=True, exist_ok=True)
         self.queue = open_queue(settings.bus, settings.data_path)
         self.bus = EventBus(self.queue, settings.dedupe_window)

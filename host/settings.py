@@ -41,6 +41,9 @@ class Settings:
     log_format: str = ""  # pretty | json; default by mode
     auth: str = ""  # path of the stream authenticate hook file (default: conventional names)
     runners: dict[str, Any] = field(default_factory=dict)  # extra languages: {lang: {command, extensions}}
+    # log fields whose key contains one of these words (case and -/_ ignored) are logged as [REDACTED],
+    # on top of authorization / cookie headers, which always are (host/redact.py)
+    redact_keys: str = "password,passwd,secret,token,api_key,apikey,access_key,private_key"
 
     @property
     def data_path(self) -> Path:

@@ -5,6 +5,7 @@
 const util = require('util')
 const wire = require('./wire')
 const { CancelledError, trimStack } = require('./errors')
+const { redactingReplacer } = require('./redact')
 
 /**
  * Sends `method` for invocation `inv`. Data JSON cannot carry is refused here, naming `what` (the call
@@ -110,9 +111,9 @@ function sendLogged(invocation, level, msg, fields) {
   const params = { invocation, level, msg: messageText(msg), fields: fieldsOf(msg, fields), source: 'logger' }
   let json
   try {
-    json = JSON.stringify(params, logReplacer)
+    json = JSON.stringify(params, redactingReplacer(logReplacer, params))
   } catch {
-    json = JSON.stringify(params, safeReplacer())
+    json = JSON.stringify(params, redactingReplacer(safeReplacer(), params))
   }
   wire.send('{"jsonrpc":"2.0","method":"log","params":' + json + '}\n')
 }
