@@ -41,7 +41,7 @@ class Runner:
     def __init__(self, loop: asyncio.AbstractEventLoop, stdio: Stdio) -> None:
         self.loop, self.stdio, self.out = loop, stdio, stdio.out
         self.calls = HostCalls(loop, self.out)
-        self.invoker = Invoker(loop, self.calls)
+        self.invoker = Invoker(loop, self.calls, on_saturated=self._recycle)
         self.loader = Loader(os.getcwd())
         self.active: dict[Any, Invocation] = {}
         self.done: asyncio.Future[None] = loop.create_future()
@@ -168,6 +168,19 @@ class Runner:
             return  # unknown or finished: ignored
         self.out.error(rid, plain_error(CANCELLED, "invocation cancelled", "Cancelled"))
         inv.cancel()
+
+    def _recycle(self, stuck: int) -> None:
+        """Too many plain `def` handlers ignored their cancel and still hold threads, which cannot be
+        killed: let the other invocations finish (30 s at most), then exit so the host starts afresh."""
+        self.out.log(None, "error", f"{stuck} plain def handlers did not return after being cancelled; "
+                     "the python runner restarts once its other invocations finish", "runner")
+        self.loop.create_task(self._drain_then_stop(30.0))
+
+    async def _drain_then_stop(self, grace: float) -> None:
+        deadline = self.loop.time() + grace
+        while self.active and self.loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        self.stop()
 
     def _shutdown(self, rid: Any, params: dict[str, Any]) -> None:
         self.out.result(rid, None)
