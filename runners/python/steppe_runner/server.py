@@ -11,7 +11,7 @@ import signal
 import threading
 from typing import Any
 
-from . import __version__
+from . import __version__, depth
 from .capture import Stdio, current_invocation
 from .context import Context
 from .errors import (
@@ -55,11 +55,14 @@ class Runner:
     def on_line(self, line: bytes) -> None:
         try:
             msg = loads(line)
-        except ValueError:
-            diag(f"ignored a line that is not JSON: {line[:200]!r}")
+        except (ValueError, RecursionError):
+            if not depth.refuse(line, None, self.out.error, self.calls.resolve):
+                diag(f"ignored a line that is not JSON: {line[:200]!r}")
             return
         if type(msg) is not dict:
             diag(f"ignored a line that is not a JSON object: {line[:200]!r}")
+            return
+        if depth.refuse(line, msg, self.out.error, self.calls.resolve):
             return
         method = msg.get("method")
         if method is None:
@@ -148,8 +151,12 @@ class Runner:
             try:
                 answer = encode_line({"jsonrpc": "2.0", "id": rid, "result": result})
             except TypeError as e:
-                answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": error_from(
-                    HANDLER_ERROR, e, f"the handler's result is not JSON-serialisable: {e}")})
+                try:
+                    answer = depth.encode_deep({"jsonrpc": "2.0", "id": rid, "result": result}, e,
+                                               "the handler's result")
+                except TypeError as refused:
+                    answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": error_from(
+                        HANDLER_ERROR, refused, str(refused))})
         except asyncio.CancelledError:
             answer = encode_line({"jsonrpc": "2.0", "id": rid,
                                   "error": plain_error(CANCELLED, "invocation cancelled", "Cancelled")})
