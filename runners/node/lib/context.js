@@ -18,11 +18,13 @@ async function hostCall(inv, method, params, what) {
   try {
     json = JSON.stringify(params)
   } catch (error) {
-    if (error instanceof RangeError) throw new TypeError(`${what} is ${TOO_DEEP}`) // the stack ran out
+    if (error instanceof RangeError) throw new TypeError(`${what} is not JSON-serialisable: ${TOO_DEEP}`) // the stack ran out
     throw new TypeError(`${what} is not JSON-serialisable: ${error.message}`)
   }
   // deeper than the host can decode: refused here rather than sent (the call would never be answered)
-  if (json.length > 2 * MESSAGE_DEPTH && exceeds(params, MESSAGE_DEPTH - 1)) throw new TypeError(`${what} is ${TOO_DEEP}`)
+  if (json.length > 2 * MESSAGE_DEPTH && exceeds(params, MESSAGE_DEPTH - 1)) {
+    throw new TypeError(`${what} is not JSON-serialisable: ${TOO_DEEP}`)
+  }
   try {
     return await wire.call(method, json)
   } catch (error) {

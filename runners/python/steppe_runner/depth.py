@@ -86,7 +86,7 @@ def encode_deep(obj: Any, error: TypeError, what: str) -> bytes:
     if "Recursion limit" not in str(error):
         raise TypeError(f"{what} is not JSON-serialisable: {error}") from None
     if exceeds(obj, MESSAGE_DEPTH):
-        raise TypeError(f"{what} is {TOO_DEEP}") from None
+        raise TypeError(f"{what} is not JSON-serialisable: {TOO_DEEP} (or it contains itself)") from None
     try:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as e:

@@ -38,7 +38,7 @@ module SteppeRunner
       Thread.current[STRICT] = true
       JSON.generate(obj, GENERATE_OPTS) << "\n"
     rescue JSON::NestingError
-      raise TypeError, Depth::TOO_DEEP
+      raise TypeError, "#{Depth::TOO_DEEP} (or it contains itself)"
     rescue JSON::GeneratorError, EncodingError => e
       # json 2.6 prefixes some messages with an internal number ("1003: NaN not allowed in JSON")
       raise TypeError, Text.utf8(e.message.sub(/\A\d+: /, ''))
