@@ -23,6 +23,7 @@ from .settings import Settings
 from .state import open_state_store
 from .streams import open_stream_store
 from .streams.hub import StreamHub, Streams
+from .streams.ws import StreamSocketLimits
 from .web.app import build_app, build_routes
 
 
@@ -48,6 +49,7 @@ class Host:
         self.bus = EventBus(self.queue, settings.dedupe_window)
         self.state = open_state_store(settings.state, settings.data_path)  # type: ignore[arg-type]
         self.hub = StreamHub()
+        self.hub.socket_limits = StreamSocketLimits(send_queue_bytes=settings.ws_max_queue_bytes)
         self.stream_store = open_stream_store(settings.streams, settings.data_path)  # type: ignore[arg-type]
         self.streams = Streams(self.stream_store, self.hub, lambda: set(self.project.streams))
         self.calls = HandlerCalls(self.bus, self.state, self.streams, self.logs, settings.max_event)
