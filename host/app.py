@@ -15,8 +15,8 @@ from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
 from .project import Project
-from .redact import Redactor, parse_keys
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
+from .redact import Redactor, parse_keys
 from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
 from .settings import Settings

@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from steppe.redact import MASK, Redactor
-
 from conftest import IN_CI, RunningHost, wait_until, write_project
+from steppe.redact import MASK, Redactor
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from conftest import REPO, RunningHost, write_project
 
 _spec = importlib.util.spec_from_file_location("steppe_protocol_kit_client", REPO / "protocol" / "kit" / "client.py")

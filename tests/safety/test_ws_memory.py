@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RunningHost, wait_until, write_project
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from conftest import RunningHost, wait_until, write_project
 
 pytestmark = pytest.mark.timeout(300)
 
