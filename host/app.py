@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,6 +19,7 @@ from .logs import LogBook, LogBookHandler
 from .motia_config import check_auth_context
 from .project import Project, ProjectError
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
+from .redact import Redactor, parse_keys
 from .redis_conn import open_redis
 from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
@@ -27,6 +29,7 @@ from .state import open_state_store
 from .storage_watch import StorageWatch
 from .streams import open_stream_store
 from .streams.hub import StreamHub, Streams
+from .streams.ws import StreamSocketLimits
 from .tasks import TaskSupervisor
 from .web.app import build_app, build_routes
 
@@ -46,12 +49,16 @@ class Host:
         self.health = Health()  # what is wrong right now: every part reports here, the probes read it
         self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
         _route_python_logs(self.logs)
+        self.logs.redactor = Redactor(settings.redact_keys)
+        # runners inherit the host's environment: this is how they learn the same keys
+        os.environ["STEPPE_REDACT_KEYS"] = ",".join(parse_keys(settings.redact_keys))
         settings.data_path.mkdir(parents=True, exist_ok=True)
         self.redis = open_redis(settings)  # the pool the Redis backends share, when any part uses Redis
         self.queue = open_queue(settings.bus, settings.data_path, self.redis, settings.redis_lease)
         self.bus = EventBus(self.queue, settings.dedupe_window)
         self.state = open_state_store(settings.state, settings.data_path, self.redis)  # type: ignore[arg-type]
         self.hub = StreamHub()
+        self.hub.socket_limits = StreamSocketLimits(send_queue_bytes=settings.ws_max_queue_bytes)
         self.stream_store = open_stream_store(settings.streams, settings.data_path, self.redis)  # type: ignore[arg-type]
         self.streams = Streams(self.stream_store, self.hub,
                                lambda: set(self.project.streams) | set(settings.open_streams))

@@ -81,7 +81,8 @@ async def _serve(settings: Settings) -> int:
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body,
                             http=bounded_protocol(settings.max_headers),
-                            h11_max_incomplete_event_size=head_bound(settings.max_headers))
+                            h11_max_incomplete_event_size=head_bound(settings.max_headers),
+                            ws_per_message_deflate=settings.ws_compression)
     server = _Server(config)
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode); "

@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import orjson
 
+from .redact import Redactor
+
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40}
 _COLORS = {"debug": "\033[90m", "info": "\033[36m", "warn": "\033[33m", "error": "\033[31m"}
 
@@ -26,11 +28,15 @@ class LogBook:
         self.min_level = LEVELS.get(level, 20)
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self._color = pretty and self.out.isatty()
+        self.redactor = Redactor()  # the host sets its configured keys; safe defaults until then
 
     def write(self, level: str, msg: str, *, step: str | None = None, trace_id: str | None = None,
               flows: list[str] | None = None, source: str = "host",
               fields: dict[str, Any] | None = None) -> None:
         level = "warn" if level == "warning" else level if level in LEVELS else "info"
+        msg = self.redactor.text(msg)  # before the record is kept, printed or handed on
+        if fields:
+            fields = self.redactor.value(fields)
         record: dict[str, Any] = {"time": time.time(), "level": level, "msg": msg, "source": source}
         if step:
             record["step"] = step

@@ -61,6 +61,12 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"  # the Redis every host of the app shares
     redis_prefix: str = "steppe:"  # start of every key, so several apps can share one Redis
     redis_lease: float = 30.0  # seconds a dead host's running deliveries stay leased before others take them
+    # log fields whose key contains one of these words (case and -/_ ignored) are logged as [REDACTED],
+    # on top of authorization / cookie headers, which always are (host/redact.py)
+    redact_keys: str = "password,passwd,secret,token,api_key,apikey,access_key,private_key"
+    ws_max_queue_bytes: int = 8 * MiB  # JSON text waiting for one stream socket; past it the socket is dropped
+    # permessage-deflate on stream sockets: smaller frames, but ~300 KB of zlib state per open socket
+    ws_compression: bool = False
 
     @property
     def data_path(self) -> Path:

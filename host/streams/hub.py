@@ -68,6 +68,9 @@ class StreamHub:
         # under several subscription ids and leave them one at a time)
         self._rooms: dict[Room, dict[Sink, int]] = {}
         self._sink_rooms: dict[Sink, set[Room]] = {}
+        # the limits of the stream sockets built without their own (a StreamSocketLimits; the host sets
+        # it from its settings, the WebSocket endpoint reads it)
+        self.socket_limits: Any = None
 
     def subscribe(self, sink: Sink, stream: str, group_id: str, id: str | None = None) -> None:
         room = (stream, group_id, id)

@@ -9,7 +9,8 @@ item, or `{"type": "event", "event": {"type", "data"}}` for `streams.send` and f
 
 Each connection has one bounded outgoing queue drained by one writer task, so messages keep their order
 and a socket that stops reading only fills its own queue: past the limit it is dropped (close 1008),
-and the publisher never waits for it. Dead peers are found by the server's WebSocket ping (uvicorn's
+and the publisher never waits for it. The queue is bounded in messages and in characters of JSON text
+(about bytes): many small messages or a few large ones. Dead peers are found by the server's WebSocket ping (uvicorn's
 `ws_ping_interval` / `ws_ping_timeout`, 20 s each by default), not here. Uvicorn's `ws_max_size` should
 be at least `max_message_bytes`, so that oversize messages meet this endpoint's 1009 rather than
 differ by server.
@@ -47,6 +48,9 @@ class StreamSocketLimits:
     max_subscriptions: int = 100  # per socket
     max_message_bytes: int = 64 * 1024  # per client message; larger closes the socket with 1009
     send_queue: int = 1000  # messages waiting for one socket; overflow drops the socket
+    # characters of JSON text (about bytes) waiting for one socket; overflow drops it too (one message
+    # larger than this is still sent when nothing else waits)
+    send_queue_bytes: int = 8 * 1024 * 1024
     close_timeout: float = 1.0  # seconds to try a polite close on a socket that no longer reads
 
 
@@ -70,7 +74,8 @@ class StreamSocketEndpoint:
         self.hub = hub
         self.authenticate = authenticate
         self.can_access = can_access
-        self.limits = limits or StreamSocketLimits()
+        # the web layer builds this endpoint; the host hands its settings over through the hub
+        self.limits = limits or getattr(hub, "socket_limits", None) or StreamSocketLimits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
@@ -141,6 +146,7 @@ class _Connection:
         # str: a message to send; Future: the sync of a join whose snapshot is still loading (it
         # holds its place so that changes published after the subscription follow the sync)
         self._queue: deque[str | asyncio.Future[str | None]] = deque()
+        self._queued_chars = 0  # of the str items in _queue
         self._ready = asyncio.Event()
         self._subs: dict[str | Room, Room] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -153,15 +159,21 @@ class _Connection:
         if self.closed:
             return
         if len(self._queue) >= self.limits.send_queue:
-            self._overflow()
+            self._overflow(f"more than {self.limits.send_queue} messages")
             return
+        if isinstance(text, str):
+            if self._queue and self._queued_chars + len(text) > self.limits.send_queue_bytes:
+                self._overflow(f"more than {self.limits.send_queue_bytes} bytes")
+                return
+            self._queued_chars += len(text)
         self._queue.append(text)
         self._ready.set()
 
-    def _overflow(self) -> None:
-        log.warning("stream socket dropped: more than %d messages waiting to be sent", self.limits.send_queue)
+    def _overflow(self, what: str) -> None:
+        log.warning("stream socket dropped: %s waiting to be sent", what)
         self.closed = self.overflowed = True
         self._queue.clear()
+        self._queued_chars = 0
         self.hub.drop(self)
         if self._writer is not None:
             self._writer.cancel()  # it may be stuck in a send that waits for the peer to read
@@ -173,6 +185,8 @@ class _Connection:
                 await self._ready.wait()
                 continue
             item = self._queue.popleft()
+            if isinstance(item, str):
+                self._queued_chars -= len(item)
             text = await item if isinstance(item, asyncio.Future) else item
             if text is not None:
                 await self.websocket.send_text(text)

@@ -26,7 +26,7 @@ from .responses import as_response
 
 _BAD_HEADER_NAME = re.compile(r'[\x00-\x20\x7f-\uffff()<>@,;:\\"/\[\]?={}]')
 _BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-RETRY_AFTER = 5  # seconds a client is told to wait while a step's runner is down (503), unless its restart is due sooner/later
+RETRY_AFTER = 5  # seconds a 503 asks a client to wait while a step's runner is down, unless its restart is known
 
 
 class BodyError(Exception):
@@ -161,8 +161,9 @@ def api_endpoint(step: Step, invoker: Invoker, logs: LogBook, *, max_body: int, 
             return json_response(502, {"error": "Bad Gateway", "message": "the step's runner stopped during the "
                                        "request; it is being restarted", "traceId": trace_id}, trace_id)
         except RunnerUnavailable as e:
+            wait = max(1, math.ceil(e.retry_after or RETRY_AFTER))
             return json_response(503, {"error": "Service Unavailable", "message": str(e), "traceId": trace_id},
-                                 trace_id, headers={"retry-after": str(max(1, math.ceil(e.retry_after or RETRY_AFTER)))})
+                                 trace_id, headers={"retry-after": str(wait)})
         except (RpcError, TypeError, ValueError) as e:
             invoker.log_failure(step, trace_id, e, method=request.method, path=request.url.path)
             if (fault := as_storage_error(e)) is not None:  # the store could not write: 507/503, not 500

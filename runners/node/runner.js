@@ -10,6 +10,7 @@ const capture = require('./lib/capture')
 const transpile = require('./lib/transpile')
 const loader = require('./lib/loader')
 const invoke = require('./lib/invoke')
+const depth = require('./lib/depth')
 const path = require('path')
 const { codes, toRpcError, rpcError, trimStack } = require('./lib/errors')
 const { version: RUNNER_VERSION } = require('./package.json')
@@ -104,6 +105,7 @@ function onLine(buffer) {
     wire.diagnose('ignored a line that is not a JSON-RPC message object')
     return
   }
+  if (depth.refuse(buffer, msg, wire.replyError, wire.settle)) return
   const method = msg.method
   if (method === undefined) return wire.settle(msg)
   const id = msg.id

@@ -5,6 +5,7 @@
 
 const { AsyncLocalStorage } = require('async_hooks')
 const wire = require('./wire')
+const { redactText } = require('./redact')
 
 /** The running invocation (`{id, ...}`) of the current async context, or undefined outside handlers. */
 const invocations = new AsyncLocalStorage()
@@ -29,7 +30,7 @@ function makeSink(source, level) {
   const partial = new Map()
 
   function line(id, text) {
-    sendLog(id, level, text.endsWith('\r') ? text.slice(0, -1) : text, EMPTY, source)
+    sendLog(id, level, redactText(text.endsWith('\r') ? text.slice(0, -1) : text), EMPTY, source)
   }
 
   function write(chunk, encoding, callback) {

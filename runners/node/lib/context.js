@@ -5,6 +5,8 @@
 const util = require('util')
 const wire = require('./wire')
 const { CancelledError, trimStack } = require('./errors')
+const { redactingReplacer } = require('./redact')
+const { MESSAGE_DEPTH, TOO_DEEP, exceeds } = require('./depth')
 
 /**
  * Sends `method` for invocation `inv`. Data JSON cannot carry is refused here, naming `what` (the call
@@ -16,7 +18,12 @@ async function hostCall(inv, method, params, what) {
   try {
     json = JSON.stringify(params)
   } catch (error) {
+    if (error instanceof RangeError) throw new TypeError(`${what} is not JSON-serialisable: ${TOO_DEEP}`) // the stack ran out
     throw new TypeError(`${what} is not JSON-serialisable: ${error.message}`)
+  }
+  // deeper than the host can decode: refused here rather than sent (the call would never be answered)
+  if (json.length > 2 * MESSAGE_DEPTH && exceeds(params, MESSAGE_DEPTH - 1)) {
+    throw new TypeError(`${what} is not JSON-serialisable: ${TOO_DEEP}`)
   }
   try {
     return await wire.call(method, json)
@@ -123,9 +130,9 @@ function sendLogged(invocation, level, msg, fields) {
   const params = { invocation, level, msg: messageText(msg), fields: fieldsOf(msg, fields), source: 'logger' }
   let json
   try {
-    json = JSON.stringify(params, logReplacer)
+    json = JSON.stringify(params, redactingReplacer(logReplacer, params))
   } catch {
-    json = JSON.stringify(params, safeReplacer())
+    json = JSON.stringify(params, redactingReplacer(safeReplacer(), params))
   }
   wire.send('{"jsonrpc":"2.0","method":"log","params":' + json + '}\n')
 }

@@ -4,6 +4,7 @@
 
 const wire = require('./wire')
 const capture = require('./capture')
+const { MESSAGE_DEPTH, TOO_DEEP, exceeds } = require('./depth')
 const { loaded } = require('./loader')
 const { makeContext } = require('./context')
 const dialect = require('./dialect')
@@ -93,7 +94,11 @@ function finish(inv, result) {
   let json
   try {
     json = JSON.stringify(result)
+    if (json !== undefined && json.length > 2 * MESSAGE_DEPTH && exceeds(result, MESSAGE_DEPTH - 2)) {
+      throw new RangeError(TOO_DEEP)
+    }
   } catch (error) {
+    if (error instanceof RangeError) error.message = TOO_DEEP // also when the stack ran out
     const err = new TypeError(`the ${inv.trigger} result is not JSON-serialisable: ${error.message}`)
     wire.replyError(inv.id, toRpcError(codes.HANDLER_ERROR, err))
     return

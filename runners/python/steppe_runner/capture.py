@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from .jsonio import Output
+from .redact import REDACTOR
 
 current_invocation: contextvars.ContextVar[Any] = contextvars.ContextVar("steppe_invocation", default=None)
 
@@ -50,7 +51,7 @@ class LineCapture(io.TextIOBase):
             if rest:
                 self._partial[inv] = rest
         for line in lines:
-            self._out.log(inv, self._level, line[:-1] if line.endswith("\r") else line, self._source)
+            self._out.log(inv, self._level, REDACTOR.text(line[:-1] if line.endswith("\r") else line), self._source)
         return len(s)
 
     def finish(self, inv: Any) -> None:
@@ -58,13 +59,13 @@ class LineCapture(io.TextIOBase):
         with self._lock:
             rest = self._partial.pop(inv, None)
         if rest:
-            self._out.log(inv, self._level, rest, self._source)
+            self._out.log(inv, self._level, REDACTOR.text(rest), self._source)
 
     def finish_all(self) -> None:
         with self._lock:
             left, self._partial = self._partial, {}
         for inv, rest in left.items():
-            self._out.log(inv, self._level, rest, self._source)
+            self._out.log(inv, self._level, REDACTOR.text(rest), self._source)
 
     # the parts of the TextIO interface libraries commonly probe
     @property

@@ -7,6 +7,7 @@ from typing import Any
 
 from .hostcalls import HostCalls, HostError, StateConflict
 from .jsonio import Output
+from .redact import REDACTOR
 
 __all__ = ["Context", "HostError", "Request", "StateConflict"]
 
@@ -166,7 +167,8 @@ class Logger:
         if fields and not isinstance(fields, Mapping):
             fields = {"value": fields}
         merged = {**fields, **extra} if fields else extra
-        self._out.log(self._rid, level, msg if isinstance(msg, str) else str(msg), "logger", merged)
+        self._out.log(self._rid, level, REDACTOR.text(msg if isinstance(msg, str) else str(msg)), "logger",
+                      REDACTOR.value(merged))
 
     def debug(self, msg: Any, fields: Mapping[str, Any] | None = None, **extra: Any) -> None:
         self._log("debug", msg, fields, extra)

@@ -13,6 +13,7 @@ import itertools
 import threading
 from typing import Any
 
+from .depth import encode_deep
 from .jsonio import Output, encode_line
 
 
@@ -62,10 +63,11 @@ class HostCalls:
 
     def call(self, inv: Any, method: str, params: dict[str, Any]) -> Any:
         rid = next(self._ids)
+        msg = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
         try:
-            data = encode_line({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+            data = encode_line(msg)
         except TypeError as e:
-            raise TypeError(f"{method} data is not JSON-serialisable: {e}") from None
+            data = encode_deep(msg, e, f"{method} data")
         if threading.get_ident() == self.loop_thread:
             fut = self.loop.create_future()
             self.pending[rid] = fut

@@ -17,6 +17,7 @@ from .context import Context, Request
 from .errors import INVALID_PARAMS, RequestError
 from .hostcalls import HostCalls
 from .loader import LoadedFile
+from .syncpool import SyncPool
 
 _set_async_exc: Any
 try:
@@ -35,10 +36,11 @@ class InvocationCancelled(BaseException):
 
 
 class Invocation:
-    __slots__ = ("rid", "task", "cancelled", "_blocking", "_threads", "_lock")
+    __slots__ = ("rid", "task", "cancelled", "step", "_blocking", "_threads", "_lock")
 
     def __init__(self, rid: Any) -> None:
         self.rid = rid
+        self.step: Any = None  # the file whose handler runs: the unit of the worker-thread limits
         self.task: asyncio.Task[Any] | None = None
         self.cancelled = False
         self._blocking: set[concurrent.futures.Future[Any]] = set()  # what worker threads wait on
@@ -93,20 +95,23 @@ def _is_async(fn: Any) -> bool:
 
 
 class Invoker:
-    def __init__(self, loop: asyncio.AbstractEventLoop, calls: HostCalls) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, calls: HostCalls,
+                 on_saturated: Callable[[int], None] | None = None) -> None:
         self.loop, self.calls = loop, calls
+        self.pool = SyncPool(loop, on_saturated=on_saturated)
 
     async def call(self, inv: Invocation, fn: Callable[..., Any], *args: Any) -> Any:
         """Await an async function; run a plain one in a worker thread with the current contextvars."""
         if _is_async(fn):
             return await fn(*args)
         ctx = contextvars.copy_context()
-        result = await self.loop.run_in_executor(None, ctx.run, inv.run_sync, fn, args)
+        result = await self.pool.run(inv.step, ctx.run, inv.run_sync, fn, args)
         if inspect.isawaitable(result):  # a plain function handing back a coroutine
             result = await result
         return result
 
     async def run(self, inv: Invocation, file: LoadedFile, trigger: str, data: Any, ctx: Context) -> Any:
+        inv.step = file.path
         if file.config.get("dialect") == dialect.DIALECT:
             result = await dialect.run(self, inv, _required(file.handler, "handler"), trigger, data, ctx)
             return api_response(result) if trigger == "api" else None

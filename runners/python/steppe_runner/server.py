@@ -14,7 +14,7 @@ import signal
 import threading
 from typing import Any
 
-from . import __version__
+from . import __version__, depth
 from .capture import Stdio, current_invocation
 from .context import Context
 from .errors import (
@@ -45,7 +45,7 @@ class Runner:
     def __init__(self, loop: asyncio.AbstractEventLoop, stdio: Stdio) -> None:
         self.loop, self.stdio, self.out = loop, stdio, stdio.out
         self.calls = HostCalls(loop, self.out)
-        self.invoker = Invoker(loop, self.calls)
+        self.invoker = Invoker(loop, self.calls, on_saturated=self._recycle)
         self.loader = Loader(os.getcwd())
         self.active: dict[Any, Invocation] = {}
         self.done: asyncio.Future[None] = loop.create_future()
@@ -59,11 +59,14 @@ class Runner:
     def on_line(self, line: bytes) -> None:
         try:
             msg = loads(line)
-        except ValueError:
-            diag(f"ignored a line that is not JSON: {line[:200]!r}")
+        except (ValueError, RecursionError):
+            if not depth.refuse(line, None, self.out.error, self.calls.resolve):
+                diag(f"ignored a line that is not JSON: {line[:200]!r}")
             return
         if type(msg) is not dict:
             diag(f"ignored a line that is not a JSON object: {line[:200]!r}")
+            return
+        if depth.refuse(line, msg, self.out.error, self.calls.resolve):
             return
         method = msg.get("method")
         if method is None:
@@ -153,8 +156,12 @@ class Runner:
             try:
                 answer = encode_line({"jsonrpc": "2.0", "id": rid, "result": result})
             except TypeError as e:
-                answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": error_from(
-                    HANDLER_ERROR, e, f"the handler's result is not JSON-serialisable: {e}")})
+                try:
+                    answer = depth.encode_deep({"jsonrpc": "2.0", "id": rid, "result": result}, e,
+                                               "the handler's result")
+                except TypeError as refused:
+                    answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": error_from(
+                        HANDLER_ERROR, refused, str(refused))})
         except asyncio.CancelledError:
             answer = encode_line({"jsonrpc": "2.0", "id": rid,
                                   "error": plain_error(CANCELLED, "invocation cancelled", "Cancelled")})
@@ -173,6 +180,19 @@ class Runner:
             return  # unknown or finished: ignored
         self.out.error(rid, plain_error(CANCELLED, "invocation cancelled", "Cancelled"))
         inv.cancel()
+
+    def _recycle(self, stuck: int) -> None:
+        """Too many plain `def` handlers ignored their cancel and still hold threads, which cannot be
+        killed: let the other invocations finish (30 s at most), then exit so the host starts afresh."""
+        self.out.log(None, "error", f"{stuck} plain def handlers did not return after being cancelled; "
+                     "the python runner restarts once its other invocations finish", "runner")
+        self.loop.create_task(self._drain_then_stop(30.0))
+
+    async def _drain_then_stop(self, grace: float) -> None:
+        deadline = self.loop.time() + grace
+        while self.active and self.loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        self.stop()
 
     def _shutdown(self, rid: Any, params: dict[str, Any]) -> None:
         self.out.result(rid, None)

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative 'codec'
+require_relative 'redact'
 
 module SteppeRunner
   # Which invocation the current thread works for; nil outside handlers (load time, user threads).
@@ -113,7 +114,7 @@ module SteppeRunner
     end
 
     def emit(line)
-      @writer.log(Current.invocation, @level, line.chomp("\r"), @source)
+      @writer.log(Current.invocation, @level, Redact.text(line.chomp("\r")), @source)
     end
   end
 end

@@ -2,6 +2,7 @@
 
 require 'json'
 require_relative 'input'
+require_relative 'depth'
 
 module SteppeRunner
   # JSON in and out of the protocol pipe.
@@ -12,9 +13,10 @@ module SteppeRunner
   # user code calling `obj.to_json` elsewhere keeps Ruby's usual behaviour.
   module Codec
     STRICT = :__steppe_strict_json
-    PARSE_OPTS = { object_class: Steppe::Input, max_nesting: false, create_additions: false }.freeze
-    # deep enough for real payloads, shallow enough to turn a self-containing Hash into an error
-    GENERATE_OPTS = { max_nesting: 1000 }.freeze
+    # Steppe's nesting limit (depth.rb), which also turns a self-containing Hash into an error and keeps
+    # the recursive parser from running out of stack (a SystemStackError would end the runner)
+    PARSE_OPTS = { object_class: Steppe::Input, max_nesting: Depth::MESSAGE_DEPTH, create_additions: false }.freeze
+    GENERATE_OPTS = { max_nesting: Depth::MESSAGE_DEPTH }.freeze
 
     # Prepended to Object, so it only runs for objects whose class has no to_json of its own.
     module StrictFallback
@@ -35,7 +37,9 @@ module SteppeRunner
       previous = Thread.current[STRICT]
       Thread.current[STRICT] = true
       JSON.generate(obj, GENERATE_OPTS) << "\n"
-    rescue JSON::GeneratorError, JSON::NestingError, EncodingError => e
+    rescue JSON::NestingError
+      raise TypeError, "#{Depth::TOO_DEEP} (or it contains itself)"
+    rescue JSON::GeneratorError, EncodingError => e
       # json 2.6 prefixes some messages with an internal number ("1003: NaN not allowed in JSON")
       raise TypeError, Text.utf8(e.message.sub(/\A\d+: /, ''))
     ensure

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative 'host_calls'
+require_relative 'redact'
 
 module SteppeRunner
   # What a handler gets as `context`. Every call blocks the handler's thread until the host answers.
@@ -167,7 +168,8 @@ module SteppeRunner
     def log(level, msg, fields, more)
       fields = fields.is_a?(Hash) ? fields : (fields.nil? ? {} : { 'value' => fields })
       fields = fields.merge(more) unless more.empty?
-      @writer.log(@invocation, level, msg.is_a?(String) ? msg : msg.inspect, 'logger', fields)
+      @writer.log(@invocation, level, Redact.text(msg.is_a?(String) ? msg : msg.inspect), 'logger',
+                  Redact.value(fields))
       nil
     end
   end

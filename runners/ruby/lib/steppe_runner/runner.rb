@@ -61,6 +61,10 @@ module SteppeRunner
       return dispatch(message) if message.is_a?(Hash)
 
       @diag.note("ignoring a line that is not a JSON object: #{line[0, 200].inspect}")
+    rescue JSON::NestingError => e
+      return if Depth.refuse(line, @writer, @calls)
+
+      @diag.note("ignoring a line nested too deeply (#{e.class}): #{line[0, 200].inspect}")
     rescue JSON::ParserError, EncodingError => e
       @diag.note("ignoring an unparseable line (#{e.class}): #{line[0, 200].inspect}")
     end
