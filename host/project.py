@@ -81,8 +81,9 @@ class Project:
                 continue
             by_language.setdefault(spec.language, []).append(f)
         await asyncio.gather(*(self._load_language(lang, fs) for lang, fs in by_language.items()))
-        if auth_path and self.auth is None:
-            # streams would otherwise accept any token: an auth hook that does not load stops the start
+        if auth_path and (self.auth is None or str(auth_path) in self.stream_errors):
+            # a Steppe auth hook that does not load stops the start (a motia.config that does not load
+            # only fails closed: its sockets get 401, its steps still serve)
             why = self.stream_errors.get(str(auth_path), "it did not load")
             raise ProjectError(f"the auth hook {self._rel(auth_path)} cannot be loaded: {why}")
         if self.motia_config:

@@ -29,7 +29,7 @@ async def test_each_tick_runs_on_one_host(tmp_path: Path) -> None:
             async def run(s: Step, host: int = host) -> None:
                 runs.append((host, time.time()))
 
-            schedulers.append(CronScheduler(run, LogBook(out=io.StringIO()), RedisCronLock(conn)))
+            schedulers.append(CronScheduler(run, LogBook(out=io.StringIO()), lock=RedisCronLock(conn)))
         try:
             for s in schedulers:
                 s.schedule(step)
@@ -52,7 +52,7 @@ async def test_no_tick_runs_when_redis_does_not_answer(tmp_path: Path) -> None:
         runs.append(s.name)
 
     conn = RedisConn("redis://127.0.0.1:1/0")  # nothing listens there
-    scheduler = CronScheduler(run, LogBook(out=io.StringIO()), RedisCronLock(conn))
+    scheduler = CronScheduler(run, LogBook(out=io.StringIO()), lock=RedisCronLock(conn))
     scheduler.schedule(step)
     await asyncio.sleep(2.2)
     await scheduler.stop()

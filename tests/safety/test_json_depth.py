@@ -183,8 +183,8 @@ def test_deep_handler_data_through_a_real_host_answers_at_once_with_the_limit_in
             resp = httpx.get(f"{host.url}/deep/{lang}/{op}", params={"n": n}, timeout=10)
             assert resp.status_code == 500, resp.text
             trace = resp.json()["traceId"]
-            logs = httpx.get(f"{host.url}/__steppe/logs", params={"traceId": trace}).json()
+            logs = host.admin_get("/__steppe/logs", params={"traceId": trace}).json()
             assert any(LIMIT_TEXT in r["msg"] for r in logs), logs
     assert httpx.get(f"{host.url}/deep/{lang}/echo", params={"n": 1}).status_code == 200
-    health = httpx.get(f"{host.url}/__steppe/health").json()
-    assert all(r["restarts"] == 0 for r in health["runners"].values()), (step, health)
+    runners = host.runners()
+    assert all(r["restarts"] == 0 for r in runners["runners"].values()), (step, runners)

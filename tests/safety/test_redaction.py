@@ -86,12 +86,12 @@ def test_a_step_logging_headers_and_a_nested_password_leaves_only_redacted_logs(
     step = {"py": "PyLeak", "js": "JsLeak", "rb": "RbLeak"}[lang]
 
     def records() -> list:
-        rows = httpx.get(f"{host.url}/__steppe/logs", params={"step": step}).json()
+        rows = host.admin_get("/__steppe/logs", params={"step": step}).json()
         rows = rows["logs"] if isinstance(rows, dict) else rows
         return rows if any(r["msg"].startswith("retry with") for r in rows) else []
 
     rows = wait_until(records, 10, f"the log records of {step}")
-    kept = httpx.get(f"{host.url}/__steppe/logs", params={"step": step}).text
+    kept = host.admin_get("/__steppe/logs", params={"step": step}).text
     printed = host.wait_log("retry with Basic", 10)
     for text in (kept, printed):
         for secret in SECRETS:
