@@ -102,7 +102,7 @@ def test_redis_shutdown_nosave_mid_burst_loses_no_accepted_event(tmp_path: Path,
         stop = threading.Event()
 
         def emit() -> None:
-            with httpx.Client(timeout=5) as client:
+            with httpx.Client(timeout=5, headers=host.admin_headers) as client:
                 i = 0
                 while not stop.is_set() and i < 5000:
                     try:
