@@ -21,6 +21,7 @@ from .settings import Settings
 from .state import open_state_store
 from .streams import open_stream_store
 from .streams.hub import StreamHub, Streams
+from .telemetry.wiring import Telemetry
 from .web.app import build_app, build_routes
 
 
@@ -54,6 +55,7 @@ class Host:
                                                "ping_timeout": settings.ping_timeout,
                                                "cancel_grace": settings.cancel_grace})
         self.invoker = Invoker(self.project, self.logs, settings.event_timeout)
+        self.telemetry = Telemetry.attach(self)  # the Workbench's traces and persisted logs
         self.worker = DeliveryWorker(self.queue, runner_concurrency=settings.runner_concurrency)
         self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,
                                           cap=settings.retry_cap, wake=self.worker.wake, on_dead=self._dead_letter)
@@ -109,6 +111,8 @@ class Host:
         await self.queue.close()
         await self.state.close()
         await self.stream_store.close()
+        if self.telemetry:
+            await self.telemetry.stop()
 
     def _dead_letter(self, delivery: Any, error: str) -> None:
         self.logs.write("error", f"delivery {delivery.id} of event {delivery.event.topic!r} moved to the "

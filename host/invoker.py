@@ -38,6 +38,7 @@ class Invoker:
         self.project, self.logs = project, logs
         self.event_timeout = event_timeout
         self._validators: dict[tuple[str, str], SchemaValidator | None] = {}
+        self.recorder: Any = None  # the Workbench's InvocationRecorder: told when invocations begin and end
 
     def validator(self, step: Step, field: str) -> SchemaValidator | None:
         key = (str(step.path), field)
@@ -57,10 +58,20 @@ class Invoker:
         return sup
 
     async def invoke(self, step: Step, trigger: wire.Trigger, input: Any, trace_id: str, flows: list[str],
-                     timeout: float | None) -> Any:
+                     timeout: float | None, attempt: int = 1, topic: str | None = None) -> Any:
         ctx = InvocationContext(step, trace_id, flows)
-        return await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows), ctx,
-                                                  timeout)
+        if (recorder := self.recorder) is None:
+            return await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows), ctx,
+                                                      timeout)
+        record = recorder.begin(ctx, step, trigger, input, attempt, topic)
+        try:
+            result = await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows), ctx,
+                                                        timeout)
+        except BaseException as e:
+            recorder.end(ctx, record, e)
+            raise
+        recorder.end(ctx, record, None)
+        return result
 
     async def run_hook(self, language: str, path: Path, name: str, trigger: wire.Trigger, input: Any,
                        timeout: float = 10.0) -> Any:
@@ -88,7 +99,8 @@ class Invoker:
                             fields={"topic": event.topic, "eventId": event.id})
             raise Reject(reason)
         try:
-            await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows, policy.timeout)
+            await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows, policy.timeout,
+                              delivery.attempts, event.topic)
         except Exception as e:
             self.log_failure(step, event.trace_id, e, topic=event.topic, attempt=delivery.attempts,
                              maxAttempts=policy.max_attempts)
@@ -104,8 +116,8 @@ class Invoker:
                           max_attempts=max(1, int(q.get("maxRetries", 3))), timeout=timeout,
                           delay=float(q.get("delaySeconds") or 0))
 
-    async def tick(self, step: Step) -> None:
-        trace_id = new_trace_id()
+    async def tick(self, step: Step, trace_id: str | None = None) -> None:
+        trace_id = trace_id or new_trace_id()
         try:
             await self.invoke(step, "cron", None, trace_id, step.flows, step.handler_timeout or self.event_timeout)
         except Exception as e:

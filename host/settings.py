@@ -40,6 +40,10 @@ class Settings:
     log_level: str = "info"
     log_format: str = ""  # pretty | json; default by mode
     auth: str = ""  # path of the stream authenticate hook file (default: conventional names)
+    workbench: bool = True  # serve the Workbench at /__steppe/ui/ and its API at /__steppe/api/
+    telemetry: bool = True  # record invocations and logs into <data_dir>/telemetry.db (the Workbench's traces)
+    telemetry_days: float = 7.0  # telemetry older than this many days is deleted
+    telemetry_mb: float = 200.0  # past this many MB of telemetry, the oldest records are deleted
     runners: dict[str, Any] = field(default_factory=dict)  # extra languages: {lang: {command, extensions}}
 
     @property

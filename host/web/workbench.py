@@ -1,0 +1,106 @@
+"""The Workbench: its page at `/__steppe/ui/` (built assets shipped in `steppe/static/workbench/`), the
+overview and live feed it reads, and its API resources, each from its own module with only the parts of
+the host it needs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from .. import __version__
+from .api import json_response
+from .cron import cron_routes
+from .events import event_routes
+from .flows import flow_routes
+from .logs import log_routes
+from .runners import runner_routes
+from .state import state_routes
+from .streams import stream_routes
+from .traces import trace_routes
+
+if TYPE_CHECKING:
+    from ..app import Host
+
+UI = Path(__file__).resolve().parent.parent / "static" / "workbench"
+IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}  # assets have hashed names
+NO_CACHE = {"cache-control": "no-cache"}
+
+
+def ui_routes(root: Path, has_public_index: bool) -> list[BaseRoute]:
+    index = root / "index.html"
+
+    async def page(request: Request) -> Response:
+        if not index.exists():
+            return json_response(404, {"error": "Not Found", "message": "this install has no built Workbench "
+                                       "(run `npm run build` in workbench/)"})
+        return FileResponse(index, media_type="text/html", headers=NO_CACHE)
+
+    async def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        path = (root / "assets" / name).resolve()
+        if "/" in name or path.parent != (root / "assets").resolve() or not path.is_file():
+            return json_response(404, {"error": "Not Found", "path": request.url.path})
+        return FileResponse(path, headers=IMMUTABLE)
+
+    routes: list[BaseRoute] = [Route("/__steppe/ui", lambda r: RedirectResponse("/__steppe/ui/", 308)),
+                               Route("/__steppe/ui/", page), Route("/__steppe/ui/assets/{name}", asset)]
+    if not has_public_index:  # a project without its own home page opens on the Workbench
+        routes.append(Route("/", lambda r: RedirectResponse("/__steppe/ui/", 307)))
+    return routes
+
+
+def live_route(feed: Any, in_flight: Any, health: Any) -> Route:
+    async def live(request: Request) -> Response:
+        queue = feed.listen()
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                yield b"retry: 1000\n\n"
+                while True:
+                    try:
+                        yield await asyncio.wait_for(queue.get(), 1.0)
+                        while not queue.empty():
+                            yield queue.get_nowait()
+                    except TimeoutError:
+                        yield (b"event: tick\ndata: {\"inFlight\": %d, \"health\": \"%s\"}\n\n"
+                               % (in_flight(), health.status.encode()))
+            finally:
+                feed.leave(queue)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+    return Route("/__steppe/api/live", live)
+
+
+def workbench_routes(host: Host) -> list[BaseRoute]:
+    s = host.settings
+    if not s.workbench:
+        return []
+    t = host.telemetry
+
+    def in_flight() -> int:
+        return t.recorder.in_flight() if t else host.worker.busy()
+
+    async def overview(request: Request) -> Response:
+        return json_response(200, {"project": s.root.name, "mode": s.mode, "version": __version__,
+                                   "health": host.health.as_dict(), "inFlight": in_flight(),
+                                   "telemetry": t is not None, "runners": sorted(host.project.supervisors)})
+
+    routes: list[BaseRoute] = [
+        Route("/__steppe/api/overview", overview),
+        *ui_routes(UI, (s.root / "public" / "index.html").is_file()),
+        *flow_routes(host.project), *state_routes(host.state, t.feed.publish if t else lambda k, d: None),
+        *stream_routes(host.project, host.streams), *event_routes(host.bus, host.calls.publish),
+        *cron_routes(host.project, host.invoker.tick, t.store if t else None, host.cron.skipped),
+        *runner_routes(host.project.supervisors, t.recorder.last_error if t else {})]
+    if t:
+        routes += [*trace_routes(t.store, t.recorder), *log_routes(t.store),
+                   live_route(t.feed, in_flight, host.health)]
+    return routes
