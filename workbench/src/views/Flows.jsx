@@ -84,13 +84,22 @@ export function Flows() {
 function Canvas({ shown, view, setView, selected, onSelect }) {
   const box = useRef(null)
   const drag = useRef(null)
-  const fit = () => {
+  const [size, setSize] = useState(null) // the canvas' size: the fitted view follows it
+  useEffect(() => {
     const el = box.current
-    if (!el) return { x: 0, y: 0, k: 1 }
-    const k = Math.min(1.2, el.clientWidth / Math.max(shown.width, 1), el.clientHeight / Math.max(shown.height, 1))
-    return { x: (el.clientWidth - shown.width * k) / 2, y: 10, k: Math.max(k, 0.25) }
+    const ro = new ResizeObserver(() => setSize({ w: el.clientWidth, h: el.clientHeight }))
+    ro.observe(el)
+    return () => ro.disconnect()
+  }, [])
+  // the whole graph when it fits at a readable scale; else readable from its top left corner ("all" shows it whole)
+  const fit = (readable) => {
+    if (!size) return { x: 0, y: 0, k: 1 }
+    let k = Math.min(1.2, size.w / Math.max(shown.width, 1), size.h / Math.max(shown.height, 1))
+    if (readable && k < 0.65) return { x: 10, y: 10, k: 0.65 }
+    k = Math.max(k, 0.1)
+    return { x: (size.w - shown.width * k) / 2, y: Math.max(10, (size.h - shown.height * k) / 3), k }
   }
-  const v = view || fit()
+  const v = view || fit(true)
   const onWheel = (e) => {
     e.preventDefault()
     const k = Math.min(3, Math.max(0.1, v.k * (e.deltaY < 0 ? 1.1 : 1 / 1.1)))
@@ -143,7 +152,8 @@ function Canvas({ shown, view, setView, selected, onSelect }) {
       <div class="zoom">
         <button onClick={() => setView({ ...v, k: Math.min(3, v.k * 1.2) })}>+</button>
         <button onClick={() => setView({ ...v, k: Math.max(0.1, v.k / 1.2) })}>−</button>
-        <button onClick={() => setView(null)}>fit</button>
+        <button onClick={() => setView(null)} title="readable scale">1:1</button>
+        <button onClick={() => setView(fit(false))} title="the whole graph">all</button>
       </div>
     </div>
   )

@@ -4,7 +4,7 @@ import { ErrorNote } from '../components.jsx'
 import { time } from '../format.js'
 
 const ROW = 22 // px: every line has the same height, so only the visible ones are drawn
-const PAGE = 5000
+const PAGE = 5000 // lines fetched at a time (`#/logs?limit=N` changes it, up to 100,000)
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 }
 const MAX_LINES = 200_000
 
@@ -20,6 +20,7 @@ function matches(r, f) {
 export function Logs({ route }) {
   const p = route.params
   const [filters, setFilters] = useState({ level: p.level || '', step: p.step || '', flow: p.flow || '', traceId: p.traceId || '', q: p.q || '' })
+  const page = Math.min(100_000, Number(p.limit) || PAGE)
   const [lines, setLines] = useState([])
   const [more, setMore] = useState(true)
   const [follow, setFollow] = useState(true)
@@ -39,12 +40,12 @@ export function Logs({ route }) {
   useEffect(() => {
     let stop = false
     const started = performance.now()
-    api.get('/__steppe/api/logs' + query({ ...filters, limit: PAGE })).then((rows) => {
+    api.get('/__steppe/api/logs' + query({ ...filters, limit: page })).then((rows) => {
       if (stop) return
       setLines(rows)
-      setMore(rows.length === PAGE)
+      setMore(rows.length === page)
       setFollow(true)
-      requestAnimationFrame(() => { window.__workbench = { ...(window.__workbench || {}), logsRenderMs: performance.now() - started } })
+      requestAnimationFrame(() => { window.__workbench = { ...(window.__workbench || {}), logsRenderMs: performance.now() - started, logsLines: rows.length } })
     }, setError)
     return () => { stop = true }
   }, [filters])
@@ -71,8 +72,8 @@ export function Logs({ route }) {
     if (!more || loading.current || !oldest) return
     loading.current = true
     try {
-      const rows = await api.get('/__steppe/api/logs' + query({ ...filters, limit: PAGE, before: oldest.id }))
-      setMore(rows.length === PAGE)
+      const rows = await api.get('/__steppe/api/logs' + query({ ...filters, limit: page, before: oldest.id }))
+      setMore(rows.length === page)
       setLines((old) => [...rows, ...old])
       if (box.current) box.current.scrollTop += rows.length * ROW
     } catch (e) {
