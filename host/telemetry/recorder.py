@@ -66,13 +66,13 @@ class InvocationRecorder:
         self._sink, self._publish = sink, publish
         self.running: dict[int, Invocation] = {}  # by id() of the invocation's context object
         self.last_error: dict[str, tuple[float, str]] = {}  # language → (when, what) of its last failure
+        self.finished = 0  # invocations ended since the start (the live feed's tick tells pages it moved)
 
     def begin(self, ctx: object, step: Any, trigger: str, input: Any, attempt: int = 1,
               topic: str | None = None) -> Invocation:
         inv = Invocation(uuid.uuid4().hex[:16], ctx.trace_id, step.name, trigger, step.language,  # type: ignore[attr-defined]
                          ctx.flows, time.time(), time.perf_counter(), attempt, topic, input)  # type: ignore[attr-defined]
         self.running[id(ctx)] = inv
-        self._publish("invocation", inv.summary())
         return inv
 
     def end(self, ctx: object, inv: Invocation, error: BaseException | None) -> None:
@@ -86,8 +86,8 @@ class InvocationRecorder:
             inv.error = f"{kind}: {getattr(error, 'message', None) or error}"
             inv.stack = getattr(error, "stack", None) or None
             self.last_error[inv.language] = (time.time(), f"{inv.step}: {inv.error}")
+        self.finished += 1
         self._sink(inv)
-        self._publish("invocation", inv.summary())
 
     def operation(self, ctx: object, method: str, params: dict[str, Any], t0: float) -> None:
         """A host call made by a running handler (HandlerCalls reports each one)."""

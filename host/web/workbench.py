@@ -5,10 +5,12 @@ the host it needs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -55,21 +57,27 @@ def ui_routes(root: Path, has_public_index: bool) -> list[BaseRoute]:
     return routes
 
 
-def live_route(feed: Any, in_flight: Any, health: Any) -> Route:
+def live_route(feed: Any, status: Callable[[], dict[str, Any]]) -> Route:
     async def live(request: Request) -> Response:
         queue = feed.listen()
 
         async def events() -> AsyncIterator[bytes]:
+            # news as it comes (what is waiting goes in one write), and every second a tick with the
+            # in-flight count, the finished-invocation counter and the health status
             try:
                 yield b"retry: 1000\n\n"
+                next_tick = time.monotonic()
                 while True:
                     try:
-                        yield await asyncio.wait_for(queue.get(), 1.0)
-                        while not queue.empty():
-                            yield queue.get_nowait()
+                        chunks = [await asyncio.wait_for(queue.get(), max(0.0, next_tick - time.monotonic()))]
+                        while not queue.empty() and len(chunks) < 500:
+                            chunks.append(queue.get_nowait())
+                        yield b"".join(chunks)
                     except TimeoutError:
-                        yield (b"event: tick\ndata: {\"inFlight\": %d, \"health\": \"%s\"}\n\n"
-                               % (in_flight(), health.status.encode()))
+                        pass
+                    if time.monotonic() >= next_tick:
+                        next_tick = time.monotonic() + 1.0
+                        yield b"event: tick\ndata: " + orjson.dumps(status()) + b"\n\n"
             finally:
                 feed.leave(queue)
 
@@ -102,5 +110,6 @@ def workbench_routes(host: Host) -> list[BaseRoute]:
         *runner_routes(host.project.supervisors, t.recorder.last_error if t else {})]
     if t:
         routes += [*trace_routes(t.store, t.recorder), *log_routes(t.store),
-                   live_route(t.feed, in_flight, host.health)]
+                   live_route(t.feed, lambda: {"inFlight": in_flight(), "finished": t.recorder.finished,
+                                               "health": host.health.status})]
     return routes

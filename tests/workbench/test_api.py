@@ -99,7 +99,13 @@ def test_the_live_feed_sends_log_lines_and_state_changes(host: RunningHost) -> N
                     any(k == "log" and d["msg"] == "order stored" for k, d in seen):
                 break
             assert time.monotonic() < deadline, seen
-    assert any(k == "invocation" and d["step"] == "PlaceOrder" and d["status"] == "running" for k, d in seen)
+        while not any(k == "tick" for k, _ in seen):  # at least every second: in flight, finished, health
+            line = next(live.iter_lines())
+            kind = line[7:] if line.startswith("event: ") else kind
+            if line.startswith("data: "):
+                seen.append((kind, orjson.loads(line[6:])))
+    tick = next(d for k, d in seen if k == "tick")
+    assert tick["finished"] >= 2 and tick["inFlight"] >= 0 and tick["health"] in ("ok", "degraded", "failing")
 
 
 def test_state_can_be_read_edited_and_cleared(host: RunningHost) -> None:

@@ -46,7 +46,7 @@ let source = null
 
 function connect() {
   source = new EventSource('/__steppe/api/live', { withCredentials: true })
-  for (const kind of ['log', 'invocation', 'state', 'tick']) {
+  for (const kind of ['log', 'state', 'tick']) {
     source.addEventListener(kind, (e) => {
       const data = JSON.parse(e.data)
       for (const fn of listeners.get(kind) || []) fn(data)

@@ -85,7 +85,7 @@ function RequestForm({ step }) {
         <label key={p} class="field">:{p} <input value={values[p]} required
           onInput={(e) => setValues({ ...values, [p]: e.currentTarget.value })} data-param={p} /></label>
       ))}
-      <label class="field">Query (one <code>name=value</code> a line)
+      <label class="field">Query (one name=value a line)
         <textarea rows="2" value={queryText} onInput={(e) => setQueryText(e.currentTarget.value)} /></label>
       <label class="field">Headers (JSON)
         <textarea rows="3" value={headersText} onInput={(e) => setHeadersText(e.currentTarget.value)} /></label>

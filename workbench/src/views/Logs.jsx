@@ -50,10 +50,26 @@ export function Logs({ route }) {
     return () => { stop = true }
   }, [filters])
 
-  useEffect(() => onLive('log', (r) => {
-    if (!matches(r, filtersRef.current)) return
-    setLines((old) => (old.length >= MAX_LINES ? [...old.slice(old.length - MAX_LINES + 1), r] : [...old, r]))
-  }), [])
+  useEffect(() => {
+    // lines that arrive together are added together, at most once a frame, however fast they come
+    let waiting = []
+    let frame = 0
+    const flush = () => {
+      frame = 0
+      const batch = waiting
+      waiting = []
+      setLines((old) => {
+        const next = old.concat(batch)
+        return next.length > MAX_LINES ? next.slice(next.length - MAX_LINES) : next
+      })
+    }
+    const stop = onLive('log', (r) => {
+      if (!matches(r, filtersRef.current)) return
+      waiting.push(r)
+      if (!frame) frame = requestAnimationFrame(flush)
+    })
+    return () => { stop(); if (frame) cancelAnimationFrame(frame) }
+  }, [])
 
   useEffect(() => {
     const el = box.current

@@ -16,9 +16,10 @@ function TraceList({ params }) {
     api.get('/__steppe/api/traces' + query({ ...filters, limit: 300 })).then(setRows, setError)
   }, [filters, tick])
   useEffect(() => {
-    let timer = null
-    return onLive('invocation', (inv) => {
-      if (inv.status !== 'running' && !timer) timer = setTimeout(() => { timer = null; setTick((t) => t + 1) }, 500)
+    let finished = null
+    return onLive('tick', (t) => { // once a second: reload when invocations ended since
+      if (finished !== null && t.finished !== finished) setTick((n) => n + 1)
+      finished = t.finished
     })
   }, [])
   const set = (k) => (e) => setFilters({ ...filters, [k]: e.currentTarget.value })
