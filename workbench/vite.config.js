@@ -12,4 +12,12 @@ export default defineConfig({
     sourcemap: false,
     chunkSizeWarningLimit: 1200,
   },
+  // `npm run dev`: the page with hot reload; the API, the stream client and socket from a running host
+  server: {
+    proxy: {
+      '/__steppe/api': process.env.STEPPE_URL || 'http://127.0.0.1:3000',
+      '/__steppe/dlq': process.env.STEPPE_URL || 'http://127.0.0.1:3000',
+      '/__steppe/client.js': process.env.STEPPE_URL || 'http://127.0.0.1:3000',
+    },
+  },
 })

@@ -7,8 +7,9 @@ happen in the telemetry store's batches.
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ _ADDRESS = {"state": ("group", "key"), "streams": ("stream", "groupId", "id")}
 STATE_WRITES = {"state.set", "state.delete", "state.clear", "state.update"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Invocation:
     id: str
     trace_id: str
@@ -64,13 +65,16 @@ class InvocationRecorder:
 
     def __init__(self, sink: Callable[[Invocation], None], publish: Callable[[str, Any], None]) -> None:
         self._sink, self._publish = sink, publish
+        # ids unique across restarts without a random draw per invocation: this run's prefix, then a count
+        self._prefix = os.urandom(4).hex()
+        self._count = itertools.count(1)
         self.running: dict[int, Invocation] = {}  # by id() of the invocation's context object
         self.last_error: dict[str, tuple[float, str]] = {}  # language → (when, what) of its last failure
         self.finished = 0  # invocations ended since the start (the live feed's tick tells pages it moved)
 
     def begin(self, ctx: object, step: Any, trigger: str, input: Any, attempt: int = 1,
               topic: str | None = None) -> Invocation:
-        inv = Invocation(uuid.uuid4().hex[:16], ctx.trace_id, step.name, trigger, step.language,  # type: ignore[attr-defined]
+        inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger, step.language,  # type: ignore[attr-defined]
                          ctx.flows, time.time(), time.perf_counter(), attempt, topic, input)  # type: ignore[attr-defined]
         self.running[id(ctx)] = inv
         return inv

@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,32 +27,60 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY, time REAL NOT NULL, level TEXT NOT NULL, msg TEXT NOT NULL, source TEXT,
   step TEXT, trace_id TEXT, flows TEXT, fields TEXT);
-CREATE INDEX IF NOT EXISTS logs_time ON logs (time);
 CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id) WHERE trace_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS invocations (
-  id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, step TEXT NOT NULL, trigger TEXT NOT NULL, language TEXT,
-  start REAL NOT NULL, duration REAL, status TEXT NOT NULL, attempt INTEGER, topic TEXT, error TEXT,
-  body TEXT NOT NULL);
+  rowid INTEGER PRIMARY KEY, id TEXT NOT NULL, trace_id TEXT NOT NULL, step TEXT NOT NULL, trigger TEXT NOT NULL,
+  language TEXT, start REAL NOT NULL, duration REAL, status TEXT NOT NULL, attempt INTEGER, topic TEXT,
+  error TEXT, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS invocations_trace ON invocations (trace_id, start);
 CREATE INDEX IF NOT EXISTS invocations_step ON invocations (step, start);
 CREATE TABLE IF NOT EXISTS traces (
   trace_id TEXT PRIMARY KEY, entry TEXT NOT NULL, trigger TEXT NOT NULL, start REAL NOT NULL,
   end REAL NOT NULL, status TEXT NOT NULL, count INTEGER NOT NULL, errors INTEGER NOT NULL,
   languages TEXT NOT NULL, steps TEXT NOT NULL, flows TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS traces_start ON traces (start);
 """
+# Traces are listed newest first by rowid (the order their first invocation was written, close to their
+# start order): one index fewer to keep up on every write.
 
 MAX_PAYLOAD = 16 * 1024  # bytes of an input or operation payload kept per record
+# request headers that carry credentials: never written to disk
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
+_COLUMNS = "id, trace_id, step, trigger, language, start, duration, status, attempt, topic, error, body"
 
 
-def _clip(value: Any) -> Any:
-    """A payload as kept: itself when small, else a marked, truncated text."""
-    if value is None:
-        return None
+def _payload(value: Any) -> bytes:
+    """A payload as kept, JSON-encoded: itself when small, else a marked, truncated text."""
     raw = orjson.dumps(value, default=str)
     if len(raw) <= MAX_PAYLOAD:
-        return value
-    return {"truncated": True, "bytes": len(raw), "head": raw[:MAX_PAYLOAD].decode("utf-8", "replace")}
+        return raw
+    return orjson.dumps({"truncated": True, "bytes": len(raw), "head": raw[:MAX_PAYLOAD].decode("utf-8", "replace")})
+
+
+def _input(inv: Invocation) -> Any:
+    value = inv.input
+    if inv.trigger == "api" and isinstance(value, dict) and isinstance(value.get("headers"), dict):
+        headers = value["headers"]
+        if SECRET_HEADERS.intersection(headers):
+            value = {**value, "headers": {k: "[redacted]" if k in SECRET_HEADERS else v for k, v in headers.items()}}
+    return value
+
+
+def _body(inv: Invocation) -> bytes:
+    """What the columns do not hold: flows, stack, input and operations (most invocations have few)."""
+    ops = b",".join(b'{"op":%s,"at":%.3f,"ms":%.3f,"target":%s,"data":%s}'
+                    % (orjson.dumps(op), at, ms, orjson.dumps(target), _payload(data))
+                    for op, at, ms, target, data in inv.ops)
+    return b'{"flows":%s,"stack":%s,"input":%s,"ops":[%s]}' % (
+        orjson.dumps(inv.flows), orjson.dumps(inv.stack), _payload(_input(inv)), ops)
+
+
+def _row_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    id_, trace, step, trigger, language, start, duration, status, attempt, topic, error, body = row
+    extra = orjson.loads(body)
+    return {"id": id_, "traceId": trace, "step": step, "trigger": trigger, "language": language, "start": start,
+            "duration": duration, "status": status, "attempt": attempt, "topic": topic, "error": error,
+            "flows": extra["flows"], "stack": extra["stack"], "input": extra["input"],
+            "opCounts": dict(Counter(o["op"] for o in extra["ops"])), "ops": extra["ops"]}
 
 
 def _bar(items: list[str] | set[str]) -> str:
@@ -61,7 +90,7 @@ def _bar(items: list[str] | set[str]) -> str:
 
 class TelemetryStore:
     def __init__(self, path: Path, *, max_age: float = 7 * 86400, max_bytes: int = 200 * 1024 * 1024,
-                 interval: float = 0.2, batch: int = 2000, backlog: int = 100_000,
+                 interval: float = 0.2, batch: int = 2000, backlog: int = 20_000,
                  on_problem: Any = None) -> None:
         self.path, self.max_age, self.max_bytes = path, max_age, max_bytes
         self.interval, self.batch, self.backlog = interval, batch, backlog
@@ -72,6 +101,7 @@ class TelemetryStore:
                 fresh.executescript(SCHEMA)
             fresh.close()
         self._db = open_db(path)
+        self._db.execute("PRAGMA cache_size=-1024")  # KiB: writes append, reads are recent; keep RSS small
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()  # one connection, used from the flush thread and the API's reads
         self._logs: list[dict[str, Any]] = []
@@ -153,52 +183,61 @@ class TelemetryStore:
                   _bar(r.get("flows") or []),
                   orjson.dumps(r["fields"], default=str).decode() if r.get("fields") else None)
                  for r in logs])
-        for inv in invocations:
-            self._write_invocation(inv)
+        if invocations:
+            self._db.executemany(
+                f"INSERT INTO invocations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(i.id, i.trace_id, i.step, i.trigger, i.language, i.started, i.duration, i.status, i.attempt,
+                  i.topic, i.error, _body(i)) for i in invocations])
+            self._summarise(invocations)
 
-    def _write_invocation(self, inv: Invocation) -> None:
-        body = inv.as_dict()
-        body["input"] = _clip(body["input"])
-        for op in body["ops"]:
-            op["data"] = _clip(op["data"])
-        self._db.execute(
-            "INSERT OR REPLACE INTO invocations (id, trace_id, step, trigger, language, start, duration, status, "
-            "attempt, topic, error, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (inv.id, inv.trace_id, inv.step, inv.trigger, inv.language, inv.started, inv.duration, inv.status,
-             inv.attempt, inv.topic, inv.error, orjson.dumps(body, default=str).decode()))
-        end = inv.started + (inv.duration or 0) / 1000
-        row = self._db.execute("SELECT entry, trigger, start, end, status, count, errors, languages, steps, flows "
-                               "FROM traces WHERE trace_id = ?", (inv.trace_id,)).fetchone()
-        failed = inv.status == "error"
-        if row is None:
-            self._db.execute("INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             (inv.trace_id, inv.step, inv.trigger, inv.started, end, inv.status, 1, int(failed),
-                              _bar([inv.language]), _bar([inv.step]), _bar(inv.flows)))
-            return
-        entry, trigger, start, old_end, status, count, errors, languages, steps, flows = row
-        if inv.started < start:
-            entry, trigger, start = inv.step, inv.trigger, inv.started
-        self._db.execute(
-            "UPDATE traces SET entry = ?, trigger = ?, start = ?, end = ?, status = ?, count = ?, errors = ?, "
-            "languages = ?, steps = ?, flows = ? WHERE trace_id = ?",
-            (entry, trigger, start, max(old_end, end), "error" if failed else status, count + 1,
-             errors + int(failed), _bar({*languages.strip("|").split("|"), inv.language} - {""}),
-             _bar({*steps.strip("|").split("|"), inv.step} - {""}),
-             _bar({*flows.strip("|").split("|"), *inv.flows} - {""}), inv.trace_id))
+    def _summarise(self, invocations: list[Invocation]) -> None:
+        """Fold the batch into the traces table: one row per trace, merged with what it already holds."""
+        traces: dict[str, list[Any]] = {}  # trace → [entry, trigger, start, end, errors, count, langs, steps, flows]
+        for i in invocations:
+            end = i.started + (i.duration or 0) / 1000
+            t = traces.get(i.trace_id)
+            if t is None:
+                traces[i.trace_id] = [i.step, i.trigger, i.started, end, int(i.status == "error"), 1,
+                                      {i.language}, {i.step}, set(i.flows)]
+                continue
+            if i.started < t[2]:
+                t[0], t[1], t[2] = i.step, i.trigger, i.started
+            t[3] = max(t[3], end)
+            t[4] += i.status == "error"
+            t[5] += 1
+            t[6].add(i.language)
+            t[7].add(i.step)
+            t[8].update(i.flows)
+        # one upsert per trace, merged in SQL (a later batch can hold later deliveries of an earlier trace);
+        # the sets are `|a|b|` strings: appended when new to the row, deduplicated when read
+        self._db.executemany(
+            "INSERT INTO traces (trace_id, entry, trigger, start, end, status, count, errors, languages, steps, flows) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET "
+            "entry = CASE WHEN excluded.start < start THEN excluded.entry ELSE entry END, "
+            "trigger = CASE WHEN excluded.start < start THEN excluded.trigger ELSE trigger END, "
+            "start = min(start, excluded.start), end = max(end, excluded.end), "
+            "status = CASE WHEN errors + excluded.errors > 0 THEN 'error' ELSE 'ok' END, "
+            "count = count + excluded.count, errors = errors + excluded.errors, "
+            + ", ".join(f"{c} = CASE WHEN instr({c}, excluded.{c}) > 0 THEN {c} ELSE {c} || excluded.{c} END"
+                        for c in ("languages", "steps", "flows")),
+            [(trace, t[0], t[1], t[2], t[3], "error" if t[4] else "ok", t[5], t[4], _bar(t[6]), _bar(t[7]),
+              _bar(t[8])) for trace, t in traces.items()])
 
     def _prune(self) -> None:
         """Drop what is older than max_age, then the oldest tenth until the data fits in max_bytes."""
         self._next_prune = time.time() + 30
         cutoff = time.time() - self.max_age
-        self._db.execute("DELETE FROM logs WHERE time < ?", (cutoff,))
-        self._db.execute("DELETE FROM invocations WHERE start < ?", (cutoff,))
-        self._db.execute("DELETE FROM traces WHERE end < ?", (cutoff,))
+        for table, column in (("logs", "time"), ("invocations", "start"), ("traces", "end")):
+            # rows are written in time order: everything before the first row that is new enough goes
+            self._db.execute(f"DELETE FROM {table} WHERE rowid < coalesce((SELECT rowid FROM {table} WHERE "
+                             f"{column} >= ? ORDER BY rowid LIMIT 1), (SELECT max(rowid) + 1 FROM {table}))",
+                             (cutoff,))
         for _ in range(20):
             if self.used_bytes() <= self.max_bytes:
                 break
-            for table, column in (("logs", "time"), ("invocations", "start"), ("traces", "start")):
-                self._db.execute(f"DELETE FROM {table} WHERE {column} <= (SELECT {column} FROM {table} "
-                                 f"ORDER BY {column} LIMIT 1 OFFSET (SELECT COUNT(*) / 10 FROM {table}))")
+            for table in ("logs", "invocations", "traces"):  # rowid order is write order: oldest first
+                self._db.execute(f"DELETE FROM {table} WHERE rowid <= (SELECT rowid FROM {table} "
+                                 f"ORDER BY rowid LIMIT 1 OFFSET (SELECT COUNT(*) / 10 FROM {table}))")
         self._db.executescript("PRAGMA incremental_vacuum;")  # run to the end: each step frees one page
 
     def used_bytes(self) -> int:
@@ -266,7 +305,7 @@ class TelemetryStore:
                 where.append(f"{column} LIKE ?")
                 args.append(f"%|{value}|%")
         sql = ("SELECT trace_id, entry, trigger, start, end, status, count, errors, languages, steps, flows "
-               "FROM traces" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY start DESC LIMIT ?")
+               "FROM traces" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY rowid DESC LIMIT ?")
         return [{"traceId": t, "entry": e, "trigger": tr, "start": s, "duration": round((en - s) * 1000, 3),
                  "status": st, "invocations": c, "errors": er, "languages": _split(la), "steps": _split(sp),
                  "flows": _split(fl)}
@@ -279,10 +318,10 @@ class TelemetryStore:
             if value:
                 where.append(f"{column} = ?")
                 args.append(value)
-        sql = ("SELECT body FROM invocations" + (" WHERE " + " AND ".join(where) if where else "")
+        sql = (f"SELECT {_COLUMNS} FROM invocations" + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY start DESC LIMIT ?")
-        return [orjson.loads(body) for (body,) in reversed(self._rows(sql, [*args, limit]))]
+        return [_row_dict(row) for row in reversed(self._rows(sql, [*args, limit]))]
 
 
 def _split(bar: str) -> list[str]:
-    return [x for x in bar.strip("|").split("|") if x]
+    return sorted({x for x in bar.split("|") if x})

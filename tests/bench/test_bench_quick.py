@@ -18,7 +18,7 @@ import pytest
 
 from conftest import REPO, need
 
-SCENARIOS = [f"S{i}" for i in range(1, 9)]
+SCENARIOS = [f"S{i}" for i in range(1, 10)]
 
 
 def is_number(x: object) -> bool:

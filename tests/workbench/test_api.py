@@ -40,13 +40,16 @@ def trace_of(host: RunningHost, trace_id: str, count: int) -> dict:
 
 
 def test_a_request_is_traced_across_runners_with_its_operations(host: RunningHost) -> None:
-    r = httpx.post(f"{host.url}/orders", json={"item": "tea", "qty": 2})
+    r = httpx.post(f"{host.url}/orders", json={"item": "tea", "qty": 2},
+                   headers={"authorization": "Bearer s3cret", "cookie": "sid=s3cret"})
     assert r.status_code == 201
     trace_id = r.headers["x-trace-id"]
     trace = trace_of(host, trace_id, 2)
     api, event = trace["invocations"]
     assert (api["step"], api["trigger"], api["language"], api["status"]) == ("PlaceOrder", "api", "node", "ok")
     assert api["input"]["body"] == {"item": "tea", "qty": 2}
+    headers = api["input"]["headers"]  # credentials are never written to the telemetry store
+    assert headers["authorization"] == headers["cookie"] == "[redacted]" and "s3cret" not in str(trace)
     assert [(o["op"], o["target"], o["data"]) for o in api["ops"]] == [
         ("emit", "order.placed", {"item": "tea", "qty": 2})]
     assert (event["step"], event["trigger"], event["language"], event["topic"], event["attempt"]) == (
