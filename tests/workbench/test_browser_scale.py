@@ -61,7 +61,10 @@ def stored_log_lines(root: Path, count: int) -> None:
         for n in range(count):
             store.add_log({"time": now + n / count, "level": "info", "msg": f"stored line {n}", "source": "logger",
                            "step": "F0Step1", "traceId": None})
+            if n % 10_000 == 9_999:
+                await store.flush()
         await store.stop()
+        assert store.dropped == 0
 
     asyncio.run(fill())
 
