@@ -18,6 +18,7 @@ from typing import Any
 # the host calls whose arguments name what they touched, and which ones change state
 _ADDRESS = {"state": ("group", "key"), "streams": ("stream", "groupId", "id")}
 STATE_WRITES = {"state.set", "state.delete", "state.clear", "state.update"}
+STREAM_WRITES = {"streams.set", "streams.delete", "streams.send"}
 
 
 @dataclass(slots=True)
@@ -71,6 +72,7 @@ class InvocationRecorder:
         self.running: dict[int, Invocation] = {}  # by id() of the invocation's context object
         self.last_error: dict[str, tuple[float, str]] = {}  # language → (when, what) of its last failure
         self.finished = 0  # invocations ended since the start (the live feed's tick tells pages it moved)
+        self.stream_writers: set[tuple[str, str]] = set()  # (step, stream) seen writing: edges of the graph
 
     def begin(self, ctx: object, step: Any, trigger: str, input: Any, attempt: int = 1,
               topic: str | None = None) -> Invocation:
@@ -104,7 +106,9 @@ class InvocationRecorder:
         data = (event.get("data") if isinstance(event, dict) else None) if method == "emit" else \
             params.get("value", params.get("data"))
         inv.ops.append((method, (t0 - inv.t0) * 1000, (now - t0) * 1000, target, data))
-        if method in STATE_WRITES:
+        if method in STREAM_WRITES:
+            self.stream_writers.add((inv.step, str(params.get("stream"))))
+        elif method in STATE_WRITES:
             self._publish("state", {"op": method, "group": params.get("group"), "key": params.get("key"),
                                     "step": inv.step})
 

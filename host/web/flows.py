@@ -39,10 +39,11 @@ def step_node(step: Any, rel: Callable[[Any], str]) -> dict[str, Any]:
             "input": c.get("input"), "queryParams": c.get("queryParams"), "config": c}
 
 
-def graph(steps: list[Any], streams: list[Any], stream_errors: dict[str, str],
-          rel: Callable[[Any], str]) -> dict[str, Any]:
+def graph(steps: list[Any], streams: list[Any], stream_errors: dict[str, str], rel: Callable[[Any], str],
+          seen_writes: set[tuple[str, str]] | None = None) -> dict[str, Any]:
     """Nodes for steps and streams; an edge from each emitter to each subscriber of a topic (virtual when
-    either end is virtual), and from a step to each stream its config names in `streams`/`writes`."""
+    either end is virtual), and from a step to each stream its config names in `streams`/`writes` or that
+    it was seen writing (Motia configs do not declare the streams a step writes)."""
     nodes = [step_node(s, rel) for s in steps]
     nodes += [{"id": f"stream:{d.name}", "kind": "stream", "name": d.name, "language": d.language,
                "path": rel(d.path), "status": "ok", "error": None, "flows": [], "config": d.config}
@@ -67,16 +68,19 @@ def graph(steps: list[Any], streams: list[Any], stream_errors: dict[str, str],
                 edges.append({"id": f"{n['id']}>{emit['topic']}>{target}", "source": n["id"], "target": target,
                               "topic": emit["topic"], "label": emit["label"] or emit["topic"],
                               "conditional": emit["conditional"], "virtual": virtual or virtual_in})
-        for name in {*(n["config"].get("streams") or []), *(n["config"].get("writes") or [])} & stream_names:
+        declared = {*(n["config"].get("streams") or []), *(n["config"].get("writes") or [])}
+        seen = {stream for step, stream in seen_writes or () if step == n["name"]}
+        for name in sorted((declared | seen) & stream_names):
             edges.append({"id": f"{n['id']}>stream:{name}", "source": n["id"], "target": f"stream:{name}",
-                          "topic": None, "label": "writes", "conditional": False, "virtual": False})
+                          "topic": None, "label": "writes", "conditional": False, "virtual": False,
+                          "seen": name not in declared})
     flows = sorted({f for n in nodes for f in n["flows"]})
     return {"flows": flows, "nodes": nodes, "edges": edges}
 
 
-def flow_routes(project: Any) -> list[Route]:
+def flow_routes(project: Any, seen_writes: set[tuple[str, str]]) -> list[Route]:
     async def flows(request: Request) -> Response:
         return json_response(200, graph(list(project.steps.values()), list(project.streams.values()),
-                                        project.stream_errors, project.rel))
+                                        project.stream_errors, project.rel, seen_writes))
 
     return [Route("/__steppe/api/flows", flows)]

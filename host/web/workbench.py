@@ -104,7 +104,8 @@ def workbench_routes(host: Host) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         Route("/__steppe/api/overview", overview),
         *ui_routes(UI, (s.root / "public" / "index.html").is_file()),
-        *flow_routes(host.project), *state_routes(host.state, t.feed.publish if t else lambda k, d: None),
+        *flow_routes(host.project, t.recorder.stream_writers if t else set()),
+        *state_routes(host.state, t.feed.publish if t else lambda k, d: None),
         *stream_routes(host.project, host.streams), *event_routes(host.bus, host.calls.publish),
         *cron_routes(host.project, host.invoker.tick, t.store if t else None, host.cron.skipped),
         *runner_routes(host.project.supervisors, t.recorder.last_error if t else {})]

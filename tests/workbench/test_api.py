@@ -141,6 +141,15 @@ def test_the_flow_graph_has_every_step_stream_and_edge(host: RunningHost) -> Non
     assert ("step:PlaceOrder", "step:StoreOrder", False) in edges
     assert ("step:PlaceOrder", "step:Audit", True) in edges
     assert ("step:StoreOrder", "stream:orders", False) in edges
+    # a step that does not declare the stream it writes gets its edge once it was seen writing it
+    (host.root / "steps" / "restock_step.py").write_text(
+        'config = {"type": "api", "name": "Restock", "path": "/restock", "method": "POST", "emits": []}\n'
+        "async def handler(req, context):\n"
+        "    await context.streams.orders.set('all', 'restock', {'ok': True})\n"
+        "    return {'status': 200, 'body': {}}\n")
+    wait_until(lambda: httpx.post(f"{host.url}/restock").status_code == 200, 15, "the new step to answer")
+    g = get(host, "/__steppe/api/flows")
+    assert [e["seen"] for e in g["edges"] if e["source"] == "step:Restock"] == [True]  # type: ignore[index]
     assert g["flows"] == ["ops", "shop"]  # type: ignore[index]
 
 

@@ -129,7 +129,7 @@ function Canvas({ shown, view, setView, selected, onSelect }) {
             return (
               <g key={e.id} class={`edge${e.virtual ? ' virtual' : ''}`} data-edge={`${e.source}>${e.target}`}>
                 <path d={pathOf(pts)} marker-end="url(#arrow)" />
-                {mid && <text x={mid.x} y={mid.y - 4} text-anchor="middle">{e.label}</text>}
+                {mid && <text x={mid.x} y={mid.y - 4} text-anchor="middle">{e.seen ? `${e.label} (seen)` : e.label}</text>}
               </g>
             )
           })}
