@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +19,8 @@ def _limit(request: Request, default: int, cap: int) -> int:
     return max(1, min(cap, int(raw))) if raw.isdigit() else default
 
 
-def trace_routes(store: TelemetryStore, recorder: InvocationRecorder) -> list[Route]:
+def trace_routes(store: TelemetryStore, recorder: InvocationRecorder,
+                 dead_letters: Callable[[], Awaitable[list[Any]]]) -> list[Route]:
     async def listing(request: Request) -> Response:
         q = request.query_params
         rows = await asyncio.to_thread(store.traces, status=q.get("status") or None, step=q.get("step") or None,
@@ -37,7 +39,10 @@ def trace_routes(store: TelemetryStore, recorder: InvocationRecorder) -> list[Ro
         invocations.sort(key=lambda i: i["start"])
         start = invocations[0]["start"]
         end = max(i["start"] + (i["duration"] or 0) / 1000 for i in invocations)
+        dead = [{"id": d.id, "step": d.step, "topic": d.event.topic, "attempts": d.attempts, "error": d.error,
+                 "failedAt": d.failed_at} for d in await dead_letters() if d.event.trace_id == trace_id]
         return json_response(200, {"traceId": trace_id, "start": start, "duration": round((end - start) * 1000, 3),
+                                   "deadLetters": dead,
                                    "status": "error" if any(i["status"] == "error" for i in invocations)
                                    else "running" if any(i["status"] == "running" for i in invocations) else "ok",
                                    "languages": sorted({i["language"] for i in invocations}),

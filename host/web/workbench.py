@@ -110,7 +110,7 @@ def workbench_routes(host: Host) -> list[BaseRoute]:
         *cron_routes(host.project, host.invoker.tick, t.store if t else None, host.cron.skipped),
         *runner_routes(host.project.supervisors, t.recorder.last_error if t else {})]
     if t:
-        routes += [*trace_routes(t.store, t.recorder), *log_routes(t.store),
+        routes += [*trace_routes(t.store, t.recorder, host.queue.dead), *log_routes(t.store),
                    live_route(t.feed, lambda: {"inFlight": in_flight(), "finished": t.recorder.finished,
                                                "health": host.health.status})]
     return routes

@@ -78,12 +78,13 @@ def test_a_failing_handler_is_recorded_with_its_error_and_stack(host: RunningHos
     assert get(host, "/__steppe/api/traces", status="error", step="Charge")[0]["traceId"] == trace_id  # type: ignore[index]
     dead = wait_until(lambda: [d for d in get(host, "/__steppe/dlq") if d["event"]["traceId"] == trace_id],  # type: ignore[union-attr]
                       5, "the dead letter")
+    assert [(d["id"], d["step"]) for d in trace_of(host, trace_id, 2)["deadLetters"]] == [(dead[0]["id"], "Charge")]
     # fix the step (dev mode reloads it), replay the dead letter: it succeeds, in the same trace
     (host.root / "steps" / "charge.ok").write_text("")
     replay = httpx.post(f"{host.url}/__steppe/dlq/replay", json={"ids": [dead[0]["id"]]})
     assert replay.json()["replayed"] == 1
     trace = trace_of(host, trace_id, 3)
-    assert trace["invocations"][-1]["status"] == "ok"
+    assert trace["invocations"][-1]["status"] == "ok" and trace["deadLetters"] == []
 
 
 def test_the_live_feed_sends_log_lines_and_state_changes(host: RunningHost) -> None:

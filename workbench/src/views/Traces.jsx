@@ -90,6 +90,11 @@ function TraceDetail({ id }) {
         <span data-testid="trace-languages">{trace.languages.join(', ')}</span>
         <a href={`#/logs?traceId=${trace.traceId}`} data-testid="trace-logs">Logs of this trace</a>
       </div>
+      {trace.deadLetters && trace.deadLetters.length > 0 && (
+        <div class="error-note" data-testid="trace-dead">
+          {trace.deadLetters.map((d) => <div key={d.id}>dead-lettered: {d.step} ← {d.topic} after {d.attempts} attempt(s): {d.error} — <a href="#/dlq">replay or drop</a></div>)}
+        </div>
+      )}
       <div class="timeline">
         {trace.invocations.map((inv) => {
           const left = ((inv.start - trace.start) * 1000 / total) * 100
