@@ -9,15 +9,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..streams.base import StreamStore
 from ..streams.hub import Streams, UnknownStream
 from .api import json_response
 
 
-def stream_routes(project: Any, streams: Streams) -> list[Route]:
+def stream_routes(project: Any, streams: Streams, store: StreamStore) -> list[Route]:
     async def listing(request: Request) -> Response:
         return json_response(200, [{"name": d.name, "language": d.language, "path": project.rel(d.path),
                                     "config": d.config, "canAccess": d.can_access}
                                    for d in project.streams.values()])
+
+    async def groups(request: Request) -> Response:
+        name = request.path_params["stream"]
+        if not streams.has(name):
+            return json_response(404, {"error": f"no stream named {name!r}"})
+        return json_response(200, await store.groups(name))
 
     async def group(request: Request) -> Response:
         try:
@@ -26,4 +33,5 @@ def stream_routes(project: Any, streams: Streams) -> list[Route]:
             return json_response(404 if isinstance(e, UnknownStream) else 400, {"error": str(e)})
         return json_response(200, items)
 
-    return [Route("/__steppe/api/streams", listing), Route("/__steppe/api/streams/{stream}/{group}", group)]
+    return [Route("/__steppe/api/streams", listing), Route("/__steppe/api/streams/{stream}", groups),
+            Route("/__steppe/api/streams/{stream}/{group}", group)]

@@ -106,7 +106,7 @@ def workbench_routes(host: Host) -> list[BaseRoute]:
         *ui_routes(UI, (s.root / "public" / "index.html").is_file()),
         *flow_routes(host.project, t.recorder.stream_writers if t else set()),
         *state_routes(host.state, t.feed.publish if t else lambda k, d: None),
-        *stream_routes(host.project, host.streams), *event_routes(host.bus, host.calls.publish),
+        *stream_routes(host.project, host.streams, host.stream_store), *event_routes(host.bus, host.calls.publish),
         *cron_routes(host.project, host.invoker.tick, t.store if t else None, host.cron.skipped),
         *runner_routes(host.project.supervisors, t.recorder.last_error if t else {})]
     if t:

@@ -199,6 +199,8 @@ def test_runners_overview_and_ui_entry(host: RunningHost) -> None:
     assert home.status_code == 307 and home.headers["location"] == "/__steppe/ui/"
     assert get(host, "/__steppe/api/streams")[0]["name"] == "orders"  # type: ignore[index]
     assert get(host, "/__steppe/api/streams/orders/all")  # the stored items
+    assert [g["groupId"] for g in get(host, "/__steppe/api/streams/orders")] == ["all"]  # type: ignore[union-attr]
+    assert httpx.get(f"{host.url}/__steppe/api/streams/nope").status_code == 404
 
 
 def test_logs_and_traces_survive_a_restart(host: RunningHost) -> None:

@@ -139,9 +139,9 @@ def test_edit_a_state_value_and_read_it_back_over_http(page: Any, host: RunningH
 
 
 def test_streams_show_items_live(page: Any, host: RunningHost) -> None:
+    httpx.post(f"{host.url}/hello", json={"name": "First"})  # the group exists before the page opens
     open_view(page, host, "streams")
-    page.fill("[data-testid='stream-group']", "all")
-    page.click("[data-testid='stream-open']")
+    page.click("[data-testid='stream-groups'] button:has-text('all')")  # the stream's groups, with sizes
     page.wait_for_selector("[data-testid='stream-items']")
     request_id = httpx.post(f"{host.url}/hello", json={"name": "Streamed"}).json()["requestId"]
     page.wait_for_selector(f"[data-testid='stream-items'] [data-id='{request_id}']", timeout=10_000)

@@ -16,6 +16,12 @@ export function Streams({ route }) {
   const [groupInput, setGroupInput] = useState(route.rest[1] || 'default')
   const [group, setGroup] = useState(route.rest[1] || '')
   const [error, setError] = useState(null)
+  const [groups, setGroups] = useState(null)
+  useEffect(() => {
+    if (!name) return
+    setGroups(null)
+    api.get(`/__steppe/api/streams/${encodeURIComponent(name)}`).then(setGroups, setError)
+  }, [name])
   useEffect(() => {
     api.get('/__steppe/api/streams').then((s) => {
       setStreams(s)
@@ -39,6 +45,15 @@ export function Streams({ route }) {
           <label>Group id <input value={groupInput} onInput={(e) => setGroupInput(e.currentTarget.value)} data-testid="stream-group" /></label>
           <button type="submit" class="primary" data-testid="stream-open">Watch</button>
         </form>
+        {groups && groups.length > 0 && (
+          <div class="toolbar" data-testid="stream-groups">
+            <span class="muted">groups:</span>
+            {groups.map((g) => (
+              <button key={g.groupId} class={g.groupId === group ? 'primary' : ''}
+                      onClick={() => { setGroupInput(g.groupId); setGroup(g.groupId) }}>{g.groupId} ({g.count})</button>
+            ))}
+          </div>
+        )}
         {group ? <GroupItems key={`${name}/${group}`} stream={name} group={group} /> : <Empty>Enter a group id to watch its items live.</Empty>}
       </div>
     </div>
