@@ -58,6 +58,7 @@ function TraceDetail({ id }) {
   const started = useRef(0)
   useEffect(() => {
     let stop = false
+    let misses = 0
     const load = () => api.get(`/__steppe/api/traces/${id}`).then((t) => {
       if (stop) return
       started.current = performance.now()
@@ -65,7 +66,9 @@ function TraceDetail({ id }) {
       if (t.status === 'running') setTimeout(load, 500)
     }, (e) => {
       if (stop) return
-      if (e.status === 404) setTimeout(load, 500) // the first records are on their way to the store
+      // the first records may still be on their way to the store; after 5 s, nothing ran in this trace
+      // (a request refused before its handler, or telemetry older than the retention)
+      if (e.status === 404 && ++misses < 10) return setTimeout(load, 500)
       setError(e)
     })
     load()
@@ -77,7 +80,7 @@ function TraceDetail({ id }) {
         traceInvocations: trace.invocations.length }
     })
   }, [trace])
-  if (!trace) return error && error.status !== 404 ? <ErrorNote error={error} /> : <Empty>Loading trace {id.slice(0, 8)}…</Empty>
+  if (!trace) return error ? <ErrorNote error={error} /> : <Empty>Loading trace {id.slice(0, 8)}…</Empty>
   const total = Math.max(trace.duration, 0.001)
   return (
     <div class="trace" data-testid="trace-detail">
