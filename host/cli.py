@@ -37,6 +37,13 @@ class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM/SIGINT after serving, which would end the process before the host drains
     its runners; here a signal only asks the server to stop, and the host shuts down in order after it."""
 
+    on_exit: list[Any] = []  # called when a signal asks the server to stop (before it waits for responses)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        for hook in self.on_exit:
+            hook()
+        super().handle_exit(sig, frame)
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         loop = asyncio.get_running_loop()
@@ -70,6 +77,7 @@ async def _serve(settings: Settings) -> int:
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body)
     server = _Server(config)
+    server.on_exit = [host.telemetry.feed.close] if host.telemetry else []  # end the Workbench's live feeds
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode)")
     try:

@@ -13,9 +13,12 @@ import orjson
 
 
 class LiveFeed:
+    END = b""  # put in a listener's queue: its stream ends (the host is stopping)
+
     def __init__(self, backlog: int = 2000) -> None:
         self._listeners: set[asyncio.Queue[bytes]] = set()
         self._backlog = backlog
+        self.closed = False
 
     @property
     def listening(self) -> bool:
@@ -32,8 +35,19 @@ class LiveFeed:
 
     def listen(self) -> asyncio.Queue[bytes]:
         queue: asyncio.Queue[bytes] = asyncio.Queue(self._backlog)
+        if self.closed:
+            queue.put_nowait(self.END)
         self._listeners.add(queue)
         return queue
+
+    def close(self) -> None:
+        """End every listener's stream: the HTTP server waits for open responses before it stops, and a
+        live feed never ends by itself."""
+        self.closed = True
+        for queue in self._listeners:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(self.END)
 
     def leave(self, queue: asyncio.Queue[bytes]) -> None:
         self._listeners.discard(queue)

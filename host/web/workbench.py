@@ -72,6 +72,8 @@ def live_route(feed: Any, status: Callable[[], dict[str, Any]]) -> Route:
                         chunks = [await asyncio.wait_for(queue.get(), max(0.0, next_tick - time.monotonic()))]
                         while not queue.empty() and len(chunks) < 500:
                             chunks.append(queue.get_nowait())
+                        if feed.END in chunks:
+                            return
                         yield b"".join(chunks)
                     except TimeoutError:
                         pass

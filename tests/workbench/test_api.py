@@ -207,7 +207,14 @@ def test_logs_and_traces_survive_a_restart(host: RunningHost) -> None:
     r = httpx.post(f"{host.url}/orders", json={"item": "persisted", "qty": 3})
     trace_id = r.headers["x-trace-id"]
     trace_of(host, trace_id, 2)
-    host.stop()
+    # a page tailing the live feed must not hold the stop up (the server waits for open responses)
+    with httpx.stream("GET", f"{host.url}/__steppe/api/live", timeout=10) as live:
+        lines = live.iter_lines()
+        while next(lines) != "event: tick":
+            pass
+        started = time.monotonic()
+        assert host.stop() == 0
+        assert time.monotonic() - started < 5
     again = RunningHost(host.root, [], ENV).wait_ready()
     try:
         assert len(trace_of(again, trace_id, 2)["invocations"]) == 2
