@@ -44,6 +44,7 @@ class Settings:
     telemetry: bool = True  # record invocations and logs into <data_dir>/telemetry.db (the Workbench's traces)
     telemetry_days: float = 7.0  # telemetry older than this many days is deleted
     telemetry_mb: float = 200.0  # past this many MB of telemetry, the oldest records are deleted
+    telemetry_rate: float = 200.0  # new traces a second recorded in full; past it, a sample (failures always); 0: all
     runners: dict[str, Any] = field(default_factory=dict)  # extra languages: {lang: {command, extensions}}
 
     @property

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from ..loadgen import POST_LUA, WrkResult, wrk, wrk_description
 from ..procs import REPO, Host, write_files
@@ -86,6 +87,7 @@ def run(cfg: Config, work: Path) -> list[Row]:
     path = API_ROUTES["js"]
     results: dict[str, list[WrkResult]] = {"off": [], "on": []}
     rss: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}  # host CPU µs per request: robust to a busy machine
     with Host(off_root, workbench="false", telemetry="false") as off, Host(on_root) as on:
         off.ready()
         on.ready()
@@ -97,7 +99,11 @@ def run(cfg: Config, work: Path) -> list[Row]:
                     wrk(f"{h.url}{path}", cfg.wrk_warmup, cfg.connections, lua)
             for _ in range(cfg.wrk_runs):  # interleaved, as S1
                 for key, h in hosts.items():
-                    results[key].append(wrk(f"{h.url}{path}", cfg.wrk_seconds, cfg.connections, lua))
+                    before = sum(psutil.Process(h.pid).cpu_times()[:2])
+                    result = wrk(f"{h.url}{path}", cfg.wrk_seconds, cfg.connections, lua)
+                    used = sum(psutil.Process(h.pid).cpu_times()[:2]) - before
+                    results[key].append(result)
+                    cpu[key].append(used / max(1.0, result.rps * cfg.wrk_seconds) * 1e6)
                     rss[key].append(h.rss_mb()["host"])
         stored = httpx.get(f"{on.url}/__steppe/api/traces", params={"limit": 1}, timeout=10).json()
     on_runs, off_runs = results["on"], results["off"]
@@ -109,6 +115,11 @@ def run(cfg: Config, work: Path) -> list[Row]:
                      note=f"{wrk_description(cfg.connections)}; {cfg.wrk_seconds} s per run; page: {how}")
     throughput.check("≥ 95 % of the Workbench-off host's req/s, no errors",
                      lambda m, ratio, x: ratio >= 0.95 and x["errors"] == 0)
+    cost = Row("S9", "host CPU per S1 request, Workbench on (recording, telemetry writes, live feed)", "µs",
+               [round(x, 1) for x in cpu["on"]], BASELINE, [round(x, 1) for x in cpu["off"]], higher_is_better=False,
+               note="the host process' user + system CPU time (all its threads) over the requests wrk completed")
+    cost.check("≤ 1.05 × the Workbench-off host (the throughput budget, measured where a busy machine "
+               "cannot blur it)", lambda m, ratio, x: ratio <= 1.05)
     memory = Row("S9", "host RSS after each S1 run, Workbench on", "MB", rss["on"], BASELINE, rss["off"],
                  higher_is_better=False,
                  extra={"delta MB": round((median(rss["on"]) or 0) - (median(rss["off"]) or 0), 1)})
@@ -119,4 +130,4 @@ def run(cfg: Config, work: Path) -> list[Row]:
     size = bundle_kb()
     bundle = Row("S9", "Workbench JS + CSS, gzipped", "KB", [round(size, 1)], higher_is_better=False)
     bundle.check("≤ 400 KB", lambda m, ratio, x: m <= 400)
-    return [throughput, memory, first, bundle]
+    return [throughput, cost, memory, first, bundle]

@@ -101,7 +101,8 @@ def workbench_routes(host: Host) -> list[BaseRoute]:
     async def overview(request: Request) -> Response:
         return json_response(200, {"project": s.root.name, "mode": s.mode, "version": __version__,
                                    "health": host.health.as_dict(), "inFlight": in_flight(),
-                                   "telemetry": t is not None, "runners": sorted(host.project.supervisors)})
+                                   "telemetry": t is not None, "runners": sorted(host.project.supervisors),
+                                   "tracesSkipped": t.recorder.skipped if t else 0})
 
     routes: list[BaseRoute] = [
         Route("/__steppe/api/overview", overview),
@@ -114,5 +115,5 @@ def workbench_routes(host: Host) -> list[BaseRoute]:
     if t:
         routes += [*trace_routes(t.store, t.recorder, host.queue.dead), *log_routes(t.store),
                    live_route(t.feed, lambda: {"inFlight": in_flight(), "finished": t.recorder.finished,
-                                               "health": host.health.status})]
+                                               "tracesSkipped": t.recorder.skipped, "health": host.health.status})]
     return routes

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from steppe.telemetry.recorder import Invocation
+from steppe.telemetry.codec import Row, encode
+from steppe.telemetry.invocation import Invocation
 from steppe.telemetry.store import TelemetryStore
 
 
-def invocation(n: int, trace: str, started: float, status: str = "ok", step: str = "S") -> Invocation:
-    return Invocation(f"i{n}", trace, step, "event", "python", ["f"], started, 0.0, duration=2.0, status=status,
-                      input={"n": n, "pad": "x" * 400})
+def invocation(n: int, trace: str, started: float, status: str = "ok", step: str = "S") -> Row:
+    return encode(Invocation(f"i{n}", trace, step, "event", "python", ["f"], started, 0.0, duration=2.0,
+                             status=status, input={"n": n, "pad": "x" * 400}))
 
 
 def log(n: int, at: float, trace: str | None = None, level: str = "info") -> dict:

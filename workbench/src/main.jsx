@@ -42,6 +42,11 @@ function Header() {
       <span class="badge" data-testid="inflight">
         in flight: {live ? live.inFlight : overview ? overview.inFlight : '…'}
       </span>
+      {live && live.tracesSkipped > 0 && (
+        <span class="badge degraded" title="more new traces a second than telemetry_rate: the others were sampled (failures are always recorded)">
+          {live.tracesSkipped.toLocaleString()} trace(s) not recorded
+        </span>
+      )}
     </header>
   )
 }
