@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +54,9 @@ class InvocationRecorder:
         self.stream_writers: set[tuple[str, str]] = set()  # (step, stream) seen writing: edges of the graph
         self._rate = rate  # 0: record everything
         self._tokens, self._refilled = rate, time.monotonic()
-        self._decided: dict[str, bool] = {}  # trace id → recorded? (the newest 50,000 traces)
+        # trace id → recorded? for the newest 50,000 traces (an OrderedDict forgets its oldest in O(1); a
+        # dict's first key is found by skipping every deleted slot before it)
+        self._decided: OrderedDict[str, bool] = OrderedDict()
 
     def _recorded(self, trace_id: str) -> bool:
         keep = self._decided.get(trace_id)
@@ -68,7 +71,7 @@ class InvocationRecorder:
                 self.skipped += 1
             self._decided[trace_id] = keep
             if len(self._decided) > 50_000:
-                del self._decided[next(iter(self._decided))]
+                self._decided.popitem(last=False)
         return keep
 
     def begin(self, ctx: Any, step: Any, trigger: str, input: Any, attempt: int = 1,
