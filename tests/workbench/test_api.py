@@ -197,6 +197,14 @@ def test_runners_overview_and_ui_entry(host: RunningHost) -> None:
     assert overview["project"] == "shop" and overview["mode"] == "dev" and overview["telemetry"] is True  # type: ignore[index]
     home = httpx.get(f"{host.url}/", follow_redirects=False)
     assert home.status_code == 307 and home.headers["location"] == "/__steppe/ui/"
+    page = httpx.get(f"{host.url}/__steppe/ui/")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+    (asset,) = [a for a in page.text.split('"') if a.startswith("/__steppe/ui/assets/") and a.endswith(".js")]
+    script = httpx.get(f"{host.url}{asset}")
+    assert script.status_code == 200 and "immutable" in script.headers["cache-control"]
+    assert "javascript" in script.headers["content-type"]
+    for bad in ("..%2Fbuild.json", "..%2F..%2Fclient.js", "nope.js"):
+        assert httpx.get(f"{host.url}/__steppe/ui/assets/{bad}").status_code == 404
     assert get(host, "/__steppe/api/streams")[0]["name"] == "orders"  # type: ignore[index]
     assert get(host, "/__steppe/api/streams/orders/all")  # the stored items
     assert [g["groupId"] for g in get(host, "/__steppe/api/streams/orders")] == ["all"]  # type: ignore[union-attr]
