@@ -40,6 +40,12 @@ FILES = {
             value = await context.state.get(req["pathParams"]["group"], req["pathParams"]["key"])
             return {"status": 200, "body": {"value": value}}
     """,
+    "steps/fail_step.py": """
+        config = {"type": "api", "name": "Fail", "path": "/fail", "method": "GET", "emits": []}
+
+        async def handler(req, context):
+            raise ValueError("out of stock")
+    """,
     "steps/charge_step.py": """
         import pathlib
         config = {"type": "event", "name": "Charge", "subscribes": ["payment.requested"], "emits": [],

@@ -188,11 +188,12 @@ def test_unrouted_events_replay_once_a_subscriber_exists(host: RunningHost) -> N
 
 
 def test_runners_overview_and_ui_entry(host: RunningHost) -> None:
+    assert httpx.get(f"{host.url}/fail").status_code == 500
     runners = {r["language"]: r for r in get(host, "/__steppe/api/runners")}  # type: ignore[union-attr]
     assert set(runners) == {"node", "python"}
     for r in runners.values():
         assert r["pid"] > 0 and r["rss"] > 1_000_000 and r["uptime"] >= 0 and r["version"]
-    assert "card declined" in runners["python"]["lastError"]["message"]
+    assert runners["python"]["lastError"]["message"] == "Fail: ValueError: out of stock"
     overview = get(host, "/__steppe/api/overview")
     assert overview["project"] == "shop" and overview["mode"] == "dev" and overview["telemetry"] is True  # type: ignore[index]
     home = httpx.get(f"{host.url}/", follow_redirects=False)
