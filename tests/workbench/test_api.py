@@ -207,7 +207,8 @@ def test_runners_overview_and_ui_entry(host: RunningHost) -> None:
     for bad in ("..%2Fbuild.json", "..%2F..%2Fclient.js", "nope.js"):
         assert httpx.get(f"{host.url}/__steppe/ui/assets/{bad}").status_code == 404
     assert get(host, "/__steppe/api/streams")[0]["name"] == "orders"  # type: ignore[index]
-    assert get(host, "/__steppe/api/streams/orders/all")  # the stored items
+    httpx.post(f"{host.url}/orders", json={"item": "stream-me", "qty": 1})
+    wait_until(lambda: get(host, "/__steppe/api/streams/orders/all"), 10, "the stored items")
     assert [g["groupId"] for g in get(host, "/__steppe/api/streams/orders")] == ["all"]  # type: ignore[union-attr]
     assert httpx.get(f"{host.url}/__steppe/api/streams/nope").status_code == 404
 
