@@ -47,5 +47,5 @@ def cron_routes(project: Any, tick: Callable[[Any, str], Coroutine[Any, Any, Non
         task.add_done_callback(running.discard)
         return json_response(202, {"step": step.name, "traceId": trace_id})
 
-    return [Route("/__steppe/api/cron", listing),
-            Route("/__steppe/api/cron/{name}/run", run_now, methods=["POST"])]
+    return [Route("/cron", listing),
+            Route("/cron/{name}/run", run_now, methods=["POST"])]

@@ -57,6 +57,6 @@ def event_routes(bus: EventBus, publish: Callable[[Event], Awaitable[int | None]
             bus.unrouted.remove(event)
         return json_response(200, {"dropped": [e.id for e in dropped]})
 
-    return [Route("/__steppe/api/unrouted", listing),
-            Route("/__steppe/api/unrouted/replay", replay, methods=["POST"]),
-            Route("/__steppe/api/unrouted/drop", drop, methods=["POST"])]
+    return [Route("/unrouted", listing),
+            Route("/unrouted/replay", replay, methods=["POST"]),
+            Route("/unrouted/drop", drop, methods=["POST"])]

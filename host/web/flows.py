@@ -83,4 +83,4 @@ def flow_routes(project: Any, seen_writes: set[tuple[str, str]]) -> list[Route]:
         return json_response(200, graph(list(project.steps.values()), list(project.streams.values()),
                                         project.stream_errors, project.rel, seen_writes))
 
-    return [Route("/__steppe/api/flows", flows)]
+    return [Route("/flows", flows)]

@@ -24,4 +24,4 @@ def log_routes(store: TelemetryStore) -> list[Route]:
             limit=max(1, min(100_000, int(limit))) if limit.isdigit() else 1000)
         return json_response(200, rows)
 
-    return [Route("/__steppe/api/logs", listing)]
+    return [Route("/logs", listing)]

@@ -35,4 +35,4 @@ def runner_routes(supervisors: dict[str, Any], last_errors: dict[str, tuple[floa
         return json_response(200, [runner_row(lang, sup, last_errors.get(lang))
                                    for lang, sup in sorted(supervisors.items())])
 
-    return [Route("/__steppe/api/runners", listing)]
+    return [Route("/runners", listing)]

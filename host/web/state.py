@@ -59,7 +59,7 @@ def state_routes(store: StateStore, publish: Callable[[str, Any], None]) -> list
         publish("state", {"op": "state.clear", "group": g, "key": None, "step": None})
         return json_response(200, {"group": g, "cleared": True})
 
-    return [Route("/__steppe/api/state", groups), Route("/__steppe/api/state/{group}", group),
-            Route("/__steppe/api/state/{group}", clear, methods=["DELETE"]),
-            Route("/__steppe/api/state/{group}/{key}", put, methods=["PUT"]),
-            Route("/__steppe/api/state/{group}/{key}", delete, methods=["DELETE"])]
+    return [Route("/state", groups), Route("/state/{group}", group),
+            Route("/state/{group}", clear, methods=["DELETE"]),
+            Route("/state/{group}/{key}", put, methods=["PUT"]),
+            Route("/state/{group}/{key}", delete, methods=["DELETE"])]

@@ -33,5 +33,5 @@ def stream_routes(project: Any, streams: Streams, store: StreamStore) -> list[Ro
             return json_response(404 if isinstance(e, UnknownStream) else 400, {"error": str(e)})
         return json_response(200, items)
 
-    return [Route("/__steppe/api/streams", listing), Route("/__steppe/api/streams/{stream}", groups),
-            Route("/__steppe/api/streams/{stream}/{group}", group)]
+    return [Route("/streams", listing), Route("/streams/{stream}", groups),
+            Route("/streams/{stream}/{group}", group)]

@@ -53,5 +53,5 @@ def trace_routes(store: TelemetryStore, recorder: InvocationRecorder,
                                        limit=_limit(request, 20, 500))
         return json_response(200, [{k: v for k, v in r.items() if k not in ("input", "ops")} for r in rows])
 
-    return [Route("/__steppe/api/traces", listing), Route("/__steppe/api/traces/{trace_id}", show),
-            Route("/__steppe/api/steps/{name}/invocations", step_invocations)]
+    return [Route("/traces", listing), Route("/traces/{trace_id}", show),
+            Route("/steps/{name}/invocations", step_invocations)]

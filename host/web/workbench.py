@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from .. import __version__
 from .api import json_response
@@ -34,7 +34,8 @@ IMMUTABLE = {"cache-control": "public, max-age=31536000, immutable"}  # assets h
 NO_CACHE = {"cache-control": "no-cache"}
 
 
-def ui_routes(root: Path, has_public_index: bool) -> list[BaseRoute]:
+def ui_routes(root: Path) -> list[BaseRoute]:
+    """The page and its assets, relative to /__steppe/ui."""
     index = root / "index.html"
 
     async def page(request: Request) -> Response:
@@ -50,11 +51,7 @@ def ui_routes(root: Path, has_public_index: bool) -> list[BaseRoute]:
             return json_response(404, {"error": "Not Found", "path": request.url.path})
         return FileResponse(path, headers=IMMUTABLE)
 
-    routes: list[BaseRoute] = [Route("/__steppe/ui", lambda r: RedirectResponse("/__steppe/ui/", 308)),
-                               Route("/__steppe/ui/", page), Route("/__steppe/ui/assets/{name}", asset)]
-    if not has_public_index:  # a project without its own home page opens on the Workbench
-        routes.append(Route("/", lambda r: RedirectResponse("/__steppe/ui/", 307)))
-    return routes
+    return [Route("/", page), Route("/assets/{name}", asset)]
 
 
 def live_route(feed: Any, status: Callable[[], dict[str, Any]]) -> Route:
@@ -86,7 +83,7 @@ def live_route(feed: Any, status: Callable[[], dict[str, Any]]) -> Route:
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
-    return Route("/__steppe/api/live", live)
+    return Route("/live", live)
 
 
 def workbench_routes(host: Host) -> list[BaseRoute]:
@@ -104,16 +101,19 @@ def workbench_routes(host: Host) -> list[BaseRoute]:
                                    "telemetry": t is not None, "runners": sorted(host.project.supervisors),
                                    "tracesSkipped": t.recorder.skipped if t else 0})
 
-    routes: list[BaseRoute] = [
-        Route("/__steppe/api/overview", overview),
-        *ui_routes(UI, (s.root / "public" / "index.html").is_file()),
+    api: list[BaseRoute] = [
+        Route("/overview", overview),
         *flow_routes(host.project, t.recorder.stream_writers if t else set()),
         *state_routes(host.state, t.feed.publish if t else lambda k, d: None),
         *stream_routes(host.project, host.streams, host.stream_store), *event_routes(host.bus, host.calls.publish),
         *cron_routes(host.project, host.invoker.tick, t.store if t else None, host.cron.skipped),
         *runner_routes(host.project.supervisors, t.recorder.last_error if t else {})]
     if t:
-        routes += [*trace_routes(t.store, t.recorder, host.queue.dead), *log_routes(t.store),
-                   live_route(t.feed, lambda: {"inFlight": in_flight(), "finished": t.recorder.finished,
-                                               "tracesSkipped": t.recorder.skipped, "health": host.health.status})]
+        api += [*trace_routes(t.store, t.recorder, host.queue.dead), *log_routes(t.store),
+                live_route(t.feed, lambda: {"inFlight": in_flight(), "finished": t.recorder.finished,
+                                            "tracesSkipped": t.recorder.skipped, "health": host.health.status})]
+    # two mounts, not thirty routes: Starlette tries routes in order, and these come before the steps'
+    routes: list[BaseRoute] = [Mount("/__steppe/api", routes=api), Mount("/__steppe/ui", routes=ui_routes(UI))]
+    if not (s.root / "public" / "index.html").is_file():  # a project without its own home page opens here
+        routes.append(Route("/", lambda r: RedirectResponse("/__steppe/ui/", 307)))
     return routes

@@ -200,6 +200,9 @@ def test_runners_overview_and_ui_entry(host: RunningHost) -> None:
     assert home.status_code == 307 and home.headers["location"] == "/__steppe/ui/"
     page = httpx.get(f"{host.url}/__steppe/ui/")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+    assert httpx.get(f"{host.url}/__steppe/ui", follow_redirects=True).text == page.text
+    nope = httpx.get(f"{host.url}/__steppe/api/nope")
+    assert nope.status_code == 404 and nope.json()["error"] == "Not Found"
     (asset,) = [a for a in page.text.split('"') if a.startswith("/__steppe/ui/assets/") and a.endswith(".js")]
     script = httpx.get(f"{host.url}{asset}")
     assert script.status_code == 200 and "immutable" in script.headers["cache-control"]
