@@ -54,12 +54,13 @@ class InvocationRecorder:
         self.stream_writers: set[tuple[str, str]] = set()  # (step, stream) seen writing: edges of the graph
         self._rate = rate  # 0: record everything
         self._tokens, self._refilled = rate, time.monotonic()
-        # trace id → recorded? for the newest 50,000 traces (an OrderedDict forgets its oldest in O(1); a
-        # dict's first key is found by skipping every deleted slot before it)
-        self._decided: OrderedDict[str, bool] = OrderedDict()
+        # hash of the trace id → recorded? for the newest 20,000 traces: ints, not the ids, to keep it small;
+        # an OrderedDict forgets its oldest in O(1) (a dict's first key is found by skipping every deleted slot)
+        self._decided: OrderedDict[int, bool] = OrderedDict()
 
     def _recorded(self, trace_id: str) -> bool:
-        keep = self._decided.get(trace_id)
+        key = hash(trace_id)
+        keep = self._decided.get(key)
         if keep is None:
             now = time.monotonic()
             self._tokens = min(self._rate, self._tokens + (now - self._refilled) * self._rate)
@@ -69,8 +70,8 @@ class InvocationRecorder:
                 self._tokens -= 1
             else:
                 self.skipped += 1
-            self._decided[trace_id] = keep
-            if len(self._decided) > 50_000:
+            self._decided[key] = keep
+            if len(self._decided) > 20_000:
                 self._decided.popitem(last=False)
         return keep
 
