@@ -120,8 +120,8 @@ def run(cfg: Config, work: Path) -> list[Row]:
             if cfg.wrk_warmup:
                 for h in hosts.values():
                     wrk(f"{h.url}{path}", cfg.wrk_warmup, cfg.connections, lua)
-            for _ in range(cfg.wrk_runs):  # interleaved, as S1
-                for key, h in hosts.items():
+            for run in range(cfg.wrk_runs):  # interleaved, and which goes first alternates: on this machine
+                for key, h in list(hosts.items())[::1 if run % 2 else -1]:  # the second one ran slower
                     before = sum(psutil.Process(h.pid).cpu_times()[:2])
                     result = wrk(f"{h.url}{path}", cfg.wrk_seconds, cfg.connections, lua)
                     used = sum(psutil.Process(h.pid).cpu_times()[:2]) - before
