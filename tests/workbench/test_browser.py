@@ -136,6 +136,8 @@ def test_edit_a_state_value_and_read_it_back_over_http(page: Any, host: RunningH
     shot(page, "state")
     body = httpx.get(f"{host.url}/greetings/{request_id}").json()
     assert "Edited in the Workbench" in str(body)
+    later = httpx.post(f"{host.url}/hello", json={"name": "Later"}).json()["requestId"]
+    page.wait_for_selector(f"[data-key='{later}']", timeout=10_000)  # a handler's write shows up live
 
 
 def test_streams_show_items_live(page: Any, host: RunningHost) -> None:
