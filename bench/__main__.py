@@ -28,8 +28,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a small, fast smoke of every scenario (CI)")
-    ap.add_argument("--only", default="", help="comma-separated scenarios: S1..S9 or api, events, protocol, "
-                                               "state, startup, memory, redis (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated scenarios: S1..S8, R1, W1 or api, events, protocol, "
+                                               "state, startup, memory, redis, workbench; R1 = redis, W1 = workbench) "
+                                               "(default: all)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="directory for the results")
     ap.add_argument("--name", default=None, help="file name of the results (default: latest, or quick)")
     ap.add_argument("--runs", type=int, default=None, help="override the number of runs per measurement")

@@ -31,6 +31,7 @@ from .streams import open_stream_store
 from .streams.hub import StreamHub, Streams
 from .streams.ws import StreamSocketLimits
 from .tasks import TaskSupervisor
+from .telemetry.wiring import Telemetry
 from .web.app import build_app, build_routes
 
 
@@ -73,6 +74,7 @@ class Host:
                                                "restart_cap": settings.restart_cap},
                                declarations=settings.steps, health=self.health)
         self.invoker = Invoker(self.project, self.logs, settings.event_timeout, settings.max_hops)
+        self.telemetry = Telemetry.attach(self)  # the Workbench's traces and persisted logs
         self.worker = DeliveryWorker(self.queue, runner_concurrency=settings.runner_concurrency)
         self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,
                                           cap=settings.retry_cap, wake=self.worker.wake, on_dead=self._dead_letter)
@@ -156,6 +158,8 @@ class Host:
         await self.queue.close()
         await self.state.close()
         await self.stream_store.close()
+        if self.telemetry:
+            await self.telemetry.stop()
         if self.redis is not None:
             await self.redis.close()
 

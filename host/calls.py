@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -21,6 +23,8 @@ class HandlerCalls:
                  max_event: int) -> None:
         self.bus, self.state, self.streams, self.logs = bus, state, streams, logs
         self.max_event = max_event
+        # the Workbench's recorder: told (context, method, params, start) after each call of a handler
+        self.observe: Callable[[InvocationContext | None, str, dict[str, Any], float], None] | None = None
         # the stores check their arguments (ValueError/TypeError → InvalidParams below): no second check here
         self._table = {
             "emit": self.emit,
@@ -43,6 +47,7 @@ class HandlerCalls:
         call = self._table.get(method)
         if call is None:
             raise Refusal("MethodNotFound", f"the host has no method {method!r}", code=-32601)
+        started = time.perf_counter()
         try:
             return await call(ctx, params)
         except UnknownStream as e:
@@ -53,6 +58,9 @@ class HandlerCalls:
             raise Refusal("StateConflict", str(e)) from None
         except (ValueError, TypeError, KeyError) as e:
             raise Refusal("InvalidParams", f"{method}: {e}") from None
+        finally:
+            if self.observe is not None:
+                self.observe(ctx, method, params, started)
 
     async def emit(self, ctx: InvocationContext | None, params: dict[str, Any]) -> None:
         if ctx is None or ctx.step is None:

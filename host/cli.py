@@ -42,6 +42,13 @@ class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM/SIGINT after serving, which would end the process before the host drains
     its runners; here a signal only asks the server to stop, and the host shuts down in order after it."""
 
+    on_exit: list[Any] = []  # called when a signal asks the server to stop (before it waits for responses)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        for hook in self.on_exit:
+            hook()
+        super().handle_exit(sig, frame)
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         loop = asyncio.get_running_loop()
@@ -84,6 +91,7 @@ async def _serve(settings: Settings) -> int:
                             h11_max_incomplete_event_size=head_bound(settings.max_headers),
                             ws_per_message_deflate=settings.ws_compression)
     server = _Server(config)
+    server.on_exit = [host.telemetry.feed.close] if host.telemetry else []  # end the Workbench's live feeds
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode); "
                     + AdminPolicy.of(settings).describe())

@@ -51,6 +51,7 @@ class Invoker:
         self.event_timeout = event_timeout
         self.max_hops = max_hops
         self._validators: dict[tuple[str, str], SchemaValidator | None] = {}
+        self.recorder: Any = None  # the Workbench's InvocationRecorder: told when invocations begin and end
 
     def validator(self, step: Step, field: str) -> SchemaValidator | None:
         key = (str(step.path), field)
@@ -72,8 +73,18 @@ class Invoker:
     async def invoke(self, step: Step, trigger: wire.Trigger, input: Any, trace_id: str, flows: list[str],
                      timeout: float | None, delivery: DeliveryMeta | None = None, hops: int = 0) -> Any:
         ctx = DeliveryContext(step, trace_id, flows, hops=hops)
-        return await self.supervisor(step).invoke(invoke_params(step, trigger, input, trace_id, flows, delivery),
-                                                  ctx, timeout)
+        params = invoke_params(step, trigger, input, trace_id, flows, delivery)
+        if (recorder := self.recorder) is None:
+            return await self.supervisor(step).invoke(params, ctx, timeout)
+        record = recorder.begin(ctx, step, trigger, input, delivery.attempt if delivery else 1,
+                                delivery.topic if delivery else None)
+        try:
+            result = await self.supervisor(step).invoke(params, ctx, timeout)
+        except BaseException as e:
+            recorder.end(ctx, record, e)
+            raise
+        recorder.end(ctx, record, None)
+        return result
 
     async def run_hook(self, language: str, path: Path, name: str, trigger: wire.Trigger, input: Any,
                        timeout: float = 10.0) -> Any:
@@ -124,8 +135,8 @@ class Invoker:
                           max_attempts=max(1, int(q.get("maxRetries", 3))), timeout=timeout,
                           delay=float(q.get("delaySeconds") or 0))
 
-    async def tick(self, step: Step) -> None:
-        trace_id = new_trace_id()
+    async def tick(self, step: Step, trace_id: str | None = None) -> None:
+        trace_id = trace_id or new_trace_id()
         try:
             await self.invoke(step, "cron", None, trace_id, step.flows, step.handler_timeout or self.event_timeout)
         except Exception as e:

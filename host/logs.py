@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
@@ -29,6 +30,7 @@ class LogBook:
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self._color = pretty and self.out.isatty()
         self.redactor = Redactor()  # the host sets its configured keys; safe defaults until then
+        self.sinks: list[Callable[[dict[str, Any]], None]] = []  # told every record (the telemetry store)
 
     def write(self, level: str, msg: str, *, step: str | None = None, trace_id: str | None = None,
               flows: list[str] | None = None, source: str = "host",
@@ -47,6 +49,8 @@ class LogBook:
         if fields:
             record["fields"] = fields
         self.recent.append(record)
+        for sink in self.sinks:
+            sink(record)
         if LEVELS[level] < self.min_level:
             return
         self.out.write(self._pretty(record) if self.pretty else orjson.dumps(record, default=str).decode())

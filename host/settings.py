@@ -45,6 +45,11 @@ class Settings:
     log_level: str = "info"
     log_format: str = ""  # pretty | json; default by mode
     auth: str = ""  # path of the stream authenticate hook file (default: conventional names)
+    workbench: bool = True  # serve the Workbench at /__steppe/ui/ and its API at /__steppe/api/
+    telemetry: bool = True  # record invocations and logs into <data_dir>/telemetry.db (the Workbench's traces)
+    telemetry_days: float = 7.0  # telemetry older than this many days is deleted
+    telemetry_mb: float = 200.0  # past this many MB of telemetry, the oldest records are deleted
+    telemetry_rate: float = 200.0  # new traces a second recorded in full; past it, a sample (failures always); 0: all
     runners: dict[str, Any] = field(default_factory=dict)  # extra languages: {lang: {command, extensions}}
     # ([runners.node] / [runners.python] without a command: options of the built-in runner, e.g. preload)
     # triggers of step files with no config (the one-argument dialect): {"<file>": {path|subscribes|cron...}}

@@ -39,8 +39,8 @@ Scenario = Callable[[Config, Path], list[Row]]
 
 def registry() -> list[tuple[str, str, Scenario]]:
     """(key, scenario ids, run function) in running order."""
-    from . import api, events, memory, protocol, redis, startup, state
+    from . import api, events, memory, protocol, redis, startup, state, workbench
 
     return [("api", "S1 S2 S3", api.run), ("events", "S4", events.run), ("protocol", "S5", protocol.run),
             ("state", "S6", state.run), ("startup", "S7", startup.run), ("memory", "S8", memory.run),
-            ("redis", "S9", redis.run)]
+            ("redis", "R1", redis.run), ("workbench", "W1", workbench.run)]

@@ -1,4 +1,4 @@
-"""S9: the Redis backends (issue 12) against SQLite and memory, in the same run: S4's one hop (a JS step
+"""R1: the Redis backends (issue 12) against SQLite and memory, in the same run: S4's one hop (a JS step
 emits n events, a Python step handles them) through the Redis queue, the SQLite queue and the memory bus;
 S6's state calls (k × set + get inside a handler) on Redis state against SQLite state. Each Redis host has
 a key prefix of its own, deleted afterwards. Redis is the machine's (127.0.0.1:6379, or
@@ -62,7 +62,7 @@ def _events(cfg: Config, work: Path, prefix: str) -> list[Row]:
     rows = []
     for bus, baseline in (("redis", "sqlite"), ("redis", "memory")):
         bursts = got[bus]
-        row = Row("S9", f"one hop JS → Python, Redis queue (vs {baseline})", "handled events/s",
+        row = Row("R1", f"one hop JS → Python, Redis queue (vs {baseline})", "handled events/s",
                   [b.rate for b in bursts], f"{baseline} {'queue' if baseline == 'sqlite' else 'bus'}, one hop",
                   [b.rate for b in got[baseline]],
                   extra={"events per run": cfg.events_n, "lost": sum(b.lost for b in bursts),
@@ -89,7 +89,7 @@ def _state(cfg: Config, work: Path, prefix: str) -> list[Row]:
                     got[lang, store].append(calls_per_second(hosts[store], lang, cfg.state_k))
     rows = []
     for lang, title in STATE_LANGS.items():
-        row = Row("S9", f"{title} handler, Redis state", "calls/s", got[lang, "redis"], "same handler, SQLite state",
+        row = Row("R1", f"{title} handler, Redis state", "calls/s", got[lang, "redis"], "same handler, SQLite state",
                   got[lang, "sqlite"], note=f"{cfg.state_k} × (set + get) per handler call, timed inside the handler; "
                                             "each call is a round trip to Redis on this machine")
         row.check("≥ 50 % of SQLite state", lambda m, ratio, x: ratio >= 0.5)

@@ -90,5 +90,10 @@ class StateStore(ABC):
         """Names of groups holding at least one live key, sorted (for admin and the Workbench)."""
 
     @abstractmethod
+    async def entries(self, group: str) -> list[dict[str, Any]]:
+        """The group's live keys as `{key, value, expiresAt}` (epoch seconds or None), in `get_group`'s order
+        (for the Workbench)."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Release the backend; the store is unusable afterwards."""

@@ -108,5 +108,11 @@ class MemoryStateStore(StateStore):
         return sorted(g for g, entries in self._groups.items()
                       if any(_live(e, now) for e in entries.values()))
 
+    async def entries(self, group: str) -> list[dict[str, Any]]:
+        check_name("group", group)
+        now = self._now()
+        return [{"key": k, "value": decode_value(e[0]), "expiresAt": e[1]}
+                for k, e in self._groups.get(group, {}).items() if _live(e, now)]
+
     async def close(self) -> None:
         self._groups.clear()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from typing import Any
 
 from redis.exceptions import WatchError
@@ -164,6 +165,23 @@ class RedisStateStore(StateStore):
     async def groups(self) -> list[str]:
         names = await self._groups(keys=[self._groups_key], args=[self.conn.prefix])
         return sorted(n.decode() for n in names)
+
+    async def entries(self, group: str) -> list[dict[str, Any]]:
+        check_name("group", group)
+        keys = [k.decode() if isinstance(k, bytes) else str(k) for k in await self._r.zrange(self._order(group), 0, -1)]
+        if not keys:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(self._value_prefix(group) + key)
+                pipe.pttl(self._value_prefix(group) + key)
+            answers = await pipe.execute()
+        now, out = time.time(), []
+        for key, blob, ttl_ms in zip(keys, answers[::2], answers[1::2], strict=True):
+            if blob is not None:  # expired since the range was read: gone
+                out.append({"key": key, "value": decode_value(blob),
+                            "expiresAt": now + ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else None})
+        return out
 
     async def close(self) -> None:
         return None  # the connection pool belongs to the host (steppe.redis_conn)

@@ -155,5 +155,15 @@ class SqliteStateStore(StateStore):
     async def groups(self) -> list[str]:
         return self._call(self._groups_sync)
 
+    def _entries_sync(self, group: str) -> list[dict[str, Any]]:
+        now = self._now()
+        rows = self._db.execute(
+            f"SELECT key, value, expires_at FROM state WHERE grp = ? AND {_LIVE} ORDER BY rowid", (group, now))
+        return [{"key": key, "value": decode_value(blob), "expiresAt": exp} for key, blob, exp in rows]
+
+    async def entries(self, group: str) -> list[dict[str, Any]]:
+        check_name("group", group)
+        return self._call(self._entries_sync, group)
+
     async def close(self) -> None:
         self._db.close()

@@ -68,5 +68,9 @@ class StreamStore(ABC):
         """The group's items in the order they were created."""
 
     @abstractmethod
+    async def groups(self, stream: str) -> list[dict[str, Any]]:
+        """The stream's groups holding items, as `{groupId, count}`, sorted by id (for the Workbench)."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Release the backend; the store is unusable afterwards."""

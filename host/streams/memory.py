@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..state.base import decode_value
+from ..state.base import check_name, decode_value
 from .base import StreamStore, check_address, make_item
 
 # Items are kept encoded, like the SQLite backend: callers get fresh copies and cannot alias the store.
@@ -39,6 +39,10 @@ class MemoryStreamStore(StreamStore):
     async def get_group(self, stream: str, group_id: str) -> list[dict[str, Any]]:
         check_address(stream, group_id)
         return [decode_value(blob) for blob in self._groups.get((stream, group_id), {}).values()]
+
+    async def groups(self, stream: str) -> list[dict[str, Any]]:
+        check_name("stream", stream)
+        return [{"groupId": g, "count": len(items)} for (s, g), items in sorted(self._groups.items()) if s == stream]
 
     async def close(self) -> None:
         self._groups.clear()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..redis_conn import RedisConn, part
-from ..state.base import decode_value
+from ..state.base import check_name, decode_value
 from .base import StreamStore, check_address, make_item
 from .hub import StreamHub, next_timestamp
 
@@ -117,6 +117,19 @@ class RedisStreamStore(StreamStore):
         check_address(stream, group_id)
         blobs = await self._get_group(keys=list(self._keys(stream, group_id)))
         return [decode_value(b) for b in blobs if b is not None]
+
+    async def groups(self, stream: str) -> list[dict[str, Any]]:
+        """SCAN over the stream's item hashes (an admin view: not on any hot path)."""
+        check_name("stream", stream)
+        head = self._keys(stream, "")[0][: -len(part(""))]  # `<prefix>t:i:<part(stream)>:`
+        pattern = "".join(f"[{c}]" if c in "*?[]\\" else c for c in head) + "*"
+        found: list[dict[str, Any]] = []
+        async for raw in self._r.scan_iter(match=pattern, count=500):
+            name = raw.decode()[len(head):]
+            size, _, group_id = name.partition(":")
+            if size.isdigit() and (count := int(await self._r.hlen(raw))):
+                found.append({"groupId": group_id, "count": count})
+        return sorted(found, key=lambda g: g["groupId"])
 
     async def send(self, stream: str, group_id: str, id: str | None, event: dict[str, Any]) -> None:
         await self.conn.batched(self._send, [self._stamp, self.channel],

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..db import DbFile, open_db, transaction
-from ..state.base import decode_value
+from ..state.base import check_name, decode_value
 from .base import StreamStore, check_address, make_item
 
 T = TypeVar("T")
@@ -82,6 +82,14 @@ class SqliteStreamStore(StreamStore):
     async def get_group(self, stream: str, group_id: str) -> list[dict[str, Any]]:
         check_address(stream, group_id)
         return self._call(self._get_group_sync, stream, group_id)
+
+    def _groups_sync(self, stream: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT grp, count(*) FROM items WHERE stream = ? GROUP BY grp ORDER BY grp", (stream,))
+        return [{"groupId": g, "count": n} for g, n in rows]
+
+    async def groups(self, stream: str) -> list[dict[str, Any]]:
+        check_name("stream", stream)
+        return self._call(self._groups_sync, stream)
 
     async def close(self) -> None:
         self._db.close()

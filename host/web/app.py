@@ -24,6 +24,7 @@ from .api import api_endpoint, json_response
 from .guard import AdminGuard, AdminPolicy
 from .limits import HeaderLimit
 from .openapi import openapi_document
+from .workbench import workbench_routes
 
 if TYPE_CHECKING:
     from .ports import WebHost
@@ -49,7 +50,7 @@ def build_routes(host: WebHost) -> list[BaseRoute]:
     async def openapi(request: Request) -> Response:
         return json_response(200, document)
 
-    routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host)]
+    routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host), *workbench_routes(host)]
     for step in steps:
         endpoint = api_endpoint(step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout,
                                 expose_errors=s.mode == "dev", max_depth=s.max_json_depth)

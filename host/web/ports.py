@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from ..bus import EventBus
 from ..calls import HandlerCalls
+from ..cron import CronScheduler
 from ..health import Health
 from ..invoker import Invoker
 from ..logs import LogBook
@@ -15,7 +16,9 @@ from ..project import Project
 from ..queue import DeliveryWorker, Queue
 from ..settings import Settings
 from ..state import StateStore
+from ..streams import StreamStore
 from ..streams.hub import StreamHub, Streams
+from ..telemetry.wiring import Telemetry
 
 
 class AdminHost(Protocol):
@@ -42,6 +45,9 @@ class WebHost(AdminHost, Protocol):
     invoker: Invoker
     streams: Streams
     hub: StreamHub
+    stream_store: StreamStore
+    cron: CronScheduler
+    telemetry: Telemetry | None
 
     async def authenticate(self, request: dict[str, Any]) -> Any: ...
 

@@ -30,7 +30,7 @@ def is_number(x: object) -> bool:
 def test_quick_suite_reports_every_scenario(tmp_path: Path) -> None:
     for tool in ("wrk", "taskset", "node", "ruby"):
         need(tool)
-    need_redis()  # S9 measures the Redis backends
+    need_redis()  # R1 measures the Redis backends
     proc = subprocess.Popen([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

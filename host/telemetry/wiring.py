@@ -1,0 +1,56 @@
+"""Connecting the telemetry to the host's parts: the log book's sink, the invoker's recorder, the host
+calls' observer. Each part only learns of one callable; none of them imports this package."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from .live import LiveFeed
+from .recorder import InvocationRecorder
+from .store import TelemetryStore
+
+
+class Telemetry:
+    def __init__(self, settings: Any, health: Any) -> None:
+        self.feed = LiveFeed()
+        self.store = TelemetryStore(settings.data_path / "telemetry.db", max_age=settings.telemetry_days * 86400,
+                                    max_bytes=int(settings.telemetry_mb * 1024 * 1024),
+                                    on_problem=lambda status, reason: health.report("telemetry", status, reason))
+        self.recorder = InvocationRecorder(self.on_invocation, self.feed.publish, settings.telemetry_rate)
+        self.started_at = time.time()
+        self._started = False
+
+    @classmethod
+    def attach(cls, host: Any) -> Telemetry | None:
+        """Record the host's invocations and logs (unless `telemetry = false` in the settings)."""
+        if not host.settings.telemetry:
+            return None
+        t = cls(host.settings, host.health)
+        host.logs.sinks.append(t.on_log)
+        host.invoker.recorder = t.recorder
+        host.calls.observe = t.recorder.operation
+        return t
+
+    def on_log(self, record: dict[str, Any]) -> None:
+        if not self._started:
+            self._start()
+        self.store.add_log(record)
+        self.feed.publish("log", record)
+
+    def on_invocation(self, inv: Any) -> None:
+        if not self._started:
+            self._start()
+        self.store.add_invocation(inv)
+
+    def _start(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not yet serving: the first record written under the loop starts the writer
+        self._started = True
+        self.store.start()
+
+    async def stop(self) -> None:
+        await self.store.stop()

@@ -1,0 +1,27 @@
+"""`/__steppe/api/logs`: stored log records, filtered by level, step, flow, trace id and text; pages go
+back with `before` (the smallest `id` of the page before)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..telemetry import TelemetryStore
+from .api import json_response
+
+
+def log_routes(store: TelemetryStore) -> list[Route]:
+    async def listing(request: Request) -> Response:
+        q = request.query_params
+        limit, before = q.get("limit", ""), q.get("before", "")
+        rows = await asyncio.to_thread(
+            store.logs, level=q.get("level") or None, step=q.get("step") or None, flow=q.get("flow") or None,
+            trace_id=q.get("traceId") or None, text=q.get("q") or None,
+            before=int(before) if before.isdigit() else None,
+            limit=max(1, min(100_000, int(limit))) if limit.isdigit() else 1000)
+        return json_response(200, rows)
+
+    return [Route("/logs", listing)]

@@ -1,0 +1,59 @@
+"""The invocation recorder: past `rate` new traces a second it records a sample, keeps every invocation
+of a trace it records, and always records failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from steppe.telemetry.codec import decode
+from steppe.telemetry.recorder import InvocationRecorder
+
+
+@dataclass
+class Step:
+    name: str
+    language: str = "python"
+
+
+@dataclass
+class Ctx:  # the shape of runners.InvocationContext that the recorder reads
+    step: Step
+    trace_id: str
+    flows: list[str] = field(default_factory=list)
+
+
+def run(rec: InvocationRecorder, trace: str, step: str, error: Exception | None = None) -> None:
+    ctx = Ctx(Step(step), trace)
+    inv = rec.begin(ctx, ctx.step, "event", {"trace": trace})
+    rec.operation(ctx, "state.set", {"group": "g", "key": trace, "value": 1}, 0.0)
+    rec.end(ctx, inv, error)
+
+
+def test_past_the_rate_a_sample_is_recorded_whole_and_failures_always() -> None:
+    rows: list[tuple[Any, ...]] = []
+    news: list[tuple[str, Any]] = []
+    rec = InvocationRecorder(rows.append, lambda kind, data: news.append((kind, data)), rate=10)
+    for n in range(100):
+        run(rec, f"t{n}", "First")
+    for n in range(100):  # the second hop of each trace follows its trace's decision
+        run(rec, f"t{n}", "Second")
+    recorded = [decode(r) for r in rows]
+    traces = {i["traceId"] for i in recorded}
+    assert 10 <= len(traces) <= 20 and rec.skipped == 100 - len(traces)  # the bucket refills as time passes
+    assert all({i["step"] for i in recorded if i["traceId"] == t} == {"First", "Second"} for t in traces)
+    assert all(i["opCounts"] == {"state.set": 1} for i in recorded)
+    assert len([k for k, _ in news if k == "state"]) == 200  # live state news do not depend on the sample
+    skipped = next(f"t{n}" for n in range(100) if f"t{n}" not in traces)
+    run(rec, skipped, "Third", RuntimeError("boom"))
+    failed = decode(rows[-1])
+    assert (failed["traceId"], failed["step"], failed["status"]) == (skipped, "Third", "error")
+    assert "boom" in failed["error"] and rec.in_flight() == 0 and rec.finished == 201
+
+
+def test_rate_zero_records_everything() -> None:
+    rows: list[tuple[Any, ...]] = []
+    rec = InvocationRecorder(rows.append, lambda kind, data: None, rate=0)
+    for n in range(1000):
+        run(rec, f"t{n}", "S")
+    assert len(rows) == 1000 and rec.skipped == 0
