@@ -8,6 +8,7 @@ import orjson
 
 from .bus import Event, EventBus, new_event_id
 from .db import StorageError
+from .emitted import EmittedLog
 from .logs import LogBook
 from .rpc import Refusal
 from .runners import InvocationContext
@@ -20,6 +21,7 @@ class HandlerCalls:
                  max_event: int) -> None:
         self.bus, self.state, self.streams, self.logs = bus, state, streams, logs
         self.max_event = max_event
+        self.emitted = EmittedLog()  # what was emitted lately, for tests and tools (GET /__steppe/emitted)
         # the stores check their arguments (ValueError/TypeError → InvalidParams below): no second check here
         self._table = {
             "emit": self.emit,
@@ -80,6 +82,8 @@ class HandlerCalls:
 
     async def publish(self, event: Event, dedupe: bool = False) -> int | None:
         count = await self.bus.publish(event, dedupe)
+        if count is not None:
+            self.emitted.record(event, count)
         if count is None:
             self.logs.write("info", f"event {event.id} was already accepted; this emit is ignored",
                             step=event.emitted_by, trace_id=event.trace_id, flows=event.flows)

@@ -19,6 +19,7 @@ from ..steps import starlette_path
 from ..streams.ws import make_stream_socket_endpoint
 from .admin import admin_routes
 from .api import api_endpoint, json_response
+from .emitted import emitted_routes
 from .openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def build_routes(host: Host) -> list[BaseRoute]:
     async def openapi(request: Request) -> Response:
         return json_response(200, document)
 
-    routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host)]
+    routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host),
+                                 *emitted_routes(host)]
     for step in steps:
         endpoint = api_endpoint(step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout,
                                 expose_errors=s.mode == "dev")
