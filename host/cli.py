@@ -19,6 +19,7 @@ import uvicorn
 
 from .app import Host
 from .cli_admin import add_admin_commands
+from .create import add_create_command
 from .db import StorageError
 from .doctor import add_doctor_command
 from .logs import DropHandshakeNoise, LogBook
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
     add_admin_commands(sub, common)
     add_doctor_command(sub, common)
+    add_create_command(sub)
     return parser
 
 

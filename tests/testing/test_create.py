@@ -1,0 +1,74 @@
+"""`steppe create`: every template is written, and its own tests (written with steppe.testing /
+steppe-testing) pass against a real `steppe dev`. Created with --no-install and pointed at the repo's
+installed packages for speed; the javascript template also once with its real `npm install`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, need
+
+ZOD = REPO / "examples" / "polyglot-hello" / "node_modules" / "zod"
+JS_TESTING = REPO / "packages" / "steppe-testing"
+
+
+def _steppe(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "steppe.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def _run_tests(project: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STEPPE_COMMAND": f"{sys.executable} -m steppe.cli"}
+    if (project / "package.json").exists():
+        return subprocess.run([need("node"), "--test", "tests/"], cwd=project, capture_output=True, text=True,
+                              timeout=240, env=env)
+    return subprocess.run([sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"], cwd=project,
+                          capture_output=True, text=True, timeout=240, env=env)
+
+
+@pytest.mark.parametrize("template", ["typescript", "javascript", "python", "ruby", "multilang"])
+def test_template_is_created_and_its_tests_pass(tmp_path: Path, template: str) -> None:
+    if template in ("ruby", "multilang"):
+        need("ruby")
+    project = tmp_path / "app"
+    done = _steppe("create", "-t", template, str(project), "--no-install")
+    assert done.returncode == 0, done.stderr
+    for name in ("steppe.toml", ".gitignore", ".env.example", "README.md"):
+        assert (project / name).is_file(), name
+    assert "{{" not in (project / "README.md").read_text()
+    if (project / "package.json").exists():
+        assert '"zod": "4.1.12"' in (project / "package.json").read_text()
+        (project / "node_modules").mkdir()
+        (project / "node_modules" / "zod").symlink_to(ZOD)
+        (project / "node_modules" / "steppe-testing").symlink_to(JS_TESTING)
+    else:
+        assert (project / "requirements.txt").is_file()
+    listed = _steppe("list", "--root", str(project), "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    tests = _run_tests(project)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert " passed" in tests.stdout or "# fail 0" in tests.stdout
+
+
+def test_javascript_template_with_a_real_npm_install(tmp_path: Path) -> None:
+    need("npm")
+    project = tmp_path / "app"
+    done = _steppe("create", "-t", "javascript", str(project))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (project / "node_modules" / "zod" / "package.json").is_file()
+    tests = _run_tests(project)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "# fail 0" in tests.stdout
+
+
+def test_usage_errors_exit_2_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    done = _steppe("create", str(tmp_path / "taken"), "--no-install")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "not an empty folder" in done.stderr
+    assert _steppe("create", "-t", "cobol", str(tmp_path / "x")).returncode == 2
