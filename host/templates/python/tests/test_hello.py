@@ -12,6 +12,7 @@ tester = host_fixture(ROOT)
 
 def load_handler(file: str):
     spec = importlib.util.spec_from_file_location(file, ROOT / "steps" / file)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.handler
