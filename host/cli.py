@@ -19,6 +19,7 @@ import uvicorn
 
 from .app import Host
 from .cli_admin import add_admin_commands
+from .cli_generate import add_generate_command
 from .create import add_create_command
 from .db import StorageError
 from .doctor import add_doctor_command
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(sub, common)
     add_doctor_command(sub, common)
     add_create_command(sub)
+    add_generate_command(sub, common)
     return parser
 
 
