@@ -28,7 +28,8 @@ class ProjectTypes:
 
 def project_types(steps: list[Any], streams: list[Any]) -> ProjectTypes:
     """From Step objects (host/steps.py) that loaded and StreamDefs (host/project.py)."""
-    rows, topics = [], {}
+    rows: list[StepTypes] = []
+    topics: dict[str, Schema | None] = {}
     for step in sorted(steps, key=lambda s: s.name):
         c = step.config
         schema = c.get("bodySchema") if step.type == "api" else c.get("input") if step.type == "event" else None
