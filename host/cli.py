@@ -8,21 +8,24 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import uvicorn
 
+from . import __version__
 from .app import Host
 from .cli_admin import add_admin_commands
 from .cli_generate import add_generate_command
 from .create import add_create_command
 from .db import StorageError
 from .doctor import add_doctor_command
+from .hostfile import remove_host_file, running_host_url, write_host_file
 from .logs import DropHandshakeNoise, LogBook
 from .project import ProjectError
 from .settings import Settings, load_settings
@@ -80,9 +83,11 @@ async def _serve(settings: Settings) -> int:
     server = _Server(config)
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode)")
+    write_host_file(settings)  # `steppe dlq`, `emit`, `list` find this host without --port
     try:
         await server.serve()
     finally:
+        remove_host_file(settings)
         host.logs.write("info", "shutting down")
         await host.stop()
     return 0 if server.started else 1
@@ -102,10 +107,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return int(_run(_serve(_settings(args, args.command))))
 
 
-def _running_host_steps(settings: Settings) -> dict[str, Any] | None:
+def _running_host_steps(settings: Settings, find: bool) -> dict[str, Any] | None:
     """The live view of a host already running this project on its port (health included), if any."""
     try:
-        r = httpx.get(f"http://127.0.0.1:{settings.port}/__steppe/steps", timeout=0.5)
+        url = (running_host_url(settings) if find else None) or f"http://127.0.0.1:{settings.port}"
+        r = httpx.get(f"{url}/__steppe/steps", timeout=0.5)
         body = r.json()
     except (httpx.HTTPError, ValueError):
         return None
@@ -129,14 +135,14 @@ async def _load_steps(settings: Settings) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     settings = _settings(args, "dev")
-    found = _running_host_steps(settings)
+    found = _running_host_steps(settings, find=args.port is None)  # no --port: .steppe/host.json
     listing = found if found is not None else _run(_load_steps(settings))
     rows = sorted(listing["steps"], key=lambda s: (s["status"] != "ok", s["name"]))
     if args.json:
         print(json.dumps({**listing, "steps": rows, "live": found is not None}, indent=2))
     else:
         if found is not None:
-            print(f"(from the host running on port {settings.port})")
+            print("(from the running host)")
         _print_table(rows)
         for st in listing["streams"]:
             print(f"stream {st['name']} ({st['language']}) {st['path']}")
@@ -157,8 +163,16 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             print(f"    ↳ {r['error']}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (the command's --help has the rest), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="steppe", description="Run a folder of step files as a backend.")
+    parser = _Parser(prog="steppe", description="Run a folder of step files as a backend.")
+    parser.add_argument("--version", action="version", version=f"steppe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -187,9 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `steppe list --json | head`: the reader is gone, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit-time flush must not fail
+        return 0
     except (ValueError, OSError, StorageError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line
         return 2
     except KeyboardInterrupt:
         return 130
