@@ -47,3 +47,13 @@ export const shapes: Handlers['Shapes'] = async (input, ctx) => {
 export const tick: Handlers['Tick'] = async (ctx) => {
   await ctx.emit({ topic: 'anything', data: 1 }) // no emits declared: any topic
 }
+
+export const invoice: Handlers['MakeInvoice'] = async (input) => {
+  const status: 'draft' | 'sent' = input.status
+  const qty: number = input.lines[0].qty
+  const discount: number | null | undefined = input.discount
+  const extra: Record<string, string> | undefined = input.extra
+  // @ts-expect-error sku is a string
+  const sku: number = input.lines[0].sku
+  void [status, qty, discount, extra, sku]
+}

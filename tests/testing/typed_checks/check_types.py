@@ -4,6 +4,9 @@ from typing import Literal
 
 from steppe_types import (
     ApiResponse,
+    MakeInvoiceContext,
+    MakeInvoiceHandler,
+    MakeInvoiceInput,
     ShapesContext,
     ShapesHandler,
     ShapesInput,
@@ -39,3 +42,14 @@ async def submit(req: SubmitShapeRequest, context: SubmitShapeContext) -> ApiRes
 
 handler: ShapesHandler = shapes
 api: SubmitShapeHandler = submit
+
+
+async def invoice(input: MakeInvoiceInput, context: MakeInvoiceContext) -> None:
+    status: Literal["draft", "sent"] = input["status"]
+    qty: int = input["lines"][0]["qty"]
+    discount: float | None = input.get("discount")
+    sku: int = input["lines"][0]["sku"]  # type: ignore[assignment]
+    print(status, qty, discount, sku)
+
+
+invoice_handler: MakeInvoiceHandler = invoice
