@@ -93,6 +93,7 @@ def install_dependencies(target: Path, out: Any = sys.stdout) -> None:
     """npm install when there is a package.json; a .venv with requirements.txt installed when there is
     one. The .venv also sees this Steppe installation (a .pth file), so `pytest` there can import
     steppe.testing."""
+    target = target.resolve()  # the commands below run inside it
     if (target / "package.json").exists():
         print("installing npm packages…", file=out, flush=True)
         subprocess.run([*_npm(), "install", "--no-audit", "--no-fund"], cwd=target, check=True)
@@ -105,7 +106,9 @@ def install_dependencies(target: Path, out: Any = sys.stdout) -> None:
         purelib = subprocess.run([str(venv_python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                  capture_output=True, text=True, check=True).stdout.strip()
         own = [sysconfig.get_paths()["purelib"], *site.getsitepackages()]
-        Path(purelib, "steppe-host.pth").write_text("\n".join(dict.fromkeys(own)) + "\n")
+        # addsitedir (not a bare path) so the .pth files there run too: an editable Steppe is found by one
+        lines = [f"import site; site.addsitedir({d!r})" for d in dict.fromkeys(own)]
+        Path(purelib, "steppe-host.pth").write_text("\n".join(lines) + "\n")
 
 
 def _ask(args: argparse.Namespace) -> tuple[str, str]:

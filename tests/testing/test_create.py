@@ -72,3 +72,15 @@ def test_usage_errors_exit_2_in_one_line(tmp_path: Path) -> None:
     done = _steppe("create", str(tmp_path / "taken"), "--no-install")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "not an empty folder" in done.stderr
     assert _steppe("create", "-t", "cobol", str(tmp_path / "x")).returncode == 2
+
+
+def test_python_template_with_a_real_venv(tmp_path: Path) -> None:
+    """The project .venv gets requirements.txt, and its pytest imports steppe.testing from this Steppe."""
+    project = tmp_path / "app"
+    done = _steppe("create", "-t", "python", "app", cwd=tmp_path)  # a relative folder, as a user types it
+    assert done.returncode == 0, done.stdout + done.stderr
+    env = {**os.environ, "STEPPE_COMMAND": f"{sys.executable} -m steppe.cli"}
+    tests = subprocess.run([str(project / ".venv" / "bin" / "pytest"), "tests", "-q", "-p", "no:cacheprovider"],
+                           cwd=project, capture_output=True, text=True, timeout=240, env=env)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "3 passed" in tests.stdout
