@@ -84,3 +84,40 @@ def test_python_template_with_a_real_venv(tmp_path: Path) -> None:
                            cwd=project, capture_output=True, text=True, timeout=240, env=env)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "3 passed" in tests.stdout
+
+
+def test_interactive_choices_with_arrow_keys(tmp_path: Path) -> None:
+    """`steppe create -i` in a terminal: type the folder, pick the third template with ↓↓ Enter."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "steppe.cli", "create", "-i", "--no-install"], cwd=tmp_path,
+                            stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "TERM": "xterm"})
+    os.close(slave)
+    seen = b""
+
+    def wait_for(needle: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while needle not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        assert needle in seen, seen.decode(errors="replace")
+
+    try:
+        wait_for(b"Project folder")
+        os.write(master, b"\x15myapp\r")  # ^U clears the suggested name
+        wait_for(b"Template")
+        os.write(master, b"\x1b[B\x1b[B\r")  # typescript → javascript → python
+        wait_for(b"next:")
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert sorted(p.name for p in (tmp_path / "myapp" / "steps").iterdir()) == ["hello_step.py", "remember_step.py"]
