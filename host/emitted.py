@@ -14,7 +14,13 @@ class EmittedLog:
     def __init__(self, keep: int = 2000) -> None:
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
 
+    def resize(self, keep: int) -> None:
+        """How many to keep (0: none; each keeps its data alive, up to max_event bytes)."""
+        self.recent = deque(self.recent, maxlen=max(0, keep))
+
     def record(self, event: Event, deliveries: int) -> None:
+        if self.recent.maxlen == 0:
+            return
         self.recent.append({"id": event.id, "topic": event.topic, "data": event.data, "traceId": event.trace_id,
                             "emittedBy": event.emitted_by, "deliveries": deliveries, "time": time.time()})
 

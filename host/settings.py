@@ -43,6 +43,11 @@ class Settings:
     log_format: str = ""  # pretty | json; default by mode
     auth: str = ""  # path of the stream authenticate hook file (default: conventional names)
     runners: dict[str, Any] = field(default_factory=dict)  # extra languages: {lang: {command, extensions}}
+    keep_emitted: int = -1  # last emitted events kept for GET /__steppe/emitted (tests); -1: 2000 in dev, 0 in start
+
+    @property
+    def emitted_kept(self) -> int:
+        return self.keep_emitted if self.keep_emitted >= 0 else 2000 if self.mode == "dev" else 0
 
     @property
     def data_path(self) -> Path:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import httpx
 import pytest
 
+from conftest import RunningHost, free_port, write_project
 from steppe.testing import HostTester, MockContext, host_fixture
 
 ORDERS = Path(__file__).parent / "orders"
@@ -74,3 +76,22 @@ def test_a_project_that_cannot_start_says_why(tmp_path: Path) -> None:
     (tmp_path / "steppe.toml").write_text("not_a_setting = 1\n")
     with pytest.raises(RuntimeError, match="not_a_setting"):
         HostTester(tmp_path, start_timeout=20).start()
+
+
+def test_start_mode_keeps_no_emitted_events_unless_asked(tmp_path: Path) -> None:
+    """Each kept event holds its data (up to max_event): production keeps none by default."""
+    step = (ORDERS / "steps" / "count_orders.step.js").read_text()
+    root = write_project(tmp_path, {"steps/count_orders.step.js": step})
+    for env, kept in (({}, 0), ({"STEPPE_KEEP_EMITTED": "5"}, 5)):
+        port = free_port()
+        # the admin token `start` asks for once the admin API has one (issue 8); ignored before
+        admin = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"authorization": "Bearer t"})
+        host = RunningHost(root, [], {"STEPPE_BUS": "memory", "STEPPE_ADMIN_TOKEN": "t", **env}, mode="start",
+                           port=port).wait_ready()
+        try:
+            for n in range(8):
+                assert admin.post("/__steppe/emit", json={"topic": "t", "data": n}).status_code == 202
+            assert [e["data"] for e in admin.get("/__steppe/emitted").json()] == list(range(8))[8 - kept:]
+        finally:
+            host.stop()
+            admin.close()
