@@ -22,6 +22,7 @@ from . import __version__
 from .app import Host
 from .cli_admin import add_admin_commands
 from .cli_generate import add_generate_command
+from .cli_ops import add_ops_commands
 from .create import add_create_command
 from .db import StorageError
 from .doctor import add_doctor_command
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_doctor_command(sub, common)
     add_create_command(sub)
     add_generate_command(sub, common)
+    add_ops_commands(sub, common)
     return parser
 
 

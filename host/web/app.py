@@ -21,6 +21,7 @@ from .admin import admin_routes
 from .api import api_endpoint, json_response
 from .emitted import emitted_routes
 from .openapi import openapi_document
+from .operate import operate_routes
 
 if TYPE_CHECKING:
     from ..app import Host
@@ -47,7 +48,7 @@ def build_routes(host: Host) -> list[BaseRoute]:
         return json_response(200, document)
 
     routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host),
-                                 *emitted_routes(host)]
+                                 *emitted_routes(host), *operate_routes(host)]
     for step in steps:
         endpoint = api_endpoint(step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout,
                                 expose_errors=s.mode == "dev")

@@ -8,13 +8,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
-from conftest import RunningHost, free_port, write_project
+from conftest import RunningHost, free_port, wait_until, write_project
 
 STEP = """
 exports.config = { type: 'event', name: 'Noted', subscribes: ['note'], emits: [] }
 exports.handler = async () => {}
+"""
+CRON = """
+exports.config = { type: 'cron', name: 'Nightly', cron: '0 0 1 1 *', emits: [] }
+exports.handler = async (ctx) => {
+  const runs = (await ctx.state.get('nightly', 'runs')) || 0
+  if (runs >= 2) throw new Error('ran enough')
+  await ctx.state.set('nightly', 'runs', runs + 1)
+}
 """
 
 
@@ -25,7 +34,7 @@ def steppe(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    root = write_project(tmp_path_factory.mktemp("found"), {"steps/noted.step.js": STEP})
+    root = write_project(tmp_path_factory.mktemp("found"), {"steps/noted.step.js": STEP, "steps/nightly.step.js": CRON})
     host = RunningHost(root, [], None, port=free_port()).wait_ready()  # not on the default port 3000
     yield host
     host.stop()
@@ -78,3 +87,51 @@ def test_host_json_is_removed_at_stop_and_a_stale_one_is_ignored(tmp_path: Path)
     (root / "steppe.toml").write_text(f"port = {port}\n")
     done = steppe("dlq", "list", "--root", str(root))
     assert done.returncode == 1 and f"127.0.0.1:{port}" in done.stderr
+
+
+def test_state_commands(running: RunningHost) -> None:
+    root = str(running.root)
+    assert steppe("state", "set", "orders", "o-1", '{"item": "tea"}', "--root", root).returncode == 0
+    done = steppe("state", "get", "orders", "o-1", "--root", root)
+    assert done.returncode == 0 and json.loads(done.stdout) == {"item": "tea"}
+    assert "orders" in steppe("state", "list", "--root", root).stdout.split()
+    assert json.loads(steppe("state", "list", "orders", "--root", root).stdout)["items"] == [{"item": "tea"}]
+    assert json.loads(steppe("state", "delete", "orders", "o-1", "--root", root).stdout) == {"deleted": True}
+    assert steppe("state", "get", "orders", "o-1", "--root", root).returncode == 1
+    bad = steppe("state", "set", "orders", "o-2", "not json", "--root", root)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert steppe("state", "get", "orders", "--root", root).returncode == 2
+
+
+def test_cron_run_runs_the_handler_now(running: RunningHost) -> None:
+    root = str(running.root)
+    for runs in (1, 2):
+        done = steppe("cron", "run", "Nightly", "--root", root)
+        assert done.returncode == 0 and "Nightly ran" in done.stdout, done.stderr
+        assert json.loads(steppe("state", "get", "nightly", "runs", "--root", root).stdout) == runs
+    failed = steppe("cron", "run", "Nightly", "--root", root)
+    assert failed.returncode == 1 and "ran enough" in failed.stderr
+    unknown = steppe("cron", "run", "Daily", "--root", root)
+    assert unknown.returncode == 1 and "Nightly" in unknown.stderr
+
+
+def test_events_list_and_replay_unrouted(running: RunningHost) -> None:
+    root = str(running.root)
+    emitted = json.loads(steppe("emit", "--topic", "nobody.listens", "--data", "7", "--root", root).stdout)
+    assert emitted["deliveries"] == 0
+    listing = steppe("events", "--root", root)
+    assert listing.returncode == 0 and f"unrouted {emitted['id']}  nobody.listens" in listing.stdout
+    again = steppe("events", "replay", emitted["id"], "--root", root)
+    assert json.loads(again.stdout) == {"replayed": 1, "deliveries": 0}  # still nobody: kept as unrouted
+    assert emitted["id"] in steppe("events", "list", "--root", root).stdout
+    assert steppe("events", "replay", "--root", root).returncode == 2
+    # a step that subscribes arrives (dev reloads): the replayed event now reaches it
+    (running.root / "steps" / "listener.step.js").write_text(
+        "exports.config = { type: 'event', name: 'Listener', subscribes: ['nobody.listens'], emits: [] }\n"
+        "exports.handler = async (n, ctx) => { await ctx.state.set('heard', 'n', n) }\n")
+    wait_until(lambda: any(s["name"] == "Listener" and s["status"] == "ok" for s in
+                           httpx.get(f"{running.url}/__steppe/steps").json()["steps"]), 20, "the new step")
+    again = steppe("events", "replay", "--all", "--root", root)
+    assert json.loads(again.stdout) == {"replayed": 1, "deliveries": 1}
+    wait_until(lambda: httpx.get(f"{running.url}/__steppe/state/heard/n").status_code == 200, 10, "delivery")
+    assert httpx.get(f"{running.url}/__steppe/state/heard/n").json()["value"] == 7
