@@ -14,7 +14,7 @@ from .app import Host
 from .logs import LogBook
 from .project import ProjectError
 from .settings import load_settings
-from .typegen import project_types, python_stubs, typescript_declarations
+from .typegen import project_types, write_types
 from .web.openapi import openapi_document
 
 
@@ -51,8 +51,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     types = project_types(list(host.project.ok_steps()), list(host.project.streams.values()))
     out = Path(args.out) if args.out else root
     out.mkdir(parents=True, exist_ok=True)
-    (out / "types.d.ts").write_text(typescript_declarations(types))
-    (out / "steppe_types.py").write_text(python_stubs(types))
+    write_types(out, types)
     print(f"wrote {out / 'types.d.ts'} and {out / 'steppe_types.py'} ({len(types.steps)} steps, "
           f"{len(types.topics)} topics, {len(types.streams)} streams)")
     return 0

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from watchfiles import Change, awatch
 
 from .discovery import SEARCHED, SKIPPED_DIRS, SourceFile, classify
+from .typegen import regenerate_if_present
 
 if TYPE_CHECKING:
     from .app import Host
@@ -68,6 +69,11 @@ class DevReloader:
         self.host.refresh()
         took = (time.perf_counter() - started) * 1000
         self.host.logs.write("info", f"reloaded {', '.join(touched)} in {took:.0f} ms", source="reload")
+        try:
+            if regenerate_if_present(project, self.host.settings.root):
+                self.host.logs.write("info", "regenerated types.d.ts and steppe_types.py", source="reload")
+        except OSError as e:
+            self.host.logs.write("warn", f"could not regenerate the types: {e}", source="reload")
 
     async def stop(self) -> None:
         self._stop.set()

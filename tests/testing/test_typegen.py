@@ -76,3 +76,25 @@ def test_generate_openapi(tmp_path: Path) -> None:
     assert op["operationId"] == "SubmitShape"
     assert op["requestBody"]["content"]["application/json"]["schema"]["properties"]["kind"]["enum"] == ["circle",
                                                                                                       "square"]
+
+
+def test_dev_regenerates_the_types_after_a_change(tmp_path: Path) -> None:
+    from conftest import RunningHost, wait_until
+
+    step = ("exports.config = { type: 'event', name: 'Grow', subscribes: ['grow'], emits: [],\n"
+            "  input: { type: 'object', properties: { %s: { type: 'string' } }, required: ['%s'] } }\n"
+            "exports.handler = async () => {}\n")
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "grow.step.js").write_text(step % ("first", "first"))
+    done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "first: string" in (tmp_path / "types.d.ts").read_text()
+    host = RunningHost(tmp_path, [], None).wait_ready()
+    try:
+        (tmp_path / "steps" / "grow.step.js").write_text(step % ("second", "second"))
+        wait_until(lambda: "second: string" in (tmp_path / "types.d.ts").read_text(), 20, "types.d.ts regenerated")
+        assert '"second": str' in (tmp_path / "steppe_types.py").read_text()
+        host.wait_log("regenerated types.d.ts and steppe_types.py")
+    finally:
+        host.stop()
