@@ -151,6 +151,17 @@ class HostTester:
         r.raise_for_status()
         return r.json()["value"]
 
+    def get_stream(self, stream: str, group: str, id: str | None = None) -> Any:  # noqa: A002
+        """One stream item (None when absent), or with no id every item of the group. To watch changes as
+        they happen, connect `steppe.stream_client.StreamClient(tester.url)`."""
+        if id is None:
+            return self.http.get(f"/__steppe/streams/{stream}/{group}").json()["items"]
+        r = self.http.get(f"/__steppe/streams/{stream}/{group}/{id}")
+        if r.status_code == 404 and "no item" in r.text:
+            return None
+        r.raise_for_status()
+        return r.json()["item"]
+
     def logs(self, *, step: str | None = None, trace_id: str | None = None,
              limit: int = 2000) -> list[dict[str, Any]]:
         """The host's log records: {time, level, msg, source, step?, traceId?, fields?}."""

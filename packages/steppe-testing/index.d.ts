@@ -73,6 +73,8 @@ export class SteppeTester {
   emittedEvents(filter?: { topic?: string; traceId?: string }): Promise<EmittedEvent[]>
   getEmittedEvents(): Promise<string[]>
   getState<T = any>(group: string, key?: string): Promise<T | null>
+  getStream<T = any>(stream: string, group: string): Promise<T[]>
+  getStream<T = any>(stream: string, group: string, id: string): Promise<T | null>
   logs(filter?: { step?: string; traceId?: string }): Promise<HostLogRecord[]>
 }
 

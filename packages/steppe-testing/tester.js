@@ -192,6 +192,20 @@ class SteppeTester {
     return null
   }
 
+  /** getStream(stream, group, id): one item (null when absent); without id: every item of the group. */
+  async getStream(stream, group, id) {
+    const base = `/__steppe/streams/${encodeURIComponent(stream)}/${encodeURIComponent(group)}`
+    if (id === undefined) {
+      const r = await this._admin('GET', base)
+      if (r.status !== 200) throw new Error(r.body.error)
+      return r.body.items
+    }
+    const r = await this._admin('GET', `${base}/${encodeURIComponent(id)}`)
+    if (r.status === 200) return r.body.item
+    if (r.status === 404 && /^no item/.test(r.body.error)) return null
+    throw new Error(r.body.error)
+  }
+
   /** The host's log records: {time, level, msg, source, step?, traceId?, fields?}. */
   async logs(filter = {}) {
     const query = new URLSearchParams({ limit: '2000' })

@@ -95,3 +95,23 @@ def test_start_mode_keeps_no_emitted_events_unless_asked(tmp_path: Path) -> None
         finally:
             host.stop()
             admin.close()
+
+
+def test_get_stream_reads_stream_items(tmp_path: Path) -> None:
+    root = write_project(tmp_path, {
+        "steps/todos_stream.py": 'config = {"name": "todos", "schema": {"type": "object"}}\n',
+        "steps/add_todo_step.py": """
+            config = {"type": "api", "name": "AddTodo", "path": "/todos", "method": "POST", "emits": []}
+
+
+            async def handler(req, context):
+                item = await context.streams.todos.set("inbox", req.body["id"], {"title": req.body["title"]})
+                return {"status": 201, "body": item}
+        """})
+    with HostTester(root) as t:
+        assert t.call_api("/todos", {"id": "a", "title": "milk"}).status_code == 201
+        assert t.get_stream("todos", "inbox", "a") == {"id": "a", "title": "milk"}
+        assert t.get_stream("todos", "inbox") == [{"id": "a", "title": "milk"}]
+        assert t.get_stream("todos", "inbox", "zzz") is None
+        with pytest.raises(httpx.HTTPStatusError):
+            t.get_stream("nosuch", "inbox", "a")

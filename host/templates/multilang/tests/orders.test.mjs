@@ -17,6 +17,8 @@ test('an order goes TypeScript → Python → Ruby', async () => {
   const order = await tester.getState('orders', r.body.id)
   assert.equal(order.total, 7)
   assert.equal(order.status, 'shipped')
+  const shown = await tester.getStream('orders', 'all', r.body.id) // what the Ruby step put in the stream
+  assert.deepEqual(shown, { id: r.body.id, item: 'tea', qty: 2, total: 7, status: 'shipped' })
 })
 
 test('a quantity of 0 is refused', async () => {
