@@ -28,6 +28,7 @@ from .db import StorageError
 from .doctor import add_doctor_command
 from .hostfile import remove_host_file, running_host_url, write_host_file
 from .logs import DropHandshakeNoise, LogBook
+from .parent_watch import watch_parent_from_env
 from .project import ProjectError
 from .settings import Settings, load_settings
 from .web.admin import step_row
@@ -85,9 +86,12 @@ async def _serve(settings: Settings) -> int:
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode)")
     write_host_file(settings)  # `steppe dlq`, `emit`, `list` find this host without --port
+    parent_watch = watch_parent_from_env()  # started by a test helper: stop when it is gone
     try:
         await server.serve()
     finally:
+        if parent_watch is not None:
+            parent_watch.cancel()
         remove_host_file(settings)
         host.logs.write("info", "shutting down")
         await host.stop()

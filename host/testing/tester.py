@@ -56,7 +56,8 @@ class HostTester:
         self._tmp = tempfile.TemporaryDirectory(prefix="steppe-test-")
         self.output_path = Path(self._tmp.name) / "host.log"
         env = {**os.environ, "STEPPE_BUS": "memory", "STEPPE_STATE": "memory", "STEPPE_STREAMS": "memory",
-               "STEPPE_DATA_DIR": str(Path(self._tmp.name) / "data"), **self._env}
+               "STEPPE_DATA_DIR": str(Path(self._tmp.name) / "data"), "STEPPE_PARENT_PID": str(os.getpid()),
+               **self._env}
         with self.output_path.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "steppe.cli", "dev", "--root", str(self.root), "--port", str(self.port)],

@@ -56,7 +56,7 @@ class SteppeTester {
     const out = fs.openSync(this.outputPath, 'w')
     const [command, ...args] = steppeCommand()
     const env = { ...process.env, STEPPE_BUS: 'memory', STEPPE_STATE: 'memory', STEPPE_STREAMS: 'memory',
-      STEPPE_DATA_DIR: path.join(this.tmp, 'data'), ...this.env }
+      STEPPE_DATA_DIR: path.join(this.tmp, 'data'), STEPPE_PARENT_PID: String(process.pid), ...this.env }
     this.child = spawn(command, [...args, 'dev', '--root', this.root, '--port', String(this.port)],
       { env, stdio: ['ignore', out, out] })
     fs.closeSync(out)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
-from conftest import RunningHost, free_port, write_project
+from conftest import RunningHost, free_port, wait_until, write_project
 from steppe.testing import HostTester, MockContext, host_fixture
 
 ORDERS = Path(__file__).parent / "orders"
@@ -115,3 +118,20 @@ def test_get_stream_reads_stream_items(tmp_path: Path) -> None:
         assert t.get_stream("todos", "inbox", "zzz") is None
         with pytest.raises(httpx.HTTPStatusError):
             t.get_stream("nosuch", "inbox", "a")
+
+
+def test_a_killed_test_process_leaves_no_host_behind(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from steppe.testing import HostTester\n"
+        f"t = HostTester({str(ORDERS)!r}).start()\n"
+        "print(t.proc.pid, flush=True)\n"
+        "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    host_pid = int(parent.stdout.readline())
+    parent.kill()  # SIGKILL: no cleanup runs in the test process
+    parent.wait()
+    wait_until(lambda: not psutil.pid_exists(host_pid) or psutil.Process(host_pid).status() == "zombie", 20,
+               "the orphaned host to stop")
