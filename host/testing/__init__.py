@@ -1,7 +1,9 @@
 """Test helpers for Steppe projects (docs/testing.md): `MockContext` for unit tests of a handler, and
 `HostTester` (with the pytest fixture factory `host_fixture`) for tests against a real host."""
 
+from .load import load_step
 from .mock import MockContext, MockLogger, MockState, MockStreams
 from .tester import HostTester, host_fixture
 
-__all__ = ["HostTester", "MockContext", "MockLogger", "MockState", "MockStreams", "host_fixture"]
+__all__ = ["HostTester", "MockContext", "MockLogger", "MockState", "MockStreams", "host_fixture",
+           "load_step"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +11,14 @@ import psutil
 import pytest
 
 from conftest import RunningHost, free_port, wait_until, write_project
-from steppe.testing import HostTester, MockContext, host_fixture
+from steppe.testing import HostTester, MockContext, host_fixture, load_step
 
 ORDERS = Path(__file__).parent / "orders"
 tester = host_fixture(ORDERS)
 
 
 def _store_order_handler():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("store_order_step", ORDERS / "steps" / "store_order_step.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
+    return load_step(ORDERS / "steps" / "store_order_step.py").handler
 
 
 async def test_mock_context_records_emits_state_and_logs() -> None:

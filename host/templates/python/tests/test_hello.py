@@ -1,26 +1,17 @@
 """Run with `pytest tests`. The integration tests start `steppe dev` on this project (one host for the module)."""
 
 import asyncio
-import importlib.util
 from pathlib import Path
 
-from steppe.testing import HostTester, MockContext, host_fixture
+from steppe.testing import HostTester, MockContext, host_fixture, load_step
 
 ROOT = Path(__file__).resolve().parent.parent
 tester = host_fixture(ROOT)
 
 
-def load_handler(file: str):
-    spec = importlib.util.spec_from_file_location(file, ROOT / "steps" / file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
-
-
 def test_remember_counts_unit():
     ctx = MockContext(state={"greeted": {"Ada": 2}})
-    asyncio.run(load_handler("remember_step.py")({"name": "Ada"}, ctx))
+    asyncio.run(load_step(ROOT / "steps" / "remember_step.py").handler({"name": "Ada"}, ctx))
     assert ctx.state.data["greeted"]["Ada"] == 3
 
 
