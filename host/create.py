@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .testing import NPM_PACKAGE as JS_TESTING  # the JS test helpers, shipped inside this package
+
 TEMPLATES = Path(__file__).parent / "templates"
-# the JS test helpers ship with a source checkout of Steppe (packages/steppe-testing)
-JS_TESTING = Path(__file__).resolve().parent.parent / "packages" / "steppe-testing"
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def create_project(target: Path, template: str) -> list[str]:
     values = {"name": target.resolve().name, "template": template, "title": t.title, "about": t.about,
               "try": t.try_it, "test": t.test,
               "install": "npm install        # once (create did it unless --no-install)\n" if has_npm else "",
-              "steppe_testing": f"file:{JS_TESTING}" if JS_TESTING.is_dir() else "^0.1.0"}
+              "steppe_testing": f"file:{JS_TESTING}"}
     target.mkdir(parents=True, exist_ok=True)
     written = []
     files = [(p, p.relative_to(source).as_posix()) for p in sorted(source.rglob("*")) if p.is_file()]

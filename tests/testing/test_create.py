@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, need
 
 ZOD = REPO / "examples" / "polyglot-hello" / "node_modules" / "zod"
-JS_TESTING = REPO / "packages" / "steppe-testing"
+JS_TESTING = REPO / "host" / "testing" / "npm"
 
 
 def _steppe(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,4 @@
-"""The npm package packages/steppe-testing, installed with `npm install <path>` as a user would, run
+"""The npm package steppe-testing (host/testing/npm), installed with `npm install <path>` as a user would, run
 under node:test (mock context + tester against tests/testing/orders) and under vitest (Motia's tutorial
 integration test with only its import line changed, against tests/testing/email)."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import REPO, need
 
 HERE = Path(__file__).parent
-PACKAGE = REPO / "packages" / "steppe-testing"
+PACKAGE = REPO / "host" / "testing" / "npm"
 VITEST = "vitest@3.2.4"
 
 
