@@ -138,6 +138,12 @@ def cmd_create(args: argparse.Namespace) -> int:
             print(f"error: installing dependencies failed ({e}); the project is written, run the install again"
                   " in it", file=sys.stderr)
             return 1
+        generated = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(target)],
+                                   capture_output=True, text=True)
+        if generated.returncode == 0:
+            print("wrote types.d.ts and steppe_types.py (`steppe dev` keeps them up to date)")
+        else:
+            print(f"warning: the types were not generated: {' '.join(generated.stderr.split())}", file=sys.stderr)
     print(f"next: cd {target} && steppe dev   (tests: {CHOICES[template].test})")
     return 0
 

@@ -1,6 +1,7 @@
 """`steppe create`: every template is written, and its own tests (written with steppe.testing /
 steppe-testing) pass against a real `steppe dev`. Created with --no-install and pointed at the repo's
-installed packages for speed; the javascript template also once with its real `npm install`."""
+installed packages for speed; the typescript template also once with its real `npm install` (and tsc),
+the python one with its real .venv."""
 
 from __future__ import annotations
 
@@ -55,12 +56,20 @@ def test_template_is_created_and_its_tests_pass(tmp_path: Path, template: str) -
     assert " passed" in tests.stdout or "# fail 0" in tests.stdout
 
 
-def test_javascript_template_with_a_real_npm_install(tmp_path: Path) -> None:
-    need("npm")
+def test_typescript_template_with_a_real_npm_install(tmp_path: Path) -> None:
+    """npm install for real; the types are generated and the template's steps compile against them."""
+    npm = need("npm")
     project = tmp_path / "app"
-    done = _steppe("create", "-t", "javascript", str(project))
+    done = _steppe("create", "-t", "typescript", str(project))
     assert done.returncode == 0, done.stdout + done.stderr
     assert (project / "node_modules" / "zod" / "package.json").is_file()
+    assert "SayHello: (req: ApiRequest<{" in (project / "types.d.ts").read_text()
+    tsc = subprocess.run([npm, "install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error",
+                          "typescript@5.9.3"], cwd=project, capture_output=True, text=True, timeout=240)
+    assert tsc.returncode == 0, tsc.stderr
+    tsc = subprocess.run([str(project / "node_modules" / ".bin" / "tsc"), "-p", "."], cwd=project,
+                         capture_output=True, text=True, timeout=120)
+    assert tsc.returncode == 0, tsc.stdout + tsc.stderr
     tests = _run_tests(project)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "# fail 0" in tests.stdout

@@ -1,6 +1,8 @@
 import { z } from 'zod'
+import type { Handlers } from '../types'
 
 // TypeScript API step: POST /orders {"item": "tea", "qty": 2} → order.placed (priced by Python).
+// `Handlers` comes from types.d.ts, written by `steppe generate types` (steppe dev keeps it up to date).
 export const config = {
   type: 'api',
   name: 'PlaceOrder',
@@ -11,7 +13,7 @@ export const config = {
   bodySchema: z.object({ item: z.string().min(1), qty: z.number().int().min(1) }),
 }
 
-export const handler = async (req: { body: { item: string; qty: number } }, { emit, streams }: any) => {
+export const handler: Handlers['PlaceOrder'] = async (req, { emit, streams }) => {
   const id = Math.random().toString(36).slice(2, 10)
   await streams.orders.set('all', id, { item: req.body.item, qty: req.body.qty, status: 'placed' })
   await emit({ topic: 'order.placed', data: { id, ...req.body } })

@@ -7,6 +7,11 @@ config = {
     "flows": ["orders"],
     "subscribes": ["order.placed"],
     "emits": ["order.priced"],
+    "input": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "item": {"type": "string"}, "qty": {"type": "integer"}},
+        "required": ["id", "item", "qty"],
+    },
 }
 
 

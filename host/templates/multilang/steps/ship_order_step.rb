@@ -1,6 +1,13 @@
 # Ruby event step: marks the priced order as shipped, in state and in the `orders` stream.
 def config
-  { type: 'event', name: 'ShipOrder', flows: ['orders'], subscribes: ['order.priced'], emits: [] }
+  {
+    type: 'event', name: 'ShipOrder', flows: ['orders'], subscribes: ['order.priced'], emits: [],
+    input: {
+      type: 'object',
+      properties: { id: { type: 'string' }, total: { type: 'number' } },
+      required: %w[id total]
+    }
+  }
 end
 
 def handler(input, context)

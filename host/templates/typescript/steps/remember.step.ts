@@ -1,7 +1,15 @@
-// Counts how often each name was greeted (state group "greeted").
-export const config = { type: 'event', name: 'Remember', subscribes: ['hello.said'], emits: [] }
+import type { Handlers } from '../types'
 
-export const handler = async (input: { name: string }, { state }: any) => {
-  const times: number = (await state.get('greeted', input.name)) ?? 0
+// Counts how often each name was greeted (state group "greeted").
+export const config = {
+  type: 'event',
+  name: 'Remember',
+  subscribes: ['hello.said'],
+  emits: [],
+  input: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+}
+
+export const handler: Handlers['Remember'] = async (input, { state }) => {
+  const times = (await state.get<number>('greeted', input.name)) ?? 0
   await state.set('greeted', input.name, times + 1)
 }
