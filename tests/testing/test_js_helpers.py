@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from conftest import REPO, need
 
 HERE = Path(__file__).parent
@@ -46,3 +48,6 @@ def test_motia_tutorial_integration_test_runs_under_vitest(tmp_path: Path) -> No
                           capture_output=True, text=True, timeout=180, env=_env(CI="true"))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+    # the tester was made inside the test: its host stopped when that test finished (onTestFinished)
+    left = [p.pid for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    assert left == []

@@ -216,12 +216,31 @@ class SteppeTester {
 }
 
 /**
+ * Stops the tester's host when the test framework says it is done with it: created inside a test, when
+ * that test finishes (vitest's onTestFinished); created at the top of a file, after the file's tests
+ * (afterAll). Both exist only with the framework's globals; returns whether one was registered.
+ */
+function closeWithFramework(tester) {
+  const hooks = [globalThis.onTestFinished, globalThis.afterAll].filter((hook) => typeof hook === 'function')
+  for (const hook of hooks) {
+    try {
+      hook(() => tester.close())
+      return true
+    } catch {
+      // onTestFinished outside a running test throws: try the next hook
+    }
+  }
+  return false
+}
+
+/**
  * createTester({root, env, port, startTimeout}). Under vitest/jest with globals, the host is stopped
- * after the file's tests; otherwise call `await tester.close()` (or let the process exit).
+ * after the test (or file) that created it; otherwise call `await tester.close()`. A host whose test
+ * process is gone stops itself in any case (STEPPE_PARENT_PID).
  */
 function createTester(options = {}) {
   const tester = new SteppeTester(options)
-  if (typeof globalThis.afterAll === 'function') globalThis.afterAll(() => tester.close())
+  closeWithFramework(tester)
   return tester
 }
 
