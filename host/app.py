@@ -64,6 +64,7 @@ class Host:
         self.streams = Streams(self.stream_store, self.hub,
                                lambda: set(self.project.streams) | set(settings.open_streams))
         self.calls = HandlerCalls(self.bus, self.state, self.streams, self.logs, settings.max_event)
+        self.calls.emitted.resize(settings.emitted_kept)
         registry = RunnerRegistry(python=settings.python_executable(), extra=settings.runners,
                                   project_root=settings.root)
         self.project = Project(settings.root, registry, host_call=self.calls, on_log=self._runner_log,

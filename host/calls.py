@@ -10,6 +10,7 @@ import orjson
 
 from .bus import Event, EventBus, new_event_id
 from .db import StorageError
+from .emitted import EmittedLog
 from .logs import LogBook
 from .rpc import Refusal
 from .runners import InvocationContext
@@ -25,6 +26,7 @@ class HandlerCalls:
         self.max_event = max_event
         # the Workbench's recorder: told (context, method, params, start) after each call of a handler
         self.observe: Callable[[InvocationContext | None, str, dict[str, Any], float], None] | None = None
+        self.emitted = EmittedLog()  # what was emitted lately, for tests and tools (GET /__steppe/emitted)
         # the stores check their arguments (ValueError/TypeError → InvalidParams below): no second check here
         self._table = {
             "emit": self.emit,
@@ -93,6 +95,8 @@ class HandlerCalls:
 
     async def publish(self, event: Event, dedupe: bool = False) -> int | None:
         count = await self.bus.publish(event, dedupe)
+        if count is not None:
+            self.emitted.record(event, count)
         if count is None:
             self.logs.write("info", f"event {event.id} was already accepted; this emit is ignored",
                             step=event.emitted_by, trace_id=event.trace_id, flows=event.flows)

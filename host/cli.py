@@ -8,21 +8,28 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import uvicorn
 
+from . import __version__
 from .app import Host
 from .cli_admin import add_admin_commands, admin_headers
+from .cli_generate import add_generate_command
+from .cli_ops import add_ops_commands
+from .create import add_create_command
 from .db import StorageError
 from .doctor import add_doctor_command
 from .envfiles import load_env_files
+from .hostfile import remove_host_file, running_host_url, write_host_file
 from .logs import DropHandshakeNoise, LogBook
+from .parent_watch import watch_parent_from_env
 from .project import ProjectError
 from .settings import Settings, load_settings
 from .web.admin import step_row
@@ -98,9 +105,14 @@ async def _serve(settings: Settings) -> int:
     if settings.admin_token and len(settings.admin_token) < MIN_TOKEN_LENGTH:
         host.logs.write("warn", f"the admin token is shorter than {MIN_TOKEN_LENGTH} characters: use a long random "
                         "one (e.g. `openssl rand -hex 32`)")
+    write_host_file(settings)  # `steppe dlq`, `emit`, `list` find this host without --port
+    parent_watch = watch_parent_from_env()  # started by a test helper: stop when it is gone
     try:
         await server.serve()
     finally:
+        if parent_watch is not None:
+            parent_watch.cancel()
+        remove_host_file(settings)
         host.logs.write("info", "shutting down")
         await host.stop()
     return 0 if server.started else 1
@@ -120,11 +132,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return int(_run(_serve(_settings(args, args.command))))
 
 
-def _running_host_steps(settings: Settings) -> dict[str, Any] | None:
+def _running_host_steps(settings: Settings, find: bool) -> dict[str, Any] | None:
     """The live view of a host already running this project on its port (health included), if any."""
     try:
-        r = httpx.get(f"http://127.0.0.1:{settings.port}/__steppe/steps", timeout=0.5,
-                      headers=admin_headers(settings))
+        url = (running_host_url(settings) if find else None) or f"http://127.0.0.1:{settings.port}"
+        r = httpx.get(f"{url}/__steppe/steps", timeout=0.5, headers=admin_headers(settings))
         body = r.json()
     except (httpx.HTTPError, ValueError):
         return None
@@ -148,14 +160,14 @@ async def _load_steps(settings: Settings) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     settings = _settings(args, "dev")
-    found = _running_host_steps(settings)
+    found = _running_host_steps(settings, find=args.port is None)  # no --port: .steppe/host.json
     listing = found if found is not None else _run(_load_steps(settings))
     rows = sorted(listing["steps"], key=lambda s: (s["status"] != "ok", s["name"]))
     if args.json:
         print(json.dumps({**listing, "steps": rows, "live": found is not None}, indent=2))
     else:
         if found is not None:
-            print(f"(from the host running on port {settings.port})")
+            print("(from the running host)")
         _print_table(rows)
         for st in listing["streams"]:
             print(f"stream {st['name']} ({st['language']}) {st['path']}")
@@ -176,8 +188,16 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
             print(f"    ↳ {r['error']}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (the command's --help has the rest), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="steppe", description="Run a folder of step files as a backend.")
+    parser = _Parser(prog="steppe", description="Run a folder of step files as a backend.")
+    parser.add_argument("--version", action="version", version=f"steppe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -200,15 +220,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
     add_admin_commands(sub, common)
     add_doctor_command(sub, common)
+    add_create_command(sub)
+    add_generate_command(sub, common)
+    add_ops_commands(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `steppe list --json | head`: the reader is gone, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit-time flush must not fail
+        return 0
     except (ValueError, OSError, StorageError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line
         return 2
     except KeyboardInterrupt:
         return 130

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from .hostfile import running_host_url
 from .settings import Settings, load_settings
 
 
@@ -21,9 +22,12 @@ def admin_headers(settings: Settings) -> dict[str, str]:
 
 
 def _url(args: argparse.Namespace) -> str:
+    """--url, else --port, else the host that wrote .steppe/host.json, else the configured port."""
     if args.url:
         return str(args.url).rstrip("/")
-    return f"http://127.0.0.1:{load_settings(Path(args.root), port=args.port).port}"
+    settings = load_settings(Path(args.root), port=args.port)
+    found = running_host_url(settings) if args.port is None else None
+    return found or f"http://127.0.0.1:{settings.port}"
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> httpx.Response | None:
@@ -98,20 +102,40 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0 if r.status_code == 200 else 1
 
 
+DLQ_HELP = """\
+Deliveries that failed every attempt wait in the dead-letter store of the running host.
+
+actions:
+  list [--step NAME] [--json]     one line per dead letter: id, time, step, topic, attempts, error
+  show ID                         one dead letter in full (its event and last error), as JSON
+  replay ID... | --step NAME | --all
+                                  queue them again with fresh attempts (they leave the store)
+  drop ID... | --step NAME | --all
+                                  delete them for good
+
+The host is found through .steppe/host.json (written by `steppe dev`/`start`), unless --url or --port
+is given. Examples:
+  steppe dlq list
+  steppe dlq show 3
+  steppe dlq replay --step SendEmail
+"""
+
+
 def add_admin_commands(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("emit", help="emit an event into a running host")
     common(p)
     p.add_argument("--topic", required=True, help="topic to emit")
     p.add_argument("--data", default="null", help="event data as JSON (default null)")
     p.add_argument("--id", default=None, help="idempotency id: a second emit with it within a day is ignored")
-    p.add_argument("--url", default=None, help="host URL (default http://127.0.0.1:<port>)")
+    p.add_argument("--url", default=None, help="host URL (default: from .steppe/host.json, else http://127.0.0.1:<port>)")
     p.set_defaults(func=cmd_emit)
-    p = sub.add_parser("dlq", help="the dead-letter store of a running host: list, show, replay, drop")
+    p = sub.add_parser("dlq", help="the dead-letter store of a running host: list, show, replay, drop",
+                       description=DLQ_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(p)
-    p.add_argument("action", choices=["list", "show", "replay", "drop"])
+    p.add_argument("action", choices=["list", "show", "replay", "drop"], help="what to do (see above)")
     p.add_argument("ids", nargs="*", type=int, help="dead-letter ids")
     p.add_argument("--step", default=None, help="all dead letters of this step (list: filter by step)")
     p.add_argument("--all", action="store_true", help="every dead letter")
     p.add_argument("--json", action="store_true", help="list: print JSON")
-    p.add_argument("--url", default=None, help="host URL (default http://127.0.0.1:<port>)")
+    p.add_argument("--url", default=None, help="host URL (default: from .steppe/host.json, else http://127.0.0.1:<port>)")
     p.set_defaults(func=cmd_dlq)

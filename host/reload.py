@@ -22,6 +22,7 @@ from .logs import LogBook
 from .motia_config import CONFIG_NAMES
 from .project import Project
 from .settings import Settings
+from .typegen import regenerate_if_present
 
 
 class ReloadTarget(Protocol):
@@ -102,6 +103,11 @@ class DevReloader:
         self.host.refresh()
         took = (time.perf_counter() - started) * 1000
         self.host.logs.write("info", f"reloaded {', '.join(touched)} in {took:.0f} ms", source="reload")
+        try:
+            if regenerate_if_present(project, self.host.settings.root):
+                self.host.logs.write("info", "regenerated types.d.ts and steppe_types.py", source="reload")
+        except OSError as e:
+            self.host.logs.write("warn", f"could not regenerate the types: {e}", source="reload")
 
     async def stop(self) -> None:
         self._stop.set()

@@ -72,6 +72,11 @@ class Settings:
     ws_max_queue_bytes: int = 8 * MiB  # JSON text waiting for one stream socket; past it the socket is dropped
     # permessage-deflate on stream sockets: smaller frames, but ~300 KB of zlib state per open socket
     ws_compression: bool = False
+    keep_emitted: int = -1  # last emitted events kept for GET /__steppe/emitted (tests); -1: 2000 in dev, 0 in start
+
+    @property
+    def emitted_kept(self) -> int:
+        return self.keep_emitted if self.keep_emitted >= 0 else 2000 if self.mode == "dev" else 0
 
     @property
     def data_path(self) -> Path:

@@ -16,7 +16,6 @@ from .api import BodyError, json_response, read_body
 from .dlq import dlq_routes
 from .limits import json_too_deep
 from .probes import probe_routes, runners_route
-from .state_admin import state_routes
 
 EMIT_ENVELOPE = 64 * 1024  # bytes an emit body may hold besides its data (topic, id, JSON punctuation)
 MAX_LOG_LIMIT = 10_000  # most log records one /__steppe/logs answer returns
@@ -92,4 +91,4 @@ def admin_routes(host: AdminHost) -> list[Route]:
             Route("/__steppe/logs", logs), Route("/__steppe/events", events),
             *probe_routes(host.health, lambda: host.serving),
             runners_route(lambda: host.project.supervisors, host.queue.counts, host.worker.busy),
-            *dlq_routes(host.queue, host.worker.wake), *state_routes(host.state)]
+            *dlq_routes(host.queue, host.worker.wake)]

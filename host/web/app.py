@@ -21,9 +21,11 @@ from ..steps import starlette_path
 from ..streams.ws import make_stream_socket_endpoint
 from .admin import admin_routes
 from .api import api_endpoint, json_response
+from .emitted import emitted_routes
 from .guard import AdminGuard, AdminPolicy
 from .limits import HeaderLimit
 from .openapi import openapi_document
+from .operate import operate_routes
 from .workbench import workbench_routes
 
 if TYPE_CHECKING:
@@ -50,7 +52,8 @@ def build_routes(host: WebHost) -> list[BaseRoute]:
     async def openapi(request: Request) -> Response:
         return json_response(200, document)
 
-    routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host), *workbench_routes(host)]
+    routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host), *workbench_routes(host),
+                               *emitted_routes(host), *operate_routes(host)]
     for step in steps:
         endpoint = api_endpoint(step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout,
                                 expose_errors=s.mode == "dev", max_depth=s.max_json_depth)

@@ -1,0 +1,160 @@
+"""A context for unit tests of a Python handler: records every emit, state, stream and log call, keeps
+state and streams in dicts, and needs no host. Shape of the runner's `context` (docs/steps.md)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+
+class _Recorder:
+    def __init__(self, calls: list[tuple[str, tuple[Any, ...]]], prefix: str, asynchronous: bool) -> None:
+        self._calls, self._prefix, self._async = calls, prefix, asynchronous
+
+    def _answer(self, name: str, args: tuple[Any, ...], value: Any) -> Any:
+        self._calls.append((f"{self._prefix}{name}", args))
+        if not self._async:
+            return value
+
+        async def done() -> Any:
+            return value
+        return done()
+
+
+class MockState(_Recorder):
+    """`context.state`: a dict of groups; every call is recorded in `calls` as (name, args)."""
+
+    def __init__(self, calls: list[tuple[str, tuple[Any, ...]]], asynchronous: bool) -> None:
+        super().__init__(calls, "state.", asynchronous)
+        self.data: dict[str, dict[str, Any]] = {}
+
+    def get(self, group: str, key: str) -> Any:
+        return self._answer("get", (group, key), self.data.get(group, {}).get(key))
+
+    def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> Any:
+        self.data.setdefault(group, {})[key] = value
+        return self._answer("set", (group, key, value) if ttl is None else (group, key, value, ttl), value)
+
+    def delete(self, group: str, key: str) -> Any:
+        return self._answer("delete", (group, key), self.data.get(group, {}).pop(key, None))
+
+    def get_group(self, group: str) -> Any:
+        return self._answer("get_group", (group,), list(self.data.get(group, {}).values()))
+
+    getGroup = get_group  # noqa: N815 - the protocol's name, kept for Motia code
+
+    def clear(self, group: str) -> Any:
+        self.data.pop(group, None)
+        return self._answer("clear", (group,), None)
+
+
+class MockStream(_Recorder):
+    def __init__(self, calls: list[tuple[str, tuple[Any, ...]]], name: str, asynchronous: bool) -> None:
+        super().__init__(calls, f"streams.{name}.", asynchronous)
+        self.items: dict[str, dict[str, Any]] = {}
+        self.sent: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def get(self, group_id: str, id: str) -> Any:  # noqa: A002 - Motia's parameter name
+        return self._answer("get", (group_id, id), self.items.get(group_id, {}).get(id))
+
+    def set(self, group_id: str, id: str, data: Any) -> Any:  # noqa: A002
+        item = {**data, "id": id} if isinstance(data, Mapping) else data
+        self.items.setdefault(group_id, {})[id] = item
+        return self._answer("set", (group_id, id, data), item)
+
+    def delete(self, group_id: str, id: str) -> Any:  # noqa: A002
+        return self._answer("delete", (group_id, id), self.items.get(group_id, {}).pop(id, None))
+
+    def get_group(self, group_id: str) -> Any:
+        return self._answer("get_group", (group_id,), list(self.items.get(group_id, {}).values()))
+
+    getGroup = get_group  # noqa: N815
+
+    def send(self, channel: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
+        self.sent.append((dict(channel), dict(event)))
+        return self._answer("send", (channel, event), None)
+
+
+class MockStreams:
+    """`context.streams.<name>` (or `context.streams["name"]`): one MockStream per name, made on first use."""
+
+    def __init__(self, calls: list[tuple[str, tuple[Any, ...]]], asynchronous: bool) -> None:
+        self._calls, self._async = calls, asynchronous
+        self._streams: dict[str, MockStream] = {}
+
+    def __getitem__(self, name: str) -> MockStream:
+        if name not in self._streams:
+            self._streams[name] = MockStream(self._calls, name, self._async)
+        return self._streams[name]
+
+    def __getattr__(self, name: str) -> MockStream:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+
+class MockLogger:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, Any, dict[str, Any]]] = []
+
+    def _log(self, level: str, msg: Any, fields: Mapping[str, Any] | None, extra: dict[str, Any]) -> None:
+        self.records.append((level, msg, {**(fields or {}), **extra}))
+
+    def debug(self, msg: Any, fields: Mapping[str, Any] | None = None, **extra: Any) -> None:
+        self._log("debug", msg, fields, extra)
+
+    def info(self, msg: Any, fields: Mapping[str, Any] | None = None, **extra: Any) -> None:
+        self._log("info", msg, fields, extra)
+
+    def warn(self, msg: Any, fields: Mapping[str, Any] | None = None, **extra: Any) -> None:
+        self._log("warn", msg, fields, extra)
+
+    warning = warn
+
+    def error(self, msg: Any, fields: Mapping[str, Any] | None = None, **extra: Any) -> None:
+        self._log("error", msg, fields, extra)
+
+
+class MockContext:
+    """Pass as the handler's `context`. `asynchronous=False` for a plain `def` handler (calls return
+    values instead of awaitables, as in the runner). `topic` is the event's topic for event handlers.
+
+        ctx = MockContext()
+        await handler({"id": 1}, ctx)
+        assert ctx.emitted == [{"topic": "done", "data": {"id": 1}}]
+    """
+
+    def __init__(self, *, topic: str | None = None, trace_id: str | None = None, flows: list[str] | None = None,
+                 state: Mapping[str, Mapping[str, Any]] | None = None, asynchronous: bool = True) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []  # every call in order: ("emit", (event,)), ...
+        self.emitted: list[dict[str, Any]] = []
+        self.topic = topic
+        self.trace_id = trace_id or uuid.uuid4().hex
+        self.flows = flows or []
+        self.state = MockState(self.calls, asynchronous)
+        for group, values in (state or {}).items():
+            self.state.data[group] = dict(values)
+        self.streams = MockStreams(self.calls, asynchronous)
+        self.logger = MockLogger()
+        self._async = asynchronous
+
+    @property
+    def traceId(self) -> str:  # noqa: N802 - the JS name, for Motia-shaped code
+        return self.trace_id
+
+    def emit(self, event: Mapping[str, Any]) -> Any:
+        if not isinstance(event, Mapping) or not isinstance(event.get("topic"), str):
+            raise TypeError(f"emit expects a dict {{topic, data}}, got {event!r}")
+        self.emitted.append(dict(event))
+        self.calls.append(("emit", (dict(event),)))
+        if not self._async:
+            return None
+
+        async def done() -> None:
+            return None
+        return done()
+
+    def topics(self) -> list[str]:
+        """The topics emitted so far, in order."""
+        return [e["topic"] for e in self.emitted]

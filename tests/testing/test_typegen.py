@@ -1,0 +1,100 @@
+"""`steppe generate types` on a project using every schema shape (JSON schema from Python, zod 4 from
+TypeScript): types.d.ts compiles under `tsc --strict` and steppe_types.py passes `mypy --strict`, and the
+deliberate mistakes in the checks are errors (nothing is `any`). `steppe generate openapi` too."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, need
+
+HERE = Path(__file__).parent
+ZOD_MODULES = REPO / "examples" / "polyglot-hello" / "node_modules"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("typed")
+    shutil.copytree(HERE / "typed", project, dirs_exist_ok=True)
+    (project / "node_modules").symlink_to(ZOD_MODULES)
+    out = project / "out"
+    done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(project),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stdout + done.stderr
+    return out
+
+
+def test_every_shape_gets_a_type(generated: Path) -> None:
+    ts = (generated / "types.d.ts").read_text()
+    assert "any" not in ts.replace("Any", "").split() and "never" not in ts
+    for expected in ('kind: "circle" | "square"', "ratio?: number | null", "scores?: Record<string, number>",
+                     "point?: [number, number]", 'mode?: "fast"', "label: string | null",
+                     "either: string | number", "ApiResponse<202, {", "items: Stream<{"):
+        assert expected in ts, expected
+    py = (generated / "steppe_types.py").read_text()
+    assert '"kind": Literal["circle", "square"]' in py and '"ratio": NotRequired[float | None]' in py
+
+
+def test_typescript_declarations_compile_with_tsc(generated: Path, tmp_path: Path) -> None:
+    npm = need("npm")
+    shutil.copy(HERE / "typed_checks" / "package.json", tmp_path / "package.json")
+    installed = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=240)
+    assert installed.returncode == 0, installed.stderr
+    shutil.copy(generated / "types.d.ts", tmp_path / "types.d.ts")
+    shutil.copy(HERE / "typed_checks" / "check.ts", tmp_path / "check.ts")
+    tsc = subprocess.run([str(tmp_path / "node_modules" / ".bin" / "tsc"), "--noEmit", "--strict", "--target",
+                          "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "check.ts"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert tsc.returncode == 0, tsc.stdout + tsc.stderr
+
+
+def test_python_stubs_pass_mypy(generated: Path, tmp_path: Path) -> None:
+    shutil.copy(generated / "steppe_types.py", tmp_path / "steppe_types.py")
+    shutil.copy(HERE / "typed_checks" / "check_types.py", tmp_path / "check_types.py")
+    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--warn-unused-ignores", "--no-incremental",
+                           "check_types.py", "steppe_types.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_generate_openapi(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    shutil.copytree(HERE / "typed", project)
+    (project / "node_modules").symlink_to(ZOD_MODULES)
+    done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "openapi", "--root", str(project)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    op = doc["paths"]["/shapes"]["post"]
+    assert op["operationId"] == "SubmitShape"
+    assert op["requestBody"]["content"]["application/json"]["schema"]["properties"]["kind"]["enum"] == ["circle",
+                                                                                                      "square"]
+
+
+def test_dev_regenerates_the_types_after_a_change(tmp_path: Path) -> None:
+    from conftest import RunningHost, wait_until
+
+    step = ("exports.config = { type: 'event', name: 'Grow', subscribes: ['grow'], emits: [],\n"
+            "  input: { type: 'object', properties: { %s: { type: 'string' } }, required: ['%s'] } }\n"
+            "exports.handler = async () => {}\n")
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "grow.step.js").write_text(step % ("first", "first"))
+    done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "first: string" in (tmp_path / "types.d.ts").read_text()
+    host = RunningHost(tmp_path, [], None).wait_ready()
+    try:
+        (tmp_path / "steps" / "grow.step.js").write_text(step % ("second", "second"))
+        wait_until(lambda: "second: string" in (tmp_path / "types.d.ts").read_text(), 20, "types.d.ts regenerated")
+        assert '"second": str' in (tmp_path / "steppe_types.py").read_text()
+        host.wait_log("regenerated types.d.ts and steppe_types.py")
+    finally:
+        host.stop()

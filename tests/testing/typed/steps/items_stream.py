@@ -1,0 +1,2 @@
+config = {"name": "items", "schema": {"type": "object", "properties": {"title": {"type": "string"}},
+                                      "required": ["title"]}}
