@@ -194,7 +194,6 @@ def test_runners_and_unrouted_events(page: Any, host: RunningHost) -> None:
     shot(page, "runners")
 
 
-@pytest.mark.skip(reason="needs the admin-token guard of issue 8 (another branch); enable once it is merged")
 def test_start_mode_answers_401_without_the_token(tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("wb401") / "polyglot-hello"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("node_modules", ".steppe"))
@@ -206,9 +205,14 @@ def test_start_mode_answers_401_without_the_token(tmp_path_factory: pytest.TempP
         with chromium() as context:
             page = context.new_page()
             assert page.goto(f"{running.url}/__steppe/ui/").status == 401
-            headers = {"authorization": "Bearer s3cret"}
-            context.set_extra_http_headers(headers)
+            # the browser gets the token once; the HttpOnly cookie carries it from then on
+            page.goto(f"{running.url}/__steppe/login?token=s3cret")
+            assert page.url.startswith(f"{running.url}/__steppe/ui/")
+            cookie = next(c for c in context.cookies() if c["name"] == "steppe_admin")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != "s3cret"
             page.goto(f"{running.url}/__steppe/ui/#/flows")
             page.wait_for_selector("[data-node='SayHello']")
+        api = httpx.get(f"{running.url}/__steppe/api/flows", headers={"authorization": "Bearer s3cret"})
+        assert api.status_code == 200
     finally:
         running.stop()
