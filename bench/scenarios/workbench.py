@@ -30,7 +30,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @contextmanager
-def page_open(url: str) -> Iterator[str]:
+def page_open(url: str, headers: dict[str, str]) -> Iterator[str]:
     """The Workbench's Logs view (its live tail) open in headless Chromium for the duration; without
     Chromium or Playwright, a reader of the same live feed. Yields how the page is held open."""
     chromium = shutil.which("chromium")
@@ -42,6 +42,10 @@ def page_open(url: str) -> Iterator[str]:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page()
+            token = headers.get("authorization", "").removeprefix("Bearer ")
+            if token:  # `start`: the browser logs in once and holds the admin cookie
+                page.goto(f"{url}/__steppe/login?token={token}")
+                page.goto("about:blank")  # so that the Logs view below is a fresh load, not a fragment change
             page.goto(f"{url}/__steppe/ui/#/logs")
             page.wait_for_selector("[data-testid='log-box']")
             try:
@@ -52,7 +56,7 @@ def page_open(url: str) -> Iterator[str]:
     stop = threading.Event()
 
     def tail() -> None:
-        with httpx.stream("GET", f"{url}/__steppe/api/live", timeout=None) as live:
+        with httpx.stream("GET", f"{url}/__steppe/api/live", timeout=None, headers=headers) as live:
             for _ in live.iter_bytes():
                 if stop.is_set():
                     return
@@ -65,9 +69,9 @@ def page_open(url: str) -> Iterator[str]:
         stop.set()
 
 
-def first_load_ms(url: str) -> float:
+def first_load_ms(url: str, headers: dict[str, str]) -> float:
     """Fetching the page and every asset it names, as a browser's first visit does (no cache)."""
-    with httpx.Client(base_url=url, timeout=10) as http:
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as http:
         t0 = time.perf_counter()
         index = http.get("/__steppe/ui/")
         for asset in re.findall(r'(?:src|href)="(/__steppe/ui/assets/[^"]+)"', index.text):
@@ -114,9 +118,9 @@ def run(cfg: Config, work: Path) -> list[Row]:
     with Host(off_root, workbench="false", telemetry="false") as off, Host(on_root) as on:
         off.ready()
         on.ready()
-        loads = [first_load_ms(on.url) for _ in range(max(3, cfg.runs))]
+        loads = [first_load_ms(on.url, on.admin_headers) for _ in range(max(3, cfg.runs))]
         hosts: dict[str, Any] = {"off": off, "on": on}
-        with page_open(on.url) as how:
+        with page_open(on.url, on.admin_headers) as how:
             if cfg.wrk_warmup:
                 for h in hosts.values():
                     wrk(f"{h.url}{path}", cfg.wrk_warmup, cfg.connections, lua)
@@ -128,7 +132,8 @@ def run(cfg: Config, work: Path) -> list[Row]:
                     results[key].append(result)
                     cpu[key].append(used / max(1.0, result.rps * cfg.wrk_seconds) * 1e6)
                     rss[key].append(h.rss_mb()["host"])
-        skipped = httpx.get(f"{on.url}/__steppe/api/overview", timeout=10).json()["tracesSkipped"]
+        overview = httpx.get(f"{on.url}/__steppe/api/overview", timeout=10, headers=on.admin_headers).json()
+        skipped = overview["tracesSkipped"]
     on_runs, off_runs = results["on"], results["off"]
     throughput = Row("W1", "S1 JS API step, Workbench on, page open on the live tail", "req/s",
                      [r.rps for r in on_runs], BASELINE, [r.rps for r in off_runs],

@@ -156,7 +156,7 @@ class HostTester:
         """One stream item (None when absent), or with no id every item of the group. To watch changes as
         they happen, connect `steppe.stream_client.StreamClient(tester.url)`."""
         if id is None:
-            return self.http.get(f"/__steppe/streams/{stream}/{group}").json()["values"]
+            return self.http.get(f"/__steppe/streams/{stream}/{group}").json()["items"]
         r = self.http.get(f"/__steppe/streams/{stream}/{group}/{id}")
         if r.status_code == 404 and "no item" in r.text:
             return None

@@ -68,9 +68,10 @@ def test_start_mode_refuses_every_admin_route_without_the_token(locked):
 
 
 def test_the_token_opens_every_admin_route(locked):
-    for path in ["/__steppe/steps", "/__steppe/logs", "/__steppe/events", "/__steppe/runners", "/__steppe/dlq"]:
+    for path in ["/__steppe/steps", "/__steppe/logs", "/__steppe/events", "/__steppe/runners", "/__steppe/dlq",
+                 "/__steppe/ui/", "/__steppe/api/overview"]:
         assert locked.admin_get(path).status_code == 200, path
-    for path in ["/__steppe/dlq/1", "/__steppe/ui/", "/__steppe/metrics"]:  # past the guard: the routes' own 404
+    for path in ["/__steppe/dlq/1", "/__steppe/no-such-route"]:  # past the guard: the routes' own 404
         r = locked.admin_get(path)
         assert r.status_code == 404 and r.json()["error"] == "Not Found", path
     r = locked.admin_post("/__steppe/emit", json={"topic": "t.sink", "data": {"n": 1}})
@@ -249,7 +250,7 @@ def test_cli_admin_commands_send_the_token(locked):
 
 
 async def test_websockets_under_the_admin_prefix_need_the_token_too(locked):
-    url = f"ws://127.0.0.1:{locked.port}/__steppe/api/live"
+    url = f"ws://127.0.0.1:{locked.port}/__steppe/any-socket"
     with pytest.raises(InvalidStatus) as refused:
         async with connect(url):
             pass

@@ -95,7 +95,7 @@ def test_state_commands(running: RunningHost) -> None:
     done = steppe("state", "get", "orders", "o-1", "--root", root)
     assert done.returncode == 0 and json.loads(done.stdout) == {"item": "tea"}
     assert "orders" in steppe("state", "list", "--root", root).stdout.split()
-    assert json.loads(steppe("state", "list", "orders", "--root", root).stdout)["items"] == [{"item": "tea"}]
+    assert json.loads(steppe("state", "list", "orders", "--root", root).stdout)["values"] == [{"item": "tea"}]
     assert json.loads(steppe("state", "delete", "orders", "o-1", "--root", root).stdout) == {"deleted": True}
     assert steppe("state", "get", "orders", "o-1", "--root", root).returncode == 1
     bad = steppe("state", "set", "orders", "o-2", "not json", "--root", root)

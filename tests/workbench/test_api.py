@@ -14,6 +14,8 @@ from conftest import RunningHost, wait_until
 
 ENV = {"STEPPE_RETRY_BASE": "0.01", "STEPPE_RETRY_CAP": "0.05"}
 
+JSON = {"content-type": "application/json"}  # the admin guard takes JSON bodies only (415 otherwise)
+
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
@@ -121,7 +123,7 @@ def test_state_can_be_read_edited_and_cleared(host: RunningHost) -> None:
     assert keys[0]["key"] == "theme" and keys[0]["value"] == {"dark": True} and 55 < keys[0]["ttlLeft"] <= 60
     # a handler reads what the Workbench wrote
     assert httpx.get(f"{host.url}/state/prefs/theme").json() == {"value": {"dark": True}}
-    assert httpx.put(f"{base}/prefs/theme", content=b"{nope").status_code == 400
+    assert httpx.put(f"{base}/prefs/theme", content=b"{nope", headers=JSON).status_code == 400
     assert httpx.put(f"{base}/prefs/theme", json={"val": 1}).status_code == 400
     assert httpx.delete(f"{base}/prefs/theme").json()["deleted"] is True
     assert httpx.get(f"{host.url}/state/prefs/theme").json() == {"value": None}
@@ -184,7 +186,7 @@ def test_unrouted_events_replay_once_a_subscriber_exists(host: RunningHost) -> N
     trace = trace_of(host, r.json()["traceId"], 1)
     assert trace["invocations"][0]["step"] == "Refund" and trace["invocations"][0]["status"] == "ok"
     assert not [e for e in get(host, "/__steppe/api/unrouted") if e["id"] == event_id]  # type: ignore[union-attr]
-    assert httpx.post(f"{host.url}/__steppe/api/unrouted/replay", content=b"[1]").status_code == 400
+    assert httpx.post(f"{host.url}/__steppe/api/unrouted/replay", content=b"[1]", headers=JSON).status_code == 400
 
 
 def test_runners_overview_and_ui_entry(host: RunningHost) -> None:
