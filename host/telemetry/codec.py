@@ -30,8 +30,12 @@ def split(text: str | None) -> list[str]:
 
 
 def payload(value: Any) -> bytes:
-    """A payload as kept, JSON-encoded: itself when small, else a marked, truncated text."""
-    raw = orjson.dumps(value, default=str)
+    """A payload as kept, JSON-encoded: itself when small, else a marked, truncated text. Recording never
+    fails an invocation: what orjson cannot encode (nesting past its 254 levels) is kept as a note."""
+    try:
+        raw = orjson.dumps(value, default=str)
+    except TypeError as e:
+        return orjson.dumps({"unrecorded": f"payload not recorded: {e}"})
     if len(raw) <= MAX_PAYLOAD:
         return raw
     return orjson.dumps({"truncated": True, "bytes": len(raw), "head": raw[:MAX_PAYLOAD].decode("utf-8", "replace")})
