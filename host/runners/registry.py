@@ -14,7 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RUNNERS_DIR = Path(os.environ.get("STEPPE_RUNNERS_DIR") or Path(__file__).resolve().parents[2] / "runners")
+
+def _runners_dir() -> Path:
+    """Where the built-in runners live: STEPPE_RUNNERS_DIR if set; in an installed wheel, `steppe/_runners`
+    (the build copies the repo's runners/ there, see setup.py); in a source checkout, the repo's runners/."""
+    if configured := os.environ.get("STEPPE_RUNNERS_DIR"):
+        return Path(configured)
+    here = Path(__file__).resolve()
+    packaged = here.parents[1] / "_runners"
+    return packaged if packaged.is_dir() else here.parents[2] / "runners"
+
+
+RUNNERS_DIR = _runners_dir()
 
 
 @dataclass
@@ -51,6 +62,20 @@ def _node_command() -> tuple[str | None, str | None]:
     except ImportError:
         pass
     return None, "Node.js >= 18 not found on PATH and the nodejs-bin package is not installed"
+
+
+def _esm_hooks_flags(node: str) -> list[str]:
+    """The Node runner's ES module hooks (TypeScript, loose relative imports) install themselves through
+    `module.register` (Node >= 18.19 / 20.6); an older Node (nodejs-bin ships 18.4) gets them on its command
+    line instead."""
+    try:
+        out = subprocess.run([node, "-p", "typeof require('module').register"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if out.strip() == "function":
+        return []
+    return ["--experimental-loader", (RUNNERS_DIR / "node" / "lib" / "esm_hooks.mjs").as_uri()]
 
 
 def _ruby_command() -> tuple[str | None, str | None]:
@@ -94,7 +119,8 @@ class RunnerRegistry:
         node, why = _node_command()
         # a small young generation: V8 otherwise keeps growing RSS after bursts (16 MB semi-spaces) that
         # it never returns; 4 MB held RSS flat across repeated event bursts (bench S8) at no throughput cost
-        self.add(RunnerSpec("node", [node or "node", "--max-semi-space-size=4",
+        hooks = _esm_hooks_flags(node) if node else []
+        self.add(RunnerSpec("node", [node or "node", "--max-semi-space-size=4", *hooks,
                                      str(RUNNERS_DIR / "node" / "runner.js")],
                             (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"), unavailable=why))
         ruby, why = _ruby_command()

@@ -36,7 +36,10 @@ function isEsm(file, packageType) {
 function registerHooks() {
   if (hooksRegistered) return
   hooksRegistered = true
-  require('module').register(pathToFileURL(path.join(__dirname, 'esm_hooks.mjs')).href)
+  const { register } = require('module')
+  // a Node without module.register (< 18.19) was started with --experimental-loader esm_hooks.mjs instead
+  // (host/runners/registry.py)
+  if (typeof register === 'function') register(pathToFileURL(path.join(__dirname, 'esm_hooks.mjs')).href)
 }
 
 /**
