@@ -159,3 +159,4 @@ def test_multilang_template_runs_from_the_wheel_without_node_on_path(installed: 
     assert page.status_code == 200 and "<html" in page.text.lower(), page.text[:300]
     asset = re.search(r'/__steppe/ui/assets/([\w.-]+\.js)', page.text)
     assert asset and httpx.get(f"{url}/__steppe/ui/assets/{asset.group(1)}", timeout=10).status_code == 200
+
