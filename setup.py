@@ -79,6 +79,8 @@ def copy_runners(target: Path) -> list[str]:
 
 class BuildPyWithRunners(build_py):
     def run(self) -> None:
+        if not self.editable_mode:  # a module deleted from host/ must not linger in the next wheel
+            shutil.rmtree(Path(self.build_lib) / "steppe", ignore_errors=True)
         super().run()
         if self.editable_mode:  # an editable install runs the runners from the checkout (host/runners/registry.py)
             return

@@ -75,7 +75,9 @@ def _esm_hooks_flags(node: str) -> list[str]:
         return []
     if out.strip() == "function":
         return []
-    return ["--experimental-loader", (RUNNERS_DIR / "node" / "lib" / "esm_hooks.mjs").as_uri()]
+    # --no-warnings hides the "experimental loader" warning printed at start; the runner prints the others
+    # itself (runners/node/lib/esm.js)
+    return ["--no-warnings", "--experimental-loader", (RUNNERS_DIR / "node" / "lib" / "esm_hooks.mjs").as_uri()]
 
 
 def _ruby_command() -> tuple[str | None, str | None]:

@@ -107,6 +107,9 @@ def dev(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         wait_until(ready, 60, "steppe dev to be ready")
         yield app, url, proc.pid
+        logged = (work / "dev.log").read_text()
+        # every step loaded, and Node 18.4's start-up warning about its loader flag does not reach the log
+        assert "4 step(s) ready" in logged and "ERROR" not in logged and "ExperimentalWarning" not in logged, logged
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -14,6 +14,15 @@ const IMPORT_META = /\bimport\.meta\b/
 const TOP_LEVEL_AWAIT = /^(?:export\s+)?(?:(?:const|let|var)\s+[^\n=]+=\s*)?await[\s(]|^for\s+await\b/m
 
 let hooksRegistered = false
+
+// A Node without module.register gets the hooks on its command line, with --no-warnings so that its
+// "Custom ESM Loaders is an experimental feature" at start does not read like a problem in the log
+// (host/runners/registry.py); every later warning is printed as Node would have.
+if (process.execArgv.includes('--experimental-loader') && process.execArgv.includes('--no-warnings')) {
+  process.on('warning', (w) => {
+    process.stderr.write(`(node:${process.pid}) ${w.code ? `[${w.code}] ` : ''}${w.name}: ${w.message}\n`)
+  })
+}
 let importVersion = 0
 
 /** Whether `file` (of package type `packageType`) is loaded as an ES module. */
