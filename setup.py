@@ -84,6 +84,8 @@ class BuildPyWithRunners(build_py):
         super().run()
         if self.editable_mode:  # an editable install runs the runners from the checkout (host/runners/registry.py)
             return
+        for cache in list((Path(self.build_lib) / "steppe").rglob("__pycache__")):  # package data globs take these too
+            shutil.rmtree(cache)
         ensure_node_modules()
         target = Path(self.build_lib) / "steppe" / "_runners"
         shutil.rmtree(target, ignore_errors=True)
