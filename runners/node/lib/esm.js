@@ -14,6 +14,7 @@ const IMPORT_META = /\bimport\.meta\b/
 const TOP_LEVEL_AWAIT = /^(?:export\s+)?(?:(?:const|let|var)\s+[^\n=]+=\s*)?await[\s(]|^for\s+await\b/m
 
 let hooksRegistered = false
+let importVersion = 0
 
 // A Node without module.register gets the hooks on its command line, with --no-warnings so that its
 // "Custom ESM Loaders is an experimental feature" at start does not read like a problem in the log
@@ -23,7 +24,6 @@ if (process.execArgv.includes('--experimental-loader') && process.execArgv.inclu
     process.stderr.write(`(node:${process.pid}) ${w.code ? `[${w.code}] ` : ''}${w.name}: ${w.message}\n`)
   })
 }
-let importVersion = 0
 
 /** Whether `file` (of package type `packageType`) is loaded as an ES module. */
 function isEsm(file, packageType) {
