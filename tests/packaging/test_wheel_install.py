@@ -163,3 +163,15 @@ def test_multilang_template_runs_from_the_wheel_without_node_on_path(installed: 
     asset = re.search(r'/__steppe/ui/assets/([\w.-]+\.js)', page.text)
     assert asset and httpx.get(f"{url}/__steppe/ui/assets/{asset.group(1)}", timeout=10).status_code == 200
 
+
+
+def test_create_installs_the_projects_npm_packages_with_nodejs_bins_npm(installed: Installed, tmp_path: Path) -> None:
+    """Without --no-install and with no npm on PATH, `steppe create` uses nodejs-bin's npm (from the registry),
+    then writes the types; nothing on stderr reads like a failure."""
+    created = installed.steppe("create", "-t", "multilang", "app", cwd=tmp_path, timeout=180)
+    assert created.returncode == 0, created.stdout + created.stderr
+    app = tmp_path / "app"
+    assert json.loads((app / "node_modules" / "zod" / "package.json").read_text())["version"] == "4.1.12"
+    assert (app / "node_modules" / "steppe-testing" / "package.json").is_file()
+    assert "PlaceOrder" in (app / "types.d.ts").read_text()
+    assert "Warning" not in created.stderr and "error" not in created.stderr.lower(), created.stderr
