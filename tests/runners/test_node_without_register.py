@@ -1,7 +1,8 @@
 """A Node without `module.register` (nodejs-bin ships 18.4; it is what runs JS/TS when PATH has no `node`):
 the host gives it the runner's ES-module hooks with --experimental-loader, so TypeScript in a
 `"type": "module"` project, extensionless imports and `.js` steps all load; Node's notice about that flag
-stays out of the log while a step's own warnings still reach it. Uses the repo's runners, no wheel."""
+stays out of the log while a step's own warnings still reach it; import.meta.dirname/filename work.
+Uses the repo's runners, no wheel."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ PROJECT = {
         process.emitWarning('a step warning', 'DeprecationWarning', 'DEP_STEPPE_TEST')
         export const config = { type: 'api', name: 'Price', path: '/price', method: 'POST', emits: [] }
         export const handler = async (req: { body: { qty: number } }) =>
-          ({ status: 200, body: { total: total(req.body.qty, 3.5), node: process.version } })
+          ({ status: 200,
+             body: { total: total(req.body.qty, 3.5), node: process.version, file: import.meta.filename } })
         """,
     "steps/ping.step.js": """
         export const config = { type: 'api', name: 'Ping', path: '/ping', method: 'GET', emits: [] }
-        export const handler = async () => ({ status: 200, body: { pong: true } })
+        export const handler = async () => ({ status: 200, body: { dirname: import.meta.dirname } })
         """,
 }
 
@@ -56,7 +58,9 @@ def test_typescript_es_modules_load_under_nodejs_bin(host: RunningHost) -> None:
     r = httpx.post(f"{host.url}/price", json={"qty": 2}, timeout=30)
     assert r.status_code == 200, host.logs()
     assert r.json()["total"] == 7.0
-    assert httpx.get(f"{host.url}/ping", timeout=10).json() == {"pong": True}
+    # import.meta.dirname / filename (Node >= 20.11) are set for an older Node too
+    assert r.json()["file"] == str(host.root / "steps" / "price.step.ts")
+    assert httpx.get(f"{host.url}/ping", timeout=10).json() == {"dirname": str(host.root / "steps")}
     import psutil
 
     cmd = psutil.Process(host.runner_pid("node")).cmdline()
