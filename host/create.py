@@ -86,7 +86,10 @@ def create_project(target: Path, template: str) -> list[str]:
 
 def _npm() -> list[str]:
     found = shutil.which("npm")
-    return [found] if found else [sys.executable, "-m", "nodejs.npm"]  # nodejs-bin's npm
+    # nodejs-bin's npm; runpy warns that the nodejs package imported nodejs.npm first (harmless, but it reads
+    # like an error to someone creating their first project)
+    return [found] if found else [sys.executable, "-W", "ignore:'nodejs.npm' found in sys.modules:RuntimeWarning",
+                                  "-m", "nodejs.npm"]
 
 
 def install_dependencies(target: Path, out: Any = sys.stdout) -> None:

@@ -14,7 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RUNNERS_DIR = Path(os.environ.get("STEPPE_RUNNERS_DIR") or Path(__file__).resolve().parents[2] / "runners")
+
+def _runners_dir() -> Path:
+    """Where the built-in runners live: STEPPE_RUNNERS_DIR if set; in an installed wheel, `steppe/_runners`
+    (the build copies the repo's runners/ there, see setup.py); in a source checkout, the repo's runners/."""
+    if configured := os.environ.get("STEPPE_RUNNERS_DIR"):
+        return Path(configured)
+    here = Path(__file__).resolve()
+    packaged = here.parents[1] / "_runners"
+    return packaged if packaged.is_dir() else here.parents[2] / "runners"
+
+
+RUNNERS_DIR = _runners_dir()
 
 
 @dataclass
@@ -32,25 +43,38 @@ class RunnerSpec:
 TRANSPORTS = ("fds", "stdio")
 
 
-def _node_command() -> tuple[str | None, str | None]:
-    """`node` >= 18 from PATH, else the binary the nodejs-bin package ships."""
-    found = shutil.which("node")
-    if found:
-        try:
-            out = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=10).stdout
-            if (m := re.match(r"v(\d+)", out.strip())) and int(m.group(1)) >= 18:
-                return found, None
-        except (OSError, subprocess.SubprocessError):
-            pass
+def _node_probe(node: str) -> tuple[int, bool] | None:
+    """`node`'s major version and whether it has `module.register` (Node >= 18.19 / 20.6), in one run."""
+    try:
+        out = subprocess.run([node, "-p", "process.versions.node + ' ' + typeof require('module').register"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.match(r"(\d+)\.\S* (\w+)", out.strip())
+    return (int(m.group(1)), m.group(2) == "function") if m else None
+
+
+def _node_command() -> tuple[str | None, str | None, list[str]]:
+    """`node` >= 18 from PATH, else the binary the nodejs-bin package ships; with the flags it needs.
+
+    The Node runner's ES module hooks (TypeScript, loose relative imports) install themselves through
+    `module.register`; a Node without it (nodejs-bin ships 18.4) gets them on its command line instead, with
+    --no-warnings against the "experimental loader" notice it prints at start (the runner prints every other
+    warning itself, runners/node/lib/esm.js)."""
+    candidates = [found] if (found := shutil.which("node")) else []
     try:
         import nodejs  # type: ignore[import-untyped]
 
-        bundled = Path(nodejs.__file__).parent / "bin" / "node"
-        if bundled.exists():
-            return str(bundled), None
+        candidates.append(str(Path(nodejs.__file__).parent / "bin" / "node"))
     except ImportError:
         pass
-    return None, "Node.js >= 18 not found on PATH and the nodejs-bin package is not installed"
+    for node in candidates:
+        probe = _node_probe(node)
+        if probe is None or probe[0] < 18:
+            continue
+        hooks = (RUNNERS_DIR / "node" / "lib" / "esm_hooks.mjs").as_uri()
+        return node, None, [] if probe[1] else ["--no-warnings", "--experimental-loader", hooks]
+    return None, "Node.js >= 18 not found on PATH and the nodejs-bin package is not installed", []
 
 
 def _ruby_command() -> tuple[str | None, str | None]:
@@ -91,10 +115,10 @@ class RunnerRegistry:
             return
         self._resolved = True
         self.add(RunnerSpec("python", [self._python, str(RUNNERS_DIR / "python" / "runner.py")], (".py",)))
-        node, why = _node_command()
+        node, why, node_flags = _node_command()
         # a small young generation: V8 otherwise keeps growing RSS after bursts (16 MB semi-spaces) that
         # it never returns; 4 MB held RSS flat across repeated event bursts (bench S8) at no throughput cost
-        self.add(RunnerSpec("node", [node or "node", "--max-semi-space-size=4",
+        self.add(RunnerSpec("node", [node or "node", "--max-semi-space-size=4", *node_flags,
                                      str(RUNNERS_DIR / "node" / "runner.js")],
                             (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"), unavailable=why))
         ruby, why = _ruby_command()

@@ -16,6 +16,15 @@ const TOP_LEVEL_AWAIT = /^(?:export\s+)?(?:(?:const|let|var)\s+[^\n=]+=\s*)?awai
 let hooksRegistered = false
 let importVersion = 0
 
+// A Node without module.register gets the hooks on its command line, with --no-warnings so that its
+// "Custom ESM Loaders is an experimental feature" at start does not read like a problem in the log
+// (host/runners/registry.py); every later warning is printed as Node would have.
+if (process.execArgv.includes('--experimental-loader') && process.execArgv.includes('--no-warnings')) {
+  process.on('warning', (w) => {
+    process.stderr.write(`(node:${process.pid}) ${w.code ? `[${w.code}] ` : ''}${w.name}: ${w.message}\n`)
+  })
+}
+
 /** Whether `file` (of package type `packageType`) is loaded as an ES module. */
 function isEsm(file, packageType) {
   const ext = path.extname(file)
@@ -36,7 +45,10 @@ function isEsm(file, packageType) {
 function registerHooks() {
   if (hooksRegistered) return
   hooksRegistered = true
-  require('module').register(pathToFileURL(path.join(__dirname, 'esm_hooks.mjs')).href)
+  const { register } = require('module')
+  // a Node without module.register (< 18.19) was started with --experimental-loader esm_hooks.mjs instead
+  // (host/runners/registry.py)
+  if (typeof register === 'function') register(pathToFileURL(path.join(__dirname, 'esm_hooks.mjs')).href)
 }
 
 /**

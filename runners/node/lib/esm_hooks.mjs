@@ -16,6 +16,20 @@ const CJS_SYNTAX = /\bmodule\.exports\b|\bexports\.\w+\s*=|\brequire\s*\(/
 
 let sucrase = null
 
+// import.meta.dirname / filename (Node >= 20.11) for an older Node (nodejs-bin ships 18.4): set at the start
+// of each step module, on its first line (after a #! line) so that line numbers stay as written
+const META_PRELUDE = 'dirname' in import.meta ? '' :
+  'import.meta.filename ??= decodeURIComponent(new URL(import.meta.url).pathname); ' +
+  "import.meta.dirname ??= import.meta.filename.slice(0, import.meta.filename.lastIndexOf('/')); "
+
+function withMeta(source) {
+  if (!META_PRELUDE) return source
+  const text = typeof source === 'string' ? source : Buffer.from(source).toString('utf8')
+  if (!text.startsWith('#!')) return META_PRELUDE + text
+  const end = text.indexOf('\n') + 1 || text.length
+  return text.slice(0, end) + META_PRELUDE + text.slice(end)
+}
+
 async function resolveLoosely(specifier, context, nextResolve) {
   try {
     return await nextResolve(specifier, context)
@@ -61,12 +75,15 @@ export async function load(url, context, nextLoad) {
   if (!url.startsWith('file:')) return nextLoad(url, context)
   const file = fileURLToPath(url)
   const ext = path.extname(file)
-  if (!TS_EXTENSIONS.has(ext)) return nextLoad(url, context)
+  if (!TS_EXTENSIONS.has(ext)) {
+    const loaded = await nextLoad(url, context)
+    return loaded.format === 'module' && loaded.source != null ? { ...loaded, source: withMeta(loaded.source) } : loaded
+  }
   const source = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '')
   const commonjs = ext === '.cts' || (ext !== '.mts' && !ESM_SYNTAX.test(source) && CJS_SYNTAX.test(source))
   if (commonjs) return nextLoad(url, { ...context, format: 'commonjs' })
   if (sucrase === null) sucrase = require('sucrase')
   const transforms = ext === '.tsx' ? ['typescript', 'jsx'] : ['typescript']
   const code = sucrase.transform(source, { transforms, filePath: file, disableESTransforms: true }).code
-  return { format: 'module', source: code, shortCircuit: true }
+  return { format: 'module', source: withMeta(code), shortCircuit: true }
 }
