@@ -250,6 +250,46 @@ def test_metrics_show_runner_restarts_and_websocket_clients(host: RunningHost) -
     assert scrape(host)[("steppe_runner_restarts_total", (("language", "python"),))] == 0
 
 
+PING = """
+config = {"type": "api", "name": "Ping", "path": "/ping", "method": "GET", "emits": ["pinged"]}
+
+async def handler(req, context):
+    await context.emit({"topic": "pinged", "data": {}})
+    return {"status": 200, "body": "pong"}
+"""
+PONG = """
+config = {"type": "event", "name": "Pong", "subscribes": ["pinged"], "emits": []}
+
+async def handler(input, context):
+    pass
+"""
+
+
+def test_the_standard_env_variables_and_no_workbench_telemetry(tmp_path: Path, start_host: Any,
+                                                               collector: Collector) -> None:
+    """The doc's env line, as written: OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME; with the Workbench's
+    telemetry off, the recorder still feeds the spans and the metrics."""
+    line = doc_block("sh", "OTEL_EXPORTER_OTLP_ENDPOINT").strip()
+    env = dict(word.split("=", 1) for word in shlex.split(line) if "=" in word)
+    assert set(env) == {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"}
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = env["OTEL_EXPORTER_OTLP_ENDPOINT"].replace("http://localhost:4318",
+                                                                                  collector.url)
+    root = write_project(tmp_path, {"steppe.toml": "telemetry = false\n", "steps/ping_step.py": PING,
+                                    "steps/pong_step.py": PONG})
+    host = start_host(root, env={**env, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+    r = httpx.get(f"{host.url}/ping")
+    assert r.text == "pong"
+    ping, pong = sorted(collector.wait_for(r.headers["x-trace-id"], 2, "the ping and pong spans"),
+                        key=lambda s: s["name"])
+    assert (ping["name"], pong["name"]) == ("api Ping", "event Pong") and pong["parent"] == ping["id"]
+    assert ping["service"] == env["OTEL_SERVICE_NAME"]
+    wait_until(lambda: "Pong" in httpx.get(f"{host.url}/__steppe/metrics").text, 5, "Pong's delivery counted")
+    metrics = scrape(host)
+    assert metrics[("steppe_requests_total", (("method", "GET"), ("status", "200"), ("step", "Ping")))] == 1
+    assert metrics[("steppe_deliveries_total", (("outcome", "ok"), ("step", "Pong")))] == 1
+    assert httpx.get(f"{host.url}/__steppe/api/traces").status_code == 404  # the Workbench's store is off
+
+
 def test_metrics_can_be_turned_off(tmp_path: Path, start_host: Any) -> None:
     root = write_project(tmp_path, {"steppe.toml": "metrics = false\n", "steps/ping_step.py": """
         config = {"type": "api", "name": "Ping", "path": "/ping", "method": "GET", "emits": []}
