@@ -18,7 +18,7 @@ import httpx
 import psutil
 
 from ..loadgen import POST_LUA, WrkResult, wrk, wrk_description
-from ..procs import REPO, Host, write_files
+from ..procs import BENCH_ADMIN_TOKEN, REPO, Host, write_files
 from ..projects import API_ROUTES, api_project
 from ..stats import Row, median
 from . import Config
@@ -42,6 +42,7 @@ def page_open(url: str) -> Iterator[str]:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page()
+            page.goto(f"{url}/__steppe/login?token={BENCH_ADMIN_TOKEN}")  # `start` asks for the admin token
             page.goto(f"{url}/__steppe/ui/#/logs")
             page.wait_for_selector("[data-testid='log-box']")
             try:
@@ -52,7 +53,8 @@ def page_open(url: str) -> Iterator[str]:
     stop = threading.Event()
 
     def tail() -> None:
-        with httpx.stream("GET", f"{url}/__steppe/api/live", timeout=None) as live:
+        with httpx.stream("GET", f"{url}/__steppe/api/live", timeout=None,
+                          headers={"authorization": f"Bearer {BENCH_ADMIN_TOKEN}"}) as live:
             for _ in live.iter_bytes():
                 if stop.is_set():
                     return
@@ -67,7 +69,7 @@ def page_open(url: str) -> Iterator[str]:
 
 def first_load_ms(url: str) -> float:
     """Fetching the page and every asset it names, as a browser's first visit does (no cache)."""
-    with httpx.Client(base_url=url, timeout=10) as http:
+    with httpx.Client(base_url=url, timeout=10, headers={"authorization": f"Bearer {BENCH_ADMIN_TOKEN}"}) as http:
         t0 = time.perf_counter()
         index = http.get("/__steppe/ui/")
         for asset in re.findall(r'(?:src|href)="(/__steppe/ui/assets/[^"]+)"', index.text):
@@ -75,11 +77,13 @@ def first_load_ms(url: str) -> float:
         return (time.perf_counter() - t0) * 1000
 
 
-def recorder_us(n: int) -> float:
+def recorder_us(n: int, metrics: bool = False) -> float:
     """The recorder's own cost per invocation past its rate (S1's case: thousands of new traces a second,
-    a sample recorded), timed in this process: a figure a busy machine blurs far less than req/s."""
+    a sample recorded), timed in this process: a figure a busy machine blurs far less than req/s. With
+    `metrics`, the Prometheus counts it feeds from its end hook (the default, `metrics = true`) included."""
     import os
 
+    from steppe.telemetry.metrics import Metrics
     from steppe.telemetry.recorder import InvocationRecorder
 
     class Step:
@@ -91,6 +95,7 @@ def recorder_us(n: int) -> float:
 
     rows: list[Any] = []
     recorder = InvocationRecorder(rows.append, lambda kind, data: None, rate=200)
+    recorder.metrics = Metrics() if metrics else None
     contexts = [Ctx() for _ in range(n)]
     t0 = time.perf_counter()
     for ctx in contexts:
@@ -128,7 +133,8 @@ def run(cfg: Config, work: Path) -> list[Row]:
                     results[key].append(result)
                     cpu[key].append(used / max(1.0, result.rps * cfg.wrk_seconds) * 1e6)
                     rss[key].append(h.rss_mb()["host"])
-        skipped = httpx.get(f"{on.url}/__steppe/api/overview", timeout=10).json()["tracesSkipped"]
+        skipped = httpx.get(f"{on.url}/__steppe/api/overview", timeout=10,
+                            headers=on.admin_headers).json()["tracesSkipped"]
     on_runs, off_runs = results["on"], results["off"]
     throughput = Row("W1", "S1 JS API step, Workbench on, page open on the live tail", "req/s",
                      [r.rps for r in on_runs], BASELINE, [r.rps for r in off_runs],
@@ -145,6 +151,14 @@ def run(cfg: Config, work: Path) -> list[Row]:
     own = Row("W1", "recorder per invocation past telemetry_rate (sampling), in process", "µs",
               [round(recorder_us(20_000 if cfg.quick else 200_000), 2) for _ in range(max(1, cfg.runs))],
               higher_is_better=False, note="begin + end of invocations of new traces, encoding the sampled ones")
+    with_metrics: list[float] = []
+    without: list[float] = []
+    for _ in range(max(1, cfg.runs)):  # interleaved
+        without.append(round(recorder_us(20_000 if cfg.quick else 200_000), 2))
+        with_metrics.append(round(recorder_us(20_000 if cfg.quick else 200_000, metrics=True), 2))
+    metered = Row("W1", "recorder per invocation with the Prometheus counts (metrics = true, the default)", "µs",
+                  with_metrics, "the same recorder with metrics = false", without, higher_is_better=False,
+                  note="begin + end as above, plus the counters and the duration histogram of /__steppe/metrics")
     memory = Row("W1", "host RSS after each S1 run, Workbench on", "MB", rss["on"], BASELINE, rss["off"],
                  higher_is_better=False,
                  extra={"delta MB": round((median(rss["on"]) or 0) - (median(rss["off"]) or 0), 1)})
@@ -155,4 +169,4 @@ def run(cfg: Config, work: Path) -> list[Row]:
     size = bundle_kb()
     bundle = Row("W1", "Workbench JS + CSS, gzipped", "KB", [round(size, 1)], higher_is_better=False)
     bundle.check("≤ 400 KB", lambda m, ratio, x: m <= 400)
-    return [throughput, cost, own, memory, first, bundle]
+    return [throughput, cost, own, metered, memory, first, bundle]

@@ -63,7 +63,7 @@ def observe(host: Any) -> tuple[Metrics | None, Tracing | None]:
     both fed by the invocation recorder's begin and end: no second path through the invoker. Without the
     Workbench's telemetry the recorder still runs, recording nothing itself."""
     metrics = Metrics() if host.settings.metrics else None
-    tracing = Tracing.from_settings(host.settings)
+    tracing = Tracing.from_settings(host.settings, lambda status, reason: host.health.report("tracing", status, reason))
     if metrics is None and tracing is None:
         return None, None
     recorder = host.invoker.recorder

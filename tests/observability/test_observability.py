@@ -10,6 +10,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -290,13 +291,26 @@ def test_the_standard_env_variables_and_no_workbench_telemetry(tmp_path: Path, s
     assert httpx.get(f"{host.url}/__steppe/api/traces").status_code == 404  # the Workbench's store is off
 
 
-def test_metrics_can_be_turned_off(tmp_path: Path, start_host: Any) -> None:
-    root = write_project(tmp_path, {"steppe.toml": "metrics = false\n", "steps/ping_step.py": """
+def test_metrics_off_and_a_collector_that_is_down(tmp_path: Path, start_host: Any) -> None:
+    """`metrics = false` removes the route; spans a collector does not take put `tracing` in health."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    toml = f'metrics = false\notel_endpoint = "http://127.0.0.1:{closed}"\n'
+    root = write_project(tmp_path, {"steppe.toml": toml, "steps/ping_step.py": """
         config = {"type": "api", "name": "Ping", "path": "/ping", "method": "GET", "emits": []}
 
         async def handler(req, context):
             return {"status": 200, "body": "pong"}
     """})
-    host = start_host(root)
+    host = start_host(root, env={"OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_EXPORTER_OTLP_TIMEOUT": "1"})
     assert httpx.get(f"{host.url}/ping").text == "pong"
     assert httpx.get(f"{host.url}/__steppe/metrics").status_code == 404
+
+    def tracing_problem() -> dict[str, Any] | None:
+        reasons = httpx.get(f"{host.url}/__steppe/health").json()["reasons"]
+        return next((r for r in reasons if r["component"] == "tracing"), None)
+
+    problem = wait_until(tracing_problem, 20, "health to name the collector that is down")
+    assert problem["status"] == "degraded" and "collector" in problem["reason"]
+    assert httpx.get(f"{host.url}/ping").text == "pong"  # the host serves on
