@@ -314,3 +314,21 @@ def test_metrics_off_and_a_collector_that_is_down(tmp_path: Path, start_host: An
     problem = wait_until(tracing_problem, 20, "health to name the collector that is down")
     assert problem["status"] == "degraded" and "collector" in problem["reason"]
     assert httpx.get(f"{host.url}/ping").text == "pong"  # the host serves on
+
+
+def test_where_spans_go() -> None:
+    """`otel_endpoint` first (a base URL: /v1/traces added), then the standard variables, else no tracing."""
+    from types import SimpleNamespace
+
+    from steppe.telemetry.tracing import configured_endpoint
+
+    def where(endpoint: str, **env: str) -> str | None:
+        return configured_endpoint(SimpleNamespace(otel_endpoint=endpoint), env)
+
+    assert where("") is None
+    assert where("http://c:4318") == where("http://c:4318/") == where("http://c:4318/v1/traces") == \
+        "http://c:4318/v1/traces"
+    assert where("http://c:4318", OTEL_EXPORTER_OTLP_ENDPOINT="http://other:4318") == "http://c:4318/v1/traces"
+    assert where("", OTEL_EXPORTER_OTLP_ENDPOINT="http://c:4318") == ""  # the exporter reads the variables
+    assert where("", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://c:4318/v1/traces") == ""
+    assert where("", OTEL_EXPORTER_OTLP_ENDPOINT="http://c:4318", OTEL_SDK_DISABLED="true") is None
