@@ -159,6 +159,15 @@ def test_spans_follow_the_ts_python_ruby_flow(host: RunningHost, collector: Coll
     assert collector.paths == {"/v1/traces"}
 
 
+def test_a_cron_tick_is_a_span_of_its_own(host: RunningHost, collector: Collector) -> None:
+    r = host.admin_post("/__steppe/api/cron/Heartbeat/run", timeout=10)  # the Workbench's "run now"
+    assert r.status_code == 202, r.text
+    [tick] = collector.wait_for(r.json()["traceId"], 1, "the Heartbeat tick's span")
+    assert tick["name"] == "cron Heartbeat" and tick["parent"] == "" and tick["kind"] == 1  # INTERNAL
+    assert tick["attributes"]["steppe.trigger"] == "cron" and tick["attributes"]["steppe.language"] == "node"
+    assert "steppe.topic" not in tick["attributes"] and tick["status"] == 0
+
+
 def test_a_failing_handler_is_recorded_on_its_spans(host: RunningHost, collector: Collector) -> None:
     r = host.admin_post("/__steppe/emit", json={"topic": "boom", "data": {"why": "on purpose"}}, timeout=10)
     assert r.status_code == 202, r.text
