@@ -9,6 +9,7 @@ whichever queue backend, to the delivery. The SDK is imported only when tracing 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,18 @@ def configured_endpoint(settings: Any, env: Mapping[str, str] | None = None) -> 
     if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         return ""  # the exporter reads the env itself (and appends /v1/traces to the general one)
     return None
+
+
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+
+
+def upstream(traceparent: str) -> tuple[str, str] | None:
+    """(trace id, span id) of a W3C `traceparent` header sent by a traced caller, or None when it is not a
+    valid one: an API call then continues the caller's trace instead of starting its own."""
+    match = _TRACEPARENT.fullmatch(traceparent.strip().lower())
+    if match is None or match[1] == "ff" or not int(match[2], 16) or not int(match[3], 16):
+        return None
+    return match[2], match[3]
 
 
 def _hex_id(value: str | None, length: int) -> int | None:

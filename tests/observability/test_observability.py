@@ -159,6 +159,21 @@ def test_spans_follow_the_ts_python_ruby_flow(host: RunningHost, collector: Coll
     assert collector.paths == {"/v1/traces"}
 
 
+def test_an_api_call_continues_a_traced_callers_trace(host: RunningHost, collector: Collector) -> None:
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    r = httpx.post(f"{host.url}/hello", json={"name": "Di"}, timeout=10,
+                   headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"})
+    assert r.status_code == 202 and r.json()["traceId"] == caller_trace == r.headers["x-trace-id"]
+    spans = {s["attributes"]["steppe.step"]: s for s in collector.wait_for(caller_trace, 3, "the continued trace")}
+    assert spans["SayHello"]["parent"] == caller_span
+    assert spans["MakeGreeting"]["parent"] == spans["SayHello"]["id"]
+    bad = httpx.post(f"{host.url}/hello", json={"name": "Ed"}, timeout=10,
+                     headers={"traceparent": f"00-{'0' * 32}-{caller_span}-01"})  # invalid: a trace of its own
+    assert bad.status_code == 202 and bad.json()["traceId"] != "0" * 32
+    [root] = [s for s in collector.wait_for(bad.json()["traceId"], 3, "the new trace") if s["name"] == "api SayHello"]
+    assert root["parent"] == ""
+
+
 def test_a_cron_tick_is_a_span_of_its_own(host: RunningHost, collector: Collector) -> None:
     r = host.admin_post("/__steppe/api/cron/Heartbeat/run", timeout=10)  # the Workbench's "run now"
     assert r.status_code == 202, r.text
