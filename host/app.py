@@ -31,7 +31,7 @@ from .streams import open_stream_store
 from .streams.hub import StreamHub, Streams
 from .streams.ws import StreamSocketLimits
 from .tasks import TaskSupervisor
-from .telemetry.wiring import Telemetry
+from .telemetry.wiring import Telemetry, observe
 from .web.app import build_app, build_routes
 
 
@@ -76,6 +76,7 @@ class Host:
                                declarations=settings.steps, health=self.health)
         self.invoker = Invoker(self.project, self.logs, settings.event_timeout, settings.max_hops)
         self.telemetry = Telemetry.attach(self)  # the Workbench's traces and persisted logs
+        self.metrics, self.tracing = observe(self)  # Prometheus counts and OpenTelemetry spans (docs/observability.md)
         self.worker = DeliveryWorker(self.queue, runner_concurrency=settings.runner_concurrency)
         self.worker.handle = with_retries(self.invoker.deliver, self.queue, base=settings.retry_base,
                                           cap=settings.retry_cap, wake=self.worker.wake, on_dead=self._dead_letter)
@@ -161,10 +162,14 @@ class Host:
         await self.stream_store.close()
         if self.telemetry:
             await self.telemetry.stop()
+        if self.tracing:
+            await asyncio.to_thread(self.tracing.shutdown)  # the spans still buffered go to the collector
         if self.redis is not None:
             await self.redis.close()
 
     def _dead_letter(self, delivery: Any, error: str) -> None:
+        if self.metrics:
+            self.metrics.dead_letter(delivery.step)
         self.logs.write("error", f"delivery {delivery.id} of event {delivery.event.topic!r} moved to the "
                         f"dead-letter store after {delivery.attempts} attempt(s): {error}", step=delivery.step,
                         trace_id=delivery.event.trace_id, flows=delivery.event.flows)

@@ -26,6 +26,9 @@ class DeliveryContext(InvocationContext):
     """An event delivery's invocation: its emits are one hop further from the trace's first event."""
 
     hops: int = 0
+    parent_span: str | None = None  # the emitting invocation's OpenTelemetry span id (hex), for tracing
+    span: Any = None  # this invocation's OpenTelemetry span, while tracing is on
+    span_id: str | None = None  # its id (hex): the parent of the events it emits
 
 
 class LoopDetected(Reject):
@@ -71,8 +74,9 @@ class Invoker:
         return sup
 
     async def invoke(self, step: Step, trigger: wire.Trigger, input: Any, trace_id: str, flows: list[str],
-                     timeout: float | None, delivery: DeliveryMeta | None = None, hops: int = 0) -> Any:
-        ctx = DeliveryContext(step, trace_id, flows, hops=hops)
+                     timeout: float | None, delivery: DeliveryMeta | None = None, hops: int = 0,
+                     parent_span: str | None = None) -> Any:
+        ctx = DeliveryContext(step, trace_id, flows, hops=hops, parent_span=parent_span)
         params = invoke_params(step, trigger, input, trace_id, flows, delivery)
         if (recorder := self.recorder) is None:
             return await self.supervisor(step).invoke(params, ctx, timeout)
@@ -119,7 +123,7 @@ class Invoker:
             raise Reject(reason)
         try:
             await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows, policy.timeout,
-                              DeliveryMeta(event.topic, delivery.attempts, event.id), event.hops)
+                              DeliveryMeta(event.topic, delivery.attempts, event.id), event.hops, event.parent_span)
         except Exception as e:
             self.log_failure(step, event.trace_id, e, topic=event.topic, attempt=delivery.attempts,
                              maxAttempts=policy.max_attempts)

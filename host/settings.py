@@ -50,6 +50,9 @@ class Settings:
     telemetry_days: float = 7.0  # telemetry older than this many days is deleted
     telemetry_mb: float = 200.0  # past this many MB of telemetry, the oldest records are deleted
     telemetry_rate: float = 200.0  # new traces a second recorded in full; past it, a sample (failures always); 0: all
+    metrics: bool = True  # Prometheus metrics at /__steppe/metrics (docs/observability.md)
+    otel_endpoint: str = ""  # OTLP/HTTP collector base URL for traces; empty: the OTEL_EXPORTER_OTLP_* env, or off
+    otel_service_name: str = ""  # service.name of the exported spans; empty: OTEL_SERVICE_NAME, else the project folder
     runners: dict[str, Any] = field(default_factory=dict)  # extra languages: {lang: {command, extensions}}
     # ([runners.node] / [runners.python] without a command: options of the built-in runner, e.g. preload)
     # triggers of step files with no config (the one-argument dialect): {"<file>": {path|subscribes|cron...}}

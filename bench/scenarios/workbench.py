@@ -79,11 +79,13 @@ def first_load_ms(url: str, headers: dict[str, str]) -> float:
         return (time.perf_counter() - t0) * 1000
 
 
-def recorder_us(n: int) -> float:
+def recorder_us(n: int, metrics: bool = False) -> float:
     """The recorder's own cost per invocation past its rate (S1's case: thousands of new traces a second,
-    a sample recorded), timed in this process: a figure a busy machine blurs far less than req/s."""
+    a sample recorded), timed in this process: a figure a busy machine blurs far less than req/s. With
+    `metrics`, the Prometheus counts it feeds from its end hook (the default, `metrics = true`) included."""
     import os
 
+    from steppe.telemetry.metrics import Metrics
     from steppe.telemetry.recorder import InvocationRecorder
 
     class Step:
@@ -95,6 +97,7 @@ def recorder_us(n: int) -> float:
 
     rows: list[Any] = []
     recorder = InvocationRecorder(rows.append, lambda kind, data: None, rate=200)
+    recorder.metrics = Metrics() if metrics else None
     contexts = [Ctx() for _ in range(n)]
     t0 = time.perf_counter()
     for ctx in contexts:
@@ -150,6 +153,14 @@ def run(cfg: Config, work: Path) -> list[Row]:
     own = Row("W1", "recorder per invocation past telemetry_rate (sampling), in process", "µs",
               [round(recorder_us(20_000 if cfg.quick else 200_000), 2) for _ in range(max(1, cfg.runs))],
               higher_is_better=False, note="begin + end of invocations of new traces, encoding the sampled ones")
+    with_metrics: list[float] = []
+    without: list[float] = []
+    for _ in range(max(1, cfg.runs)):  # interleaved
+        without.append(round(recorder_us(20_000 if cfg.quick else 200_000), 2))
+        with_metrics.append(round(recorder_us(20_000 if cfg.quick else 200_000, metrics=True), 2))
+    metered = Row("W1", "recorder per invocation with the Prometheus counts (metrics = true, the default)", "µs",
+                  with_metrics, "the same recorder with metrics = false", without, higher_is_better=False,
+                  note="begin + end as above, plus the counters and the duration histogram of /__steppe/metrics")
     memory = Row("W1", "host RSS after each S1 run, Workbench on", "MB", rss["on"], BASELINE, rss["off"],
                  higher_is_better=False,
                  extra={"delta MB": round((median(rss["on"]) or 0) - (median(rss["off"]) or 0), 1)})
@@ -160,4 +171,4 @@ def run(cfg: Config, work: Path) -> list[Row]:
     size = bundle_kb()
     bundle = Row("W1", "Workbench JS + CSS, gzipped", "KB", [round(size, 1)], higher_is_better=False)
     bundle.check("≤ 400 KB", lambda m, ratio, x: m <= 400)
-    return [throughput, cost, own, memory, first, bundle]
+    return [throughput, cost, own, metered, memory, first, bundle]

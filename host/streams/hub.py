@@ -71,6 +71,7 @@ class StreamHub:
         # the limits of the stream sockets built without their own (a StreamSocketLimits; the host sets
         # it from its settings, the WebSocket endpoint reads it)
         self.socket_limits: Any = None
+        self.sockets = 0  # stream WebSockets connected now (the steppe_websocket_clients metric)
 
     def subscribe(self, sink: Sink, stream: str, group_id: str, id: str | None = None) -> None:
         room = (stream, group_id, id)

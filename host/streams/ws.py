@@ -197,6 +197,7 @@ class _Connection:
         self._writer = asyncio.create_task(self._write_loop())
         reader = asyncio.create_task(self._read_loop())
         close_code: int | None = None
+        self.hub.sockets += 1
         try:
             await asyncio.wait({reader, self._writer}, return_when=asyncio.FIRST_COMPLETED)
             if reader.done() and not reader.cancelled():
@@ -206,6 +207,7 @@ class _Connection:
                     log.error("stream socket reader failed", exc_info=exc)
                     close_code = 1011
         finally:
+            self.hub.sockets -= 1
             self.closed = True
             for task in (reader, self._writer):
                 task.cancel()

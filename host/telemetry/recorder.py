@@ -57,6 +57,9 @@ class InvocationRecorder:
         # hash of the trace id → recorded? for the newest 20,000 traces: ints, not the ids, to keep it small;
         # an OrderedDict forgets its oldest in O(1) (a dict's first key is found by skipping every deleted slot)
         self._decided: OrderedDict[int, bool] = OrderedDict()
+        self.recording = True  # False: the Workbench's store is off (`telemetry = false`), only the hooks below run
+        self.tracing: Any = None  # the OpenTelemetry spans (telemetry/tracing.py), when a collector is configured
+        self.metrics: Any = None  # the Prometheus counts (telemetry/metrics.py), unless `metrics = false`
 
     def _recorded(self, trace_id: str) -> bool:
         key = hash(trace_id)
@@ -79,7 +82,9 @@ class InvocationRecorder:
               topic: str | None = None) -> Any:
         """What `end` needs: the Invocation followed, or for a trace not recorded, what a failure needs."""
         self.busy += 1
-        if self._rate and not self._recorded(ctx.trace_id):
+        if self.tracing is not None:
+            self.tracing.start(ctx, step, trigger, attempt, topic)
+        if not self.recording or self._rate and not self._recorded(ctx.trace_id):
             return (step, trigger, input, attempt, topic, time.time(), time.perf_counter())
         inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger, step.language,
                          ctx.flows, time.time(), time.perf_counter(), attempt, topic, input)
@@ -89,14 +94,20 @@ class InvocationRecorder:
     def end(self, ctx: Any, inv: Any, error: BaseException | None) -> None:
         self.busy -= 1
         self.finished += 1
+        if self.tracing is not None and getattr(ctx, "span", None) is not None:
+            self.tracing.end(ctx, error)
         if type(inv) is tuple:  # not recorded, unless it failed
-            if error is None:
-                return
             step, trigger, input, attempt, topic, started, t0 = inv
+            if self.metrics is not None:
+                self.metrics.invocation(step.name, trigger, attempt, error, time.perf_counter() - t0)
+            if error is None or not self.recording:
+                return
             inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger,
                              step.language, ctx.flows, started, t0, attempt, topic, input)
         else:
             self.running.pop(id(ctx), None)
+            if self.metrics is not None:
+                self.metrics.invocation(inv.step, inv.trigger, inv.attempt, error, time.perf_counter() - inv.t0)
         inv.duration = round((time.perf_counter() - inv.t0) * 1000, 3)
         if error is None:
             inv.status = "ok"

@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 from .live import LiveFeed
+from .metrics import Metrics
 from .recorder import InvocationRecorder
 from .store import TelemetryStore
+from .tracing import Tracing
 
 
 class Telemetry:
@@ -54,3 +56,19 @@ class Telemetry:
 
     async def stop(self) -> None:
         await self.store.stop()
+
+
+def observe(host: Any) -> tuple[Metrics | None, Tracing | None]:
+    """Prometheus counts (unless `metrics = false`) and OpenTelemetry spans (when a collector is configured),
+    both fed by the invocation recorder's begin and end: no second path through the invoker. Without the
+    Workbench's telemetry the recorder still runs, recording nothing itself."""
+    metrics = Metrics() if host.settings.metrics else None
+    tracing = Tracing.from_settings(host.settings, lambda status, reason: host.health.report("tracing", status, reason))
+    if metrics is None and tracing is None:
+        return None, None
+    recorder = host.invoker.recorder
+    if recorder is None:
+        recorder = host.invoker.recorder = InvocationRecorder(lambda row: None, lambda kind, data: None)
+        recorder.recording = False
+    recorder.metrics, recorder.tracing = metrics, tracing
+    return metrics, tracing

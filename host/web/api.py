@@ -21,6 +21,7 @@ from ..rpc import ConnectionLost, RpcError
 from ..runners import RunnerUnavailable
 from ..runners.supervisor import InvocationTimeout
 from ..steps import Step
+from ..telemetry.tracing import upstream
 from .limits import json_too_deep
 from .responses import as_response
 
@@ -130,7 +131,9 @@ def to_response(result: Any, trace_id: str) -> Response:
 def api_endpoint(step: Step, invoker: Invoker, logs: LogBook, *, max_body: int, timeout: float,
                  expose_errors: bool, max_depth: int = 512) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        trace_id = new_trace_id()
+        trace_id, parent_span = new_trace_id(), None
+        if getattr(invoker.recorder, "tracing", None) is not None and "traceparent" in request.headers:
+            trace_id, parent_span = upstream(request.headers["traceparent"]) or (trace_id, None)
         try:
             raw = await read_body(request, max_body)
             body = parse_body(raw, request.headers.get("content-type", ""), max_depth)
@@ -150,7 +153,8 @@ def api_endpoint(step: Step, invoker: Invoker, logs: LogBook, *, max_body: int, 
             "pathParams": dict(request.path_params), "queryParams": _multi(request.query_params.multi_items()),
             "rawBody": raw.decode("utf-8", "replace")}
         try:
-            result = await invoker.invoke(step, "api", req, trace_id, step.flows, step.handler_timeout or timeout)
+            result = await invoker.invoke(step, "api", req, trace_id, step.flows, step.handler_timeout or timeout,
+                                          parent_span=parent_span)
             return to_response(result, trace_id)
         except InvocationTimeout as e:
             logs.write("error", f"{request.method} {request.url.path}: {e}", step=step.name, trace_id=trace_id)

@@ -24,6 +24,7 @@ from .api import api_endpoint, json_response
 from .emitted import emitted_routes
 from .guard import AdminGuard, AdminPolicy
 from .limits import HeaderLimit
+from .metrics import counted, metrics_routes
 from .openapi import openapi_document
 from .operate import operate_routes
 from .workbench import workbench_routes
@@ -54,9 +55,14 @@ def build_routes(host: WebHost) -> list[BaseRoute]:
 
     routes: list[BaseRoute] = [Route("/openapi.json", openapi), *admin_routes(host), *workbench_routes(host),
                                *emitted_routes(host), *operate_routes(host)]
+    metrics = getattr(host, "metrics", None)
+    if metrics is not None:
+        routes += metrics_routes(host, metrics)
     for step in steps:
         endpoint = api_endpoint(step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout,
                                 expose_errors=s.mode == "dev", max_depth=s.max_json_depth)
+        if metrics is not None:
+            endpoint = counted(endpoint, step.name, metrics)
         routes.append(Route(starlette_path(step.route), endpoint, methods=[step.method], name=step.name))
     client_js = STATIC / "client.js"
     if client_js.exists():

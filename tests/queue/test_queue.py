@@ -77,6 +77,19 @@ async def test_put_take_ack(q: Queue) -> None:
     assert await q.counts() == {"ready": 0, "leased": 0, "dead": 0}
 
 
+async def test_the_emitting_span_travels_with_the_event(q: Queue) -> None:
+    """OpenTelemetry's parent span id (Event.parent_span) is kept by every backend, and through a retry."""
+    e = ev("e-span")
+    e.parent_span = "00f067aa0ba902b7"
+    await q.put(e, [A])
+    [d] = await q.take("a", 10, False)
+    assert d.event.parent_span == "00f067aa0ba902b7"
+    await q.retry(d, 0, "once more")
+    [again] = await wait_due(q, "a")
+    assert again.attempts == 2 and again.event.parent_span == "00f067aa0ba902b7"
+    await q.ack(again)
+
+
 async def test_take_respects_limit_and_oldest_first(q: Queue) -> None:
     for i in range(7):
         await q.put(ev(f"e{i}"), [A])
