@@ -194,7 +194,7 @@ def test_runners_and_unrouted_events(page: Any, host: RunningHost) -> None:
     shot(page, "runners")
 
 
-def test_start_mode_answers_401_without_the_token(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_start_mode_answers_401_without_the_token(tmp_path_factory: pytest.TempPathFactory, page: Any) -> None:
     root = tmp_path_factory.mktemp("wb401") / "polyglot-hello"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("node_modules", ".steppe"))
     (root / "node_modules").symlink_to(EXAMPLE / "node_modules")
@@ -202,7 +202,9 @@ def test_start_mode_answers_401_without_the_token(tmp_path_factory: pytest.TempP
     try:
         for path in ("/__steppe/ui/", "/__steppe/api/flows", "/__steppe/api/logs"):
             assert httpx.get(f"{running.url}{path}").status_code == 401
-        with chromium() as context:
+        # a fresh context (no cookies) of the module's browser: one Playwright instance per thread
+        context = page.context.browser.new_context()
+        try:
             page = context.new_page()
             assert page.goto(f"{running.url}/__steppe/ui/").status == 401
             # the browser gets the token once; the HttpOnly cookie carries it from then on
@@ -212,6 +214,8 @@ def test_start_mode_answers_401_without_the_token(tmp_path_factory: pytest.TempP
             assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != "s3cret"
             page.goto(f"{running.url}/__steppe/ui/#/flows")
             page.wait_for_selector("[data-node='SayHello']")
+        finally:
+            context.close()
         api = httpx.get(f"{running.url}/__steppe/api/flows", headers={"authorization": "Bearer s3cret"})
         assert api.status_code == 200
     finally:
