@@ -26,6 +26,7 @@ from .guard import AdminGuard, AdminPolicy
 from .limits import HeaderLimit
 from .openapi import openapi_document
 from .operate import operate_routes
+from .unloaded import unloaded_routes
 from .workbench import workbench_routes
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ def build_routes(host: WebHost) -> list[BaseRoute]:
         endpoint = api_endpoint(step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout,
                                 expose_errors=s.mode == "dev", max_depth=s.max_json_depth)
         routes.append(Route(starlette_path(step.route), endpoint, methods=[step.method], name=step.name))
+    routes += unloaded_routes(list(host.project.steps.values()), {(st.method, st.route) for st in steps}, s.root,
+                              expose_errors=s.mode == "dev")
     client_js = STATIC / "client.js"
     if client_js.exists():
         routes.append(Route("/__steppe/client.js", lambda request: FileResponse(
