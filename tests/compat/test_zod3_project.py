@@ -15,7 +15,7 @@ from conftest import REPO, RunningHost, wait_until, write_project
 
 ZOD3 = REPO / "tests" / "compat" / "fixtures" / "zod3" / "node_modules"
 
-pytestmark = pytest.mark.skipif(not (ZOD3 / "zod").is_dir(), reason="run ./scripts/setup (zod 3 fixture)")
+pytestmark = pytest.mark.skipif(not (ZOD3 / "zod").is_dir(), reason="run ./scripts/setup-tests (zod 3 fixture)")
 
 FILES = {
     "package.json": '{"name": "old-motia-app", "dependencies": {"motia": "^0.4.0", "zod": "^3.24.4"}}',

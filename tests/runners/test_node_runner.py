@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif(NODE is None, reason="node is not installed"),
     pytest.mark.skipif(not (ROOT / "runners" / "node" / "node_modules" / "sucrase").is_dir()
                        or not (FIXTURES / "node_modules" / "zod").is_dir(),
-                       reason="run runners/node/setup.sh first"),
+                       reason="run ./scripts/setup-tests first"),
 ]
 
 Calls = list[tuple[str, dict[str, Any]]]
