@@ -22,6 +22,7 @@ def test_setup_plans_only_what_running_needs():
     out = plan.stdout
     assert re.search(r"^debian: ruby \(missing", out, re.M)
     assert "venv: .venv with: -e .\n" in out
+    assert "pip: examples/polyglot-hello/requirements.txt" in out  # pydantic: the example's Python step needs it
     assert re.search(r"^npm: runners/node\b", out, re.M) and re.search(r"^npm: examples/polyglot-hello\b", out, re.M)
     for test_only in ("wrk", "chromium", "[test]", "npm: tests/", "npm: workbench"):
         assert test_only not in out, out
