@@ -253,7 +253,8 @@ class Project:
         """Step and stream files that did not load (dev reload retries them); a step whose runner cannot
         run here, or a registerApi route of motia.config, is not a file to retry."""
         failed = [SourceFile(s.path, "step") for key, s in self.steps.items()
-                  if s.error is not None and s.unavailable is None and "#" not in key]
+                  if s.error is not None and s.unavailable is None and "#" not in key
+                  and self.registry.for_file(s.path) is not None]  # no runner for it: nothing to retry
         failed += [SourceFile(Path(key), "stream") for key in self.stream_errors
                    if classify(Path(key), self.registry.extra_extensions()) == "stream"]
         return [f for f in failed if f.path.is_file()]
