@@ -171,7 +171,8 @@ class Host:
         if self.metrics:
             self.metrics.dead_letter(delivery.step)
         self.logs.write("error", f"delivery {delivery.id} of event {delivery.event.topic!r} moved to the "
-                        f"dead-letter store after {delivery.attempts} attempt(s): {error}", step=delivery.step,
+                        f"dead-letter store after {delivery.attempts} attempt(s): {error}; see "
+                        f"`steppe dlq show {delivery.id}`", step=delivery.step,
                         trace_id=delivery.event.trace_id, flows=delivery.event.flows)
 
     async def authenticate(self, request: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ from .logs import LogBook
 from .project import DeliveryMeta, Project, invoke_params
 from .queue import Delivery, Reject, StepPolicy
 from .runners import InvocationContext, RunnerSupervisor, RunnerUnavailable
+from .schema_messages import plain_message
 from .steps import Step
 
 
@@ -44,7 +45,7 @@ class SchemaValidator:
         self._validator = cls(schema)
 
     def errors(self, value: Any) -> list[dict[str, str]]:
-        return [{"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message}
+        return [{"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": plain_message(e)}
                 for e in sorted(self._validator.iter_errors(value), key=lambda e: list(map(str, e.path)))]
 
 

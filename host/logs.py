@@ -7,6 +7,7 @@ the admin API.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections import deque
@@ -19,6 +20,14 @@ from .redact import Redactor
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40}
 _COLORS = {"debug": "\033[90m", "info": "\033[36m", "warn": "\033[33m", "error": "\033[31m"}
+# control bytes a handler may print (escape sequences that clear the screen, move the cursor, set the title):
+# shown as \xNN in pretty output, never sent to the terminal; newline and tab stay
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """Text safe to print on a terminal: control bytes (but newlines and tabs) as \\xNN."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class LogBook:
@@ -63,11 +72,16 @@ class LogBook:
         if self._color:
             level = f"{_COLORS[r['level']]}{level}\033[0m"
         where = f" [{r['step']}]" if "step" in r else f" ({r['source']})" if r["source"] != "host" else ""
-        extra = ""
-        if "fields" in r:
-            extra = " " + " ".join(f"{k}={orjson.dumps(v, default=str).decode()}" for k, v in r["fields"].items())
+        extra, blocks = "", []
+        for key, value in (r.get("fields") or {}).items():
+            if isinstance(value, str) and "\n" in value.strip():  # a stack trace: as a terminal shows one
+                blocks.append(value.rstrip("\n"))
+            else:
+                extra += f" {key}={orjson.dumps(value, default=str).decode()}"
         trace = f" trace={r['traceId'][:8]}" if "traceId" in r else ""
-        return f"{stamp} {level}{where} {r['msg']}{extra}{trace}"
+        text = f"{where} {r['msg']}{extra}{trace}" + "".join(f"\n{block}" for block in blocks)
+        # the level's colour is the only escape sequence printed; continuation lines indent under their record
+        return f"{stamp} {level}" + visible(text).replace("\n", "\n    ")
 
     def query(self, *, trace_id: str | None = None, step: str | None = None,
               limit: int = 200) -> list[dict[str, Any]]:

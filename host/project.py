@@ -10,7 +10,7 @@ from typing import Any
 
 from . import wire
 from .dialect import complete_config, unmatched
-from .discovery import SourceFile, discover, find_auth_file
+from .discovery import SourceFile, classify, discover, find_auth_file
 from .health import Health
 from .motia_config import MotiaConfig, find_motia_config
 from .rpc import RpcError
@@ -248,6 +248,16 @@ class Project:
             del self.streams[name]
         if forget and (spec := self.registry.for_file(path)) and (sup := self.supervisors.get(spec.language)):
             sup.forget(str(path))
+
+    def failed_files(self) -> list[SourceFile]:
+        """Step and stream files that did not load (dev reload retries them); a step whose runner cannot
+        run here, or a registerApi route of motia.config, is not a file to retry."""
+        failed = [SourceFile(s.path, "step") for key, s in self.steps.items()
+                  if s.error is not None and s.unavailable is None and "#" not in key
+                  and self.registry.for_file(s.path) is not None]  # no runner for it: nothing to retry
+        failed += [SourceFile(Path(key), "stream") for key in self.stream_errors
+                   if classify(Path(key), self.registry.extra_extensions()) == "stream"]
+        return [f for f in failed if f.path.is_file()]
 
     def _rel(self, path: Path) -> str:
         try:

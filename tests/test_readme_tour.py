@@ -47,7 +47,9 @@ def test_tour_runs_as_written(tmp_path, start_host):
     assert r.status_code == 201, r.text
     order = r.json()
     assert order["item"] == "tea" and order["qty"] == 2
-    assert httpx.post(f"{host.url}/orders", json={"item": "tea", "qty": 0}).status_code == 400
+    r = httpx.post(f"{host.url}/orders", json={"item": "tea", "qty": 0})
+    assert r.status_code == 400 and r.json()["errors"] == [  # zod's .positive(): said in plain words
+        {"path": "/qty", "message": "expected a number greater than 0, got 0"}], r.text
     deadline = time.monotonic() + 15
     while (body := httpx.get(f"{host.url}/check/{order['id']}").json())["shipment"] is None:
         assert time.monotonic() < deadline, host.logs()

@@ -170,8 +170,9 @@ class SqliteQueue(Queue):
         with self.file.guard(), transaction(self._db):
             for did, error in corrupt:
                 self._db.execute(
-                    "INSERT INTO dead_letters (step, grp, event, attempts, error, stack, first_at, failed_at) "
-                    "SELECT step, grp, event, attempts, ?, '', created_at, ? FROM deliveries WHERE id = ?",
+                    "INSERT OR REPLACE INTO dead_letters (id, step, grp, event, attempts, error, stack, first_at, "
+                    "failed_at) SELECT id, step, grp, event, attempts, ?, '', created_at, ? FROM deliveries "
+                    "WHERE id = ?",
                     (error, now, did))
                 self._db.execute("DELETE FROM deliveries WHERE id = ?", (did,))
         for did, error in corrupt:
@@ -189,8 +190,9 @@ class SqliteQueue(Queue):
 
     async def bury(self, delivery: Delivery, error: str, stack: str = "") -> None:
         self._writes.append((
-            "INSERT INTO dead_letters (step, grp, event, attempts, error, stack, first_at, failed_at) "
-            "SELECT step, grp, event, attempts, ?, ?, created_at, ? FROM deliveries WHERE id = ?",
+            # the dead letter keeps its delivery's id (never reused), so the log and `steppe dlq` name one id
+            "INSERT OR REPLACE INTO dead_letters (id, step, grp, event, attempts, error, stack, first_at, failed_at) "
+            "SELECT id, step, grp, event, attempts, ?, ?, created_at, ? FROM deliveries WHERE id = ?",
             (error, stack, time.time(), delivery.id)))
         await self._write("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
 

@@ -82,7 +82,9 @@ def parse_body(raw: bytes, content_type: str, max_depth: int = 512) -> Any:
         except orjson.JSONDecodeError as e:
             if kind == "":  # no declared type and not JSON: hand it over as text
                 return raw.decode("utf-8", "replace")
-            raise BodyError(400, {"error": "Invalid JSON body", "reason": str(e)}) from None
+            raise BodyError(400, {"error": "Invalid JSON body", "reason": f"the body is not valid JSON (it breaks at "
+                                  f"line {e.lineno}, column {e.colno}); send a JSON value such as "
+                                  '{"key": "value"}, or set content-type to what the body is'}) from None
     return raw.decode("utf-8", "replace")
 
 

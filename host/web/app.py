@@ -27,6 +27,7 @@ from .limits import HeaderLimit
 from .metrics import counted, metrics_routes
 from .openapi import openapi_document
 from .operate import operate_routes
+from .unloaded import unloaded_routes
 from .workbench import workbench_routes
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ def build_routes(host: WebHost) -> list[BaseRoute]:
         if metrics is not None:
             endpoint = counted(endpoint, step.name, metrics)
         routes.append(Route(starlette_path(step.route), endpoint, methods=[step.method], name=step.name))
+    routes += unloaded_routes(list(host.project.steps.values()), {(st.method, st.route) for st in steps}, s.root,
+                              expose_errors=s.mode == "dev")
     client_js = STATIC / "client.js"
     if client_js.exists():
         routes.append(Route("/__steppe/client.js", lambda request: FileResponse(

@@ -10,7 +10,7 @@ from ..steps import Step, starlette_path
 
 # statuses the host itself may answer on any step route, as JSON {error, traceId, ...} (docs/limits.md)
 HOST_ANSWERS = {
-    "404": "No route matches the path",
+    "404": "No route matches the path, or the handler answered 404 (e.g. what it looks up does not exist)",
     "405": "The path exists for other methods (see the Allow header)",
     "413": "The body is larger than max_body",
     "431": "The request headers total more than max_headers",
@@ -45,8 +45,13 @@ def openapi_document(steps: list[Step], title: str) -> dict[str, Any]:
                                for code, schema in responses.items()}
         else:
             op["responses"] = {"200": {"description": "OK"}}
-        op["responses"].setdefault("400", {"description": "The body is not valid JSON, nests deeper than "
-                                           "max_json_depth, or failed bodySchema (errors listed)"})
+        if isinstance(body, dict):
+            bad = ("The body is not valid JSON, nests deeper than max_json_depth, or failed bodySchema (errors "
+                   "listed)")
+        else:  # nothing is validated: only a body sent as JSON that does not parse is refused
+            bad = "A body sent as JSON (content-type application/json) is not valid JSON or nests deeper than " \
+                  "max_json_depth; the step has no bodySchema, so its fields are not checked"
+        op["responses"].setdefault("400", {"description": f"{bad}; or the handler answered 400"})
         for code, description in HOST_ANSWERS.items():
             op["responses"].setdefault(code, {"description": description})
         paths.setdefault(route, {})[step.method.lower()] = op

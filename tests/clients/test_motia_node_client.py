@@ -20,7 +20,7 @@ MOTIA_CLIENT = JS / "node_modules" / "@motiadev" / "stream-client-node" / "packa
 def node() -> list[str]:
     path = need("node")
     if not MOTIA_CLIENT.exists():
-        message = "@motiadev/stream-client-node is not installed: run runners/node/setup.sh"
+        message = "@motiadev/stream-client-node is not installed: run ./scripts/setup-tests"
         pytest.fail(message) if IN_CI else pytest.skip(message)
     return [path]
 

@@ -14,7 +14,7 @@ from conftest import REPO, RunningHost, wait_until, write_project
 
 ZOD4 = REPO / "tests" / "compat" / "fixtures" / "zod4" / "node_modules"
 
-pytestmark = pytest.mark.skipif(not (ZOD4 / "zod").is_dir(), reason="run ./scripts/setup (zod 4 fixture)")
+pytestmark = pytest.mark.skipif(not (ZOD4 / "zod").is_dir(), reason="run ./scripts/setup-tests (zod 4 fixture)")
 
 ESM_FILES = {
     "package.json": '{"name": "esm-app", "type": "module", "dependencies": {"zod": "^4.1.13"}}',

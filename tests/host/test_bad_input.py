@@ -49,9 +49,9 @@ def test_invalid_json_and_schema_and_size(tmp_path, start_host):
     assert r.status_code == 400 and r.json()["error"] == "Invalid JSON body" and r.json()["reason"]
     r = httpx.post(f"{host.url}/ok", json={"n": "three"})
     assert r.status_code == 400
-    assert r.json()["errors"] == [{"path": "/n", "message": "'three' is not of type 'integer'"}]
+    assert r.json()["errors"] == [{"path": "/n", "message": "expected an integer, got a string ('three')"}]
     r = httpx.post(f"{host.url}/ok", json={})
-    assert r.status_code == 400 and "'n' is a required property" in r.json()["errors"][0]["message"]
+    assert r.status_code == 400 and "missing the required field 'n'" in r.json()["errors"][0]["message"]
     r = httpx.post(f"{host.url}/ok", json={"n": 1, "pad": "x" * 2000})
     assert r.status_code == 413
     r = httpx.post(f"{host.url}/ok", json={"n": 7})

@@ -71,7 +71,7 @@ def test_steppe_emit_reaches_a_running_host(tmp_path, start_host):
     while not (dead := httpx.get(f"{host.url}/__steppe/dlq").json()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert dead[0]["step"] == "Store" and dead[0]["attempts"] == 1
-    assert "'text' is a required property" in dead[0]["error"] and dead[0]["event"]["data"] == {"nope": 1}
+    assert "missing the required field 'text'" in dead[0]["error"] and dead[0]["event"]["data"] == {"nope": 1}
     bad = subprocess.run([sys.executable, "-m", "steppe.cli", "emit", "--port", str(host.port), "--topic", "x",
                           "--data", "{oops"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr

@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif(NODE is None, reason="node is not installed"),
     pytest.mark.skipif(not (ROOT / "runners" / "node" / "node_modules" / "sucrase").is_dir()
                        or not (FIXTURES / "node_modules" / "zod").is_dir(),
-                       reason="run runners/node/setup.sh first"),
+                       reason="run ./scripts/setup-tests first"),
 ]
 
 Calls = list[tuple[str, dict[str, Any]]]
@@ -272,7 +272,7 @@ async def test_console_output_is_captured_per_invocation(runner: RunnerClient) -
         ("stdout", "info", "two"),
         ("stdout", "info", "lines"),
         ("stdout", "info", "partial line"),
-        ("stderr", "warn", "to stderr"),
+        ("stderr", "error", "to stderr"),  # console.error: ERROR (other stderr writes: warn)
         ("stdout", "info", "no newline at the end"),
     ]
     assert all(entry["invocation"] == invoke_id for entry in runner.logs)

@@ -145,7 +145,7 @@ def test_monitored_processor_returns_the_result_and_logs(host: RunningHost) -> N
     assert failed.status_code == 500
     logs = httpx.get(f"{host.url}/__steppe/logs", params={"traceId": failed.headers["x-trace-id"]},
                      timeout=10).json()
-    assert any(line["msg"].startswith("Processing failed") and line["level"] == "warn" for line in logs)
+    assert any(line["msg"].startswith("Processing failed") and line["level"] == "error" for line in logs)
 
 
 def test_resilient_processor_backs_off_then_reports_failure(host: RunningHost) -> None:

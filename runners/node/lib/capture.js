@@ -4,6 +4,7 @@
 // the handler across awaits, timers and callbacks.
 
 const { AsyncLocalStorage } = require('async_hooks')
+const util = require('util')
 const wire = require('./wire')
 const { redactText } = require('./redact')
 
@@ -82,22 +83,26 @@ function makeSink(source, level) {
 
 const out = makeSink('stdout', 'info')
 const err = makeSink('stderr', 'warn')
+const errors = makeSink('stderr', 'error') // console.error: an error, not a warning like other stderr output
 
 /** Routes process.stdout/stderr writes (and so console.*) into log notifications. */
 function install() {
   process.stdout.write = out.write
   process.stderr.write = err.write
+  console.error = (...args) => { errors.write(util.format(...args) + '\n') }
 }
 
 /** Sends what an invocation printed without a final newline, once it has finished. */
 function flush(id) {
   out.flush(id)
   err.flush(id)
+  errors.flush(id)
 }
 
 function flushAll() {
   out.flushAll()
   err.flushAll()
+  errors.flushAll()
 }
 
 module.exports = { invocations, currentId, sendLog, install, flush, flushAll }
