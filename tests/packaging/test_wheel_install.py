@@ -175,3 +175,11 @@ def test_create_installs_the_projects_npm_packages_with_nodejs_bins_npm(installe
     assert (app / "node_modules" / "steppe-testing" / "package.json").is_file()
     assert "PlaceOrder" in (app / "types.d.ts").read_text()
     assert "Warning" not in created.stderr and "error" not in created.stderr.lower(), created.stderr
+    # the newcomer's last step: the generated project's own tests (node:test, the steppe-testing tester
+    # starting the installed `steppe dev`) pass; they need a node with node:test's hooks (Node ≥ 18.8), so the
+    # machine's node runs them while steppe keeps using nodejs-bin's for its runner
+    node = need("node")
+    env = {**installed.env, "PATH": f"{installed.env['PATH']}{os.pathsep}{Path(node).parent}"}
+    tested = subprocess.run([node, "--test", "tests/"], cwd=app, env=env, capture_output=True, text=True,
+                            timeout=180)
+    assert tested.returncode == 0 and "# fail 0" in tested.stdout, tested.stdout + tested.stderr
