@@ -1,5 +1,5 @@
-"""`steppe generate types` on a project using every schema shape (JSON schema from Python, zod 4 from
-TypeScript): types.d.ts compiles under `tsc --strict` and steppe_types.py passes `mypy --strict`, and the
+"""`steppe generate types` on a project using every schema shape (JSON schema from Python, zod 4 and zod 3
+from TypeScript): types.d.ts compiles under `tsc --strict` and steppe_types.py passes `mypy --strict`, and the
 deliberate mistakes in the checks are errors (nothing is `any`). `steppe generate openapi` too."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from conftest import REPO, need
 
 HERE = Path(__file__).parent
 ZOD_MODULES = REPO / "examples" / "polyglot-hello" / "node_modules"
+ZOD3_MODULES = REPO / "tests" / "compat" / "fixtures" / "zod3" / "node_modules"
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +24,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = tmp_path_factory.mktemp("typed")
     shutil.copytree(HERE / "typed", project, dirs_exist_ok=True)
     (project / "node_modules").symlink_to(ZOD_MODULES)
+    (project / "steps" / "legacy" / "node_modules").symlink_to(ZOD3_MODULES)  # zod 3 for steps/legacy only
     out = project / "out"
     done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(project),
                            "--out", str(out)], capture_output=True, text=True, timeout=120)
@@ -35,7 +37,9 @@ def test_every_shape_gets_a_type(generated: Path) -> None:
     assert "any" not in ts.replace("Any", "").split() and "never" not in ts
     for expected in ('kind: "circle" | "square"', "ratio?: number | null", "scores?: Record<string, number>",
                      "point?: [number, number]", 'mode?: "fast"', "label: string | null",
-                     "either: string | number", "ApiResponse<202, {", "items: Stream<{"):
+                     "either: string | number", "ApiResponse<202, {", "items: Stream<{",
+                     'legacyKind: "draft" | "final"', "legacyNote?: string | null",
+                     "legacyCounts: Record<string, number>"):  # the last three from zod 3
         assert expected in ts, expected
     py = (generated / "steppe_types.py").read_text()
     assert '"kind": Literal["circle", "square"]' in py and '"ratio": NotRequired[float | None]' in py
