@@ -55,7 +55,7 @@ def test_without_node_or_ruby_on_path(tmp_path, start_host):
     steps = {s["path"]: s for s in httpx.get(f"{host.url}/__steppe/steps").json()["steps"]}
     ruby = steps["steps/who_step.rb"]
     assert ruby["status"] == "unavailable" and "Ruby not found on PATH" in ruby["error"]
-    assert httpx.get(f"{host.url}/rb").status_code == 404  # not served; listed with its reason instead
+    assert httpx.get(f"{host.url}/rb").status_code == 503  # its route says the step cannot run here (not 404)
     out = subprocess.run([sys.executable, "-m", "steppe.cli", "list", "--root", str(root)], capture_output=True,
                          text=True, env={**os.environ, "PATH": str(bare)}, timeout=60)
     assert "unavailable" in out.stdout and "Ruby not found on PATH" in out.stdout
