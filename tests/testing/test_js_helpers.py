@@ -51,3 +51,20 @@ def test_motia_tutorial_integration_test_runs_under_vitest(tmp_path: Path) -> No
     # the tester was made inside the test: its host stopped when that test finished (onTestFinished)
     left = [p.pid for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
     assert left == []
+
+
+def test_the_tutorials_unit_test_runs_with_only_its_imports_changed(tmp_path: Path) -> None:
+    """processor.test.js of the tutorial (vi.fn() mocks of a one-argument event) under vitest, against a dialect
+    step; only its import lines differ from the tutorial's file."""
+    shutil.copytree(HERE / "processor" / "steps", tmp_path / "steps")
+    _npm_install(tmp_path, VITEST)
+    shutil.copy(HERE / "js" / "processor.test.js", tmp_path / "processor.test.js")
+    done = subprocess.run([str(tmp_path / "node_modules" / ".bin" / "vitest"), "run"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180, env=_env(CI="true"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    original = (REPO.parent / "shared" / "tutorial" / "processor.test.js")
+    if original.is_file():  # the tutorial's own file beside the checkout: nothing but imports differs
+        ours = (HERE / "js" / "processor.test.js").read_text().splitlines()
+        theirs = original.read_text().splitlines()
+        assert [a for a, b in zip(ours, theirs, strict=True) if a != b and not a.startswith("import ")] == []
