@@ -45,8 +45,9 @@ class StreamStore(ABC):
         return None
 
     async def send(self, stream: str, group_id: str, id: str | None, event: dict[str, Any]) -> None:
-        """An ephemeral event to every host's subscribers (stores that fan out)."""
-        raise NotImplementedError
+        """An ephemeral event to every host's subscribers (stores that fan out; for the others the Streams
+        facade publishes sends to this host's hub itself and never calls this)."""
+        raise TypeError(f"{type(self).__name__} does not fan out: sends go to the local hub")
 
     @abstractmethod
     async def get(self, stream: str, group_id: str, id: str) -> dict[str, Any] | None:
