@@ -8,8 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def new_event_id() -> str:
-    return os.urandom(16).hex()  # 128 random bits as 32 hex digits: a quarter of uuid4().hex's cost
+def new_id() -> str:
+    """An event or trace id: 128 random bits as 32 hex digits (a quarter of uuid4().hex's cost; one per
+    request and per emit)."""
+    return os.urandom(16).hex()
+
+
+new_event_id = new_id
 
 
 @dataclass

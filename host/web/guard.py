@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..event import new_id
 
 PREFIX = "/__steppe"
 PUBLIC = frozenset({"/__steppe/health", "/__steppe/ready", "/__steppe/client.js"})
@@ -186,7 +187,7 @@ class AdminGuard:
 
 async def _send_json(send: Send, status: int, payload: dict[str, Any],
                      extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    trace_id = uuid.uuid4().hex
+    trace_id = new_id()
     body = orjson.dumps({**payload, "traceId": trace_id})
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

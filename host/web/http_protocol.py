@@ -5,10 +5,11 @@ the bound is answered 431 JSON and closed while it is still sending. Heads under
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import orjson
+
+from ..event import new_id
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -24,7 +25,7 @@ def head_bound(max_headers: int) -> int:
 def refusal_431(max_headers: int) -> bytes:
     body = orjson.dumps({"error": "Request Header Fields Too Large", "limit": max_headers,
                          "reason": f"request headers total more than {max_headers} bytes (max_headers)",
-                         "traceId": uuid.uuid4().hex})
+                         "traceId": new_id()})
     return (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 

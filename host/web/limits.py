@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..event import new_id
 
 # a JSON string (with escapes) or one bracket: strings are skipped whole so brackets inside them don't count
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -45,7 +46,7 @@ class HeaderLimit:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1009, "reason": "request headers too large"})
                 return
-            trace_id = uuid.uuid4().hex
+            trace_id = new_id()
             body = orjson.dumps({"error": "Request Header Fields Too Large", "limit": self.limit,
                                  "reason": f"request headers total more than {self.limit} bytes (max_headers)",
                                  "traceId": trace_id})
