@@ -220,3 +220,16 @@ def test_start_mode_answers_401_without_the_token(tmp_path_factory: pytest.TempP
         assert api.status_code == 200
     finally:
         running.stop()
+
+
+def test_a_hash_change_right_after_the_first_load_is_followed(page: Any, host: RunningHost) -> None:
+    """Seen on main: the router read the hash when the page first drew and subscribed to `hashchange` only in an
+    effect run after paint, so a link followed in between (a quick click, a script) left the old view shown."""
+    fresh = page.context.new_page()  # its own init script, not the shared page's
+    try:
+        # DOMContentLoaded fires after the module script has drawn the first view, before effects have run
+        fresh.add_init_script("addEventListener('DOMContentLoaded', () => { location.hash = '#/traces' })")
+        fresh.goto(f"{host.url}/__steppe/ui/#/flows")
+        fresh.wait_for_selector("main[data-view='traces']", timeout=5000)
+    finally:
+        fresh.close()

@@ -12,6 +12,7 @@ export function useRoute() {
   useEffect(() => {
     const onChange = () => setRoute(parseHash(location.hash))
     addEventListener('hashchange', onChange)
+    onChange() // the hash may have changed between the first draw and this effect: catch up once
     return () => removeEventListener('hashchange', onChange)
   }, [])
   return route
