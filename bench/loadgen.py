@@ -55,6 +55,28 @@ def wrk(url: str, seconds: int, connections: int, lua: Path) -> WrkResult:
     return WrkResult(float(rps.group(1)), _ms(*lat["50"].groups()), _ms(*lat["99"].groups()), bad)
 
 
+def check_answers(targets: dict[str, tuple[int, str]]) -> None:
+    """Every (port, path) answers the small JSON before it is measured (a 404 under wrk is fast and wrong)."""
+    for key, (port, path) in targets.items():
+        got = answer(port, path)
+        if got is None or got[0] != 200 or b'"ada"' not in got[1]:
+            raise RuntimeError(f"{key} at port {port} {path} answered {got!r}")
+
+
+def wrk_rounds(urls: dict[str, str], runs: int, seconds: int, connections: int, lua: Path,
+               warmup: int = 0) -> dict[str, list[WrkResult]]:
+    """`runs` rounds of wrk over every URL in turn (interleaved: machine drift hits subjects and baselines
+    alike), after `warmup` seconds of wrk on each."""
+    if warmup:
+        for url in urls.values():
+            wrk(url, warmup, connections, lua)
+    results: dict[str, list[WrkResult]] = {key: [] for key in urls}
+    for _ in range(runs):
+        for key, url in urls.items():
+            results[key].append(wrk(url, seconds, connections, lua))
+    return results
+
+
 def poll(check: Callable[[], bool], timeout: float, interval: float = 0.005) -> float | None:
     """Seconds until check() is true (checked every `interval`), or None after `timeout`."""
     started = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..loadgen import POST_LUA, WrkResult, answer, wrk, wrk_description
+from ..loadgen import POST_LUA, check_answers, wrk_description, wrk_rounds
 from ..procs import Host, raw_starlette, write_files
 from ..projects import API_ROUTES, api_project
 from ..stats import Row, median
@@ -16,6 +16,14 @@ BASELINE = "raw Starlette, uvicorn 1 worker"
 TARGET = "≥ 0.65 of baseline req/s and p99 ≤ 1.5× baseline p99, no errors"  # issue 13: same-run ratios only
 
 
+def api_urls(baselines: dict[str, tuple[int, str]], host: Host) -> dict[str, str]:
+    """URLs of the baselines' (port, path) and of the host's four API steps (keyed by language), each
+    checked to answer the small JSON; the baselines first, in the order given."""
+    targets = {**baselines, **{lang: (host.port, API_ROUTES[lang]) for lang, _, _ in SUBJECTS}}
+    check_answers(targets)
+    return {key: f"http://127.0.0.1:{port}{path}" for key, (port, path) in targets.items()}
+
+
 def run(cfg: Config, work: Path) -> list[Row]:
     root = write_files(work / "api", api_project())
     lua = work / "post.lua"
@@ -23,19 +31,8 @@ def run(cfg: Config, work: Path) -> list[Row]:
     with raw_starlette(work) as raw, Host(root) as host:
         raw.wait_http("/")
         host.ready()
-        targets = {"raw": (raw.port, "/hello"), **{lang: (host.port, API_ROUTES[lang]) for lang, _, _ in SUBJECTS}}
-        for key, (port, path) in targets.items():  # each answers the small JSON before it is measured
-            got = answer(port, path)
-            if got is None or got[0] != 200 or b'"ada"' not in got[1]:
-                raise RuntimeError(f"{key} at port {port} {path} answered {got!r}")
-        urls = {key: f"http://127.0.0.1:{port}{path}" for key, (port, path) in targets.items()}
-        if cfg.wrk_warmup:
-            for url in urls.values():
-                wrk(url, cfg.wrk_warmup, cfg.connections, lua)
-        results: dict[str, list[WrkResult]] = {key: [] for key in urls}
-        for _ in range(cfg.wrk_runs):  # interleaved: machine drift hits baseline and subjects alike
-            for key, url in urls.items():
-                results[key].append(wrk(url, cfg.wrk_seconds, cfg.connections, lua))
+        urls = api_urls({"raw": (raw.port, "/hello")}, host)
+        results = wrk_rounds(urls, cfg.wrk_runs, cfg.wrk_seconds, cfg.connections, lua, cfg.wrk_warmup)
     base = results["raw"]
     rows = []
     for lang, scenario, name in SUBJECTS:

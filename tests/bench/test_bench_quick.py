@@ -19,7 +19,7 @@ from redis_support import need_redis
 
 from conftest import REPO, need
 
-SCENARIOS = [*(f"S{i}" for i in range(1, 9)), "R1", "W1"]
+SCENARIOS = [*(f"S{i}" for i in range(1, 11)), "R1", "W1"]
 
 
 def is_number(x: object) -> bool:
