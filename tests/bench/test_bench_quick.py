@@ -1,4 +1,4 @@
-"""The benchmark suite's --quick smoke (issue 5): every scenario runs end to end and reports numbers.
+"""The benchmark suite's --quick smoke (issues 5 and 13): every scenario runs end to end and reports numbers.
 
 No speed targets are asserted here (the machine is shared); only that each scenario produced figures,
 that its baselines were measured in the same run, and that no event was lost.
@@ -63,8 +63,17 @@ def test_quick_suite_reports_every_scenario(tmp_path: Path) -> None:
         assert any(is_number(r["median"]) for r in rows), f"{sid} measured nothing"
     for row in result["scenarios"]["S4"]:
         assert row["extra"]["lost"] == 0, f"S4 {row['name']}: events lost"
-    for sid in ("S1", "S2", "S3"):
+    for sid in ("S1", "S2", "S3", "S9", "S10"):
         assert all(r["extra"]["errors"] == 0 for r in result["scenarios"][sid]), f"{sid}: non-2xx answers"
+    latency = result["scenarios"]["S9"]  # each language's step, against raw Starlette + its own bare echo
+    assert {r["name"].split(" API step")[0] for r in latency} == {"JS", "TS", "Python", "Ruby"}
+    for row in latency:
+        echo = next(v for k, v in row["extra"].items() if k.startswith("bare ") and k.endswith("echo p50 µs"))
+        assert is_number(echo) and row["extra"]["allowed p50 µs"] == pytest.approx(row["baseline_median"] + 1.5 * echo)
+    peers = result["scenarios"]["S10"]  # FastAPI against raw Starlette, then each step against FastAPI
+    assert peers[0]["name"].startswith("FastAPI") and peers[0]["baseline"].startswith("raw Starlette")
+    assert [r["baseline"] for r in peers[1:]] == [peers[0]["name"]] * 4
+    assert not any("Motia" in r["name"] for r in peers), "Motia runs only with --peers"
     table = (tmp_path / "quick.md").read_text()
     assert "| # | measured | median |" in table
     for needle in ("- command:", "- commit:", "- machine:", "taskset -c 1", "servers not pinned"):
