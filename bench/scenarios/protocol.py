@@ -16,13 +16,14 @@ LANGS = {"python": "Python", "node": "Node", "ruby": "Ruby"}
 BASELINE = "bare newline-JSON echo, same interpreters"
 
 
-def pingpong(lang: str, impl: str, seq: int, pipe: int, warm: int) -> dict[str, float]:
+def pingpong(lang: str, impl: str, seq: int, pipe: int, warm: int) -> dict[str, Any]:
+    """One `python -m bench.pingpong` run: {"p50_us", "p99_us", "pipe_msgs_s"} (None with pipe=0)."""
     out = subprocess.run([PYTHON, "-m", "bench.pingpong", "--lang", lang, "--impl", impl, "--seq", str(seq),
                           "--pipe", str(pipe), "--warm", str(warm)], cwd=REPO, capture_output=True, text=True,
                          timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"pingpong {lang} {impl} failed:\n{out.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
