@@ -58,10 +58,10 @@ def wrk(url: str, seconds: int, connections: int, lua: Path, timeout: int | None
     return WrkResult(float(rps.group(1)), _ms(*lat["50"].groups()), _ms(*lat["99"].groups()), bad)
 
 
-def check_answers(targets: dict[str, tuple[int, str]]) -> None:
+def check_answers(targets: dict[str, tuple[int, str]], timeout: float = 5) -> None:
     """Every (port, path) answers the small JSON before it is measured (a 404 under wrk is fast and wrong)."""
     for key, (port, path) in targets.items():
-        got = answer(port, path)
+        got = answer(port, path, timeout=timeout)
         if got is None or got[0] != 200 or b'"ada"' not in got[1]:
             raise RuntimeError(f"{key} at port {port} {path} answered {got!r}")
 
@@ -90,9 +90,10 @@ def poll(check: Callable[[], bool], timeout: float, interval: float = 0.005) -> 
     return None
 
 
-def answer(port: int, path: str, body: bytes = b'{"name":"ada"}') -> tuple[int, bytes] | None:
-    """POST body to 127.0.0.1:port/path on a fresh connection; None when nothing listens yet."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def answer(port: int, path: str, body: bytes = b'{"name":"ada"}', timeout: float = 5) -> tuple[int, bytes] | None:
+    """POST body to 127.0.0.1:port/path on a fresh connection; None when nothing listens yet (or no answer
+    within `timeout` seconds)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("POST", path, body, {"content-type": "application/json"})
         r = conn.getresponse()

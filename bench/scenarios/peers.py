@@ -47,7 +47,7 @@ def run(cfg: Config, work: Path) -> list[Row]:
         results = wrk_rounds(urls, cfg.wrk_runs, cfg.wrk_seconds, cfg.connections, lua, cfg.wrk_warmup)
         if motia is not None:
             motia.wait_http("/js")
-            check_answers({"motia": (motia.port, "/js")})
+            check_answers({"motia": (motia.port, "/js")}, timeout=MOTIA_TIMEOUT)  # a process per call: slow
             # Motia 0.17 spawns a process per step call: 32 at once answer nothing within a run (wrk's
             # timeouts), so it and Steppe's JS step are compared one request at a time, in turn
             slow = wrk_rounds({"js": urls["js"], "motia": f"http://127.0.0.1:{motia.port}/js"}, cfg.wrk_runs,
