@@ -1,6 +1,6 @@
-"""`python -m bench [--quick] [--only S4,S5] [--out DIR] [--name NAME]`: run the suite, write the results.
+"""`python -m bench [--quick] [--only S4,S5] [--out DIR] [--name NAME] [--peers]`: run the suite, write the results.
 
-Every scenario of issue 5 runs on this machine in temporary project folders on free loopback ports,
+Every scenario of issues 5 and 13 runs on this machine in temporary project folders on free loopback ports,
 and the table lands in DIR/NAME.md and DIR/NAME.json (default bench/results/latest, or .../quick).
 """
 
@@ -28,13 +28,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a small, fast smoke of every scenario (CI)")
-    ap.add_argument("--only", default="", help="comma-separated scenarios: S1..S8, R1, W1 or api, events, protocol, "
-                                               "state, startup, memory, redis, workbench; R1 = redis, W1 = workbench) "
+    ap.add_argument("--only", default="", help="comma-separated scenarios: S1..S10, R1, W1 or api, events, protocol, "
+                                               "state, startup, memory, latency, peers, redis, workbench "
                                                "(default: all)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="directory for the results")
     ap.add_argument("--name", default=None, help="file name of the results (default: latest, or quick)")
     ap.add_argument("--runs", type=int, default=None, help="override the number of runs per measurement")
     ap.add_argument("--keep", action="store_true", help="keep the temporary projects and server logs")
+    ap.add_argument("--peers", action="store_true", help="S10 also measures the optional peers (Motia 0.17, "
+                                                          "installed by bench/peers/setup-motia)")
     return ap.parse_args(argv)
 
 
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config.quick_smoke() if args.quick else Config()
     if args.runs:
         cfg = dataclasses.replace(cfg, runs=args.runs, wrk_runs=args.runs, cold_runs=args.runs)
+    cfg = dataclasses.replace(cfg, peers=args.peers)
     work = Path(tempfile.mkdtemp(prefix="steppe-bench-"))
     rows: list[Row] = []
     errors: dict[str, str] = {}

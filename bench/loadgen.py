@@ -40,11 +40,14 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, seconds: int, connections: int, lua: Path) -> WrkResult:
+def wrk(url: str, seconds: int, connections: int, lua: Path, timeout: int | None = None) -> WrkResult:
+    """One wrk run; `timeout` (s) replaces wrk's 2 s per request, after which it counts a socket timeout."""
     cmd = [WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url]
+    if timeout:
+        cmd[1:1] = [f"--timeout={timeout}s"]
     if wrk_pinned():
         cmd = ["taskset", "-c", WRK_CPU, *cmd]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + (timeout or 2) + 30).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     lat = {q: re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s|m)\b", out, re.M) for q in ("50", "99")}
     if rps is None or lat["50"] is None or lat["99"] is None:
@@ -53,6 +56,28 @@ def wrk(url: str, seconds: int, connections: int, lua: Path) -> WrkResult:
     if errors := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         bad += sum(int(n) for n in errors.groups())
     return WrkResult(float(rps.group(1)), _ms(*lat["50"].groups()), _ms(*lat["99"].groups()), bad)
+
+
+def check_answers(targets: dict[str, tuple[int, str]], timeout: float = 5) -> None:
+    """Every (port, path) answers the small JSON before it is measured (a 404 under wrk is fast and wrong)."""
+    for key, (port, path) in targets.items():
+        got = answer(port, path, timeout=timeout)
+        if got is None or got[0] != 200 or b'"ada"' not in got[1]:
+            raise RuntimeError(f"{key} at port {port} {path} answered {got!r}")
+
+
+def wrk_rounds(urls: dict[str, str], runs: int, seconds: int, connections: int, lua: Path,
+               warmup: int = 0, timeout: int | None = None) -> dict[str, list[WrkResult]]:
+    """`runs` rounds of wrk over every URL in turn (interleaved: machine drift hits subjects and baselines
+    alike), after `warmup` seconds of wrk on each."""
+    if warmup:
+        for url in urls.values():
+            wrk(url, warmup, connections, lua, timeout)
+    results: dict[str, list[WrkResult]] = {key: [] for key in urls}
+    for _ in range(runs):
+        for key, url in urls.items():
+            results[key].append(wrk(url, seconds, connections, lua, timeout))
+    return results
 
 
 def poll(check: Callable[[], bool], timeout: float, interval: float = 0.005) -> float | None:
@@ -65,9 +90,10 @@ def poll(check: Callable[[], bool], timeout: float, interval: float = 0.005) -> 
     return None
 
 
-def answer(port: int, path: str, body: bytes = b'{"name":"ada"}') -> tuple[int, bytes] | None:
-    """POST body to 127.0.0.1:port/path on a fresh connection; None when nothing listens yet."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def answer(port: int, path: str, body: bytes = b'{"name":"ada"}', timeout: float = 5) -> tuple[int, bytes] | None:
+    """POST body to 127.0.0.1:port/path on a fresh connection; None when nothing listens yet (or no answer
+    within `timeout` seconds)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("POST", path, body, {"content-type": "application/json"})
         r = conn.getresponse()

@@ -6,7 +6,7 @@
 its RpcConnection; `bare` starts bench/echo/echo.<ext> under the same interpreter and talks newline JSON
 over the same kind of pipe with the same event loop (uvloop, as the host uses) and orjson, no framework.
 Sequential: one ping at a time, latency of each. Pipelined: all pings written at once, then all answers
-awaited. Prints one JSON object: {"p50_us", "p99_us", "pipe_msgs_s"}.
+awaited. Prints one JSON object: {"p50_us", "p99_us", "pipe_msgs_s"} (pipe_msgs_s null with --pipe 0).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Runner:
         await self.proc.stop()
 
 
-async def measure(lang: str, impl: str, seq: int, pipe: int, warm: int) -> dict[str, float]:
+async def measure(lang: str, impl: str, seq: int, pipe: int, warm: int) -> dict[str, float | None]:
     from steppe.runners import RunnerRegistry
 
     with tempfile.TemporaryDirectory(prefix="steppe-bench-ping-") as tmp:
@@ -101,18 +101,21 @@ async def measure(lang: str, impl: str, seq: int, pipe: int, warm: int) -> dict[
         try:
             for _ in range(warm):
                 await peer.ping()
-            await peer.burst(min(pipe, 1000))
+            if pipe:
+                await peer.burst(min(pipe, 1000))
             latencies = []
             for _ in range(seq):
                 t0 = time.perf_counter_ns()
                 await peer.ping()
                 latencies.append((time.perf_counter_ns() - t0) / 1000)
-            t0 = time.perf_counter_ns()
-            await peer.burst(pipe)
-            pipe_s = (time.perf_counter_ns() - t0) / 1e9
+            pipe_msgs_s = None  # --pipe 0: sequential pings only (S9 needs no more)
+            if pipe:
+                t0 = time.perf_counter_ns()
+                await peer.burst(pipe)
+                pipe_msgs_s = pipe / ((time.perf_counter_ns() - t0) / 1e9)
         finally:
             await peer.stop()
-    return {"p50_us": percentile(latencies, 50), "p99_us": percentile(latencies, 99), "pipe_msgs_s": pipe / pipe_s}
+    return {"p50_us": percentile(latencies, 50), "p99_us": percentile(latencies, 99), "pipe_msgs_s": pipe_msgs_s}
 
 
 def main() -> None:

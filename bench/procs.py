@@ -29,6 +29,20 @@ async def hello(request):
 
 app = Starlette(routes=[Route("/hello", hello, methods=["POST"])])
 '''
+# S10's peer: the same handler as a FastAPI user writes it (a pydantic model for the body, a dict returned)
+FASTAPI_APP = '''
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+class Hello(BaseModel):
+    name: str
+
+app = FastAPI()
+
+@app.post("/hello")
+async def hello(body: Hello):
+    return {"hello": body.name}
+'''
 
 
 def free_port() -> int:
@@ -99,12 +113,23 @@ class Server:
         self.stop()
 
 
-def raw_starlette(workdir: Path) -> Server:
-    """The baseline: the same tiny handler in raw Starlette, uvicorn, one worker (uvloop + httptools)."""
-    (workdir / "raw_app.py").write_text(RAW_STARLETTE)
+def uvicorn_app(workdir: Path, module: str, source: str) -> Server:
+    """`source` (a module defining `app`) on uvicorn, one worker, uvloop + httptools (as the host runs)."""
+    (workdir / f"{module}.py").write_text(source)
     port = free_port()
-    return Server([PYTHON, "-m", "uvicorn", "raw_app:app", "--host", "127.0.0.1", "--port", str(port),
-                   "--workers", "1", "--log-level", "warning"], port, workdir / f"raw-{port}.log", cwd=workdir)
+    return Server([PYTHON, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"],
+                  port, workdir / f"{module}-{port}.log", cwd=workdir)
+
+
+def raw_starlette(workdir: Path) -> Server:
+    """The baseline: the same tiny handler in raw Starlette."""
+    return uvicorn_app(workdir, "raw_app", RAW_STARLETTE)
+
+
+def fastapi_peer(workdir: Path) -> Server:
+    """S10's peer: the same handler in FastAPI, served exactly as the raw Starlette baseline."""
+    return uvicorn_app(workdir, "fastapi_app", FASTAPI_APP)
 
 
 BENCH_ADMIN_TOKEN = "bench-admin-token"

@@ -62,7 +62,7 @@ def fmt(x: Any) -> str:
 
 
 def build(meta: dict[str, Any], rows: list[Row], errors: dict[str, str]) -> dict[str, Any]:
-    scenarios: dict[str, list[dict[str, Any]]] = {f"S{i}": [] for i in range(1, 9)}
+    scenarios: dict[str, list[dict[str, Any]]] = {f"S{i}": [] for i in range(1, 11)}
     for row in rows:
         scenarios.setdefault(row.scenario, []).append(row.as_json())
     return {**meta, "scenarios": scenarios, "errors": errors}

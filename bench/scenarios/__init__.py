@@ -1,4 +1,4 @@
-"""The scenarios of issue 5, in the order they run, and the knobs a full or a --quick run uses."""
+"""The scenarios of issues 5 and 13, in the order they run, and the knobs a full or a --quick run uses."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class Config:
     cold_runs: int = 5  # cold starts of each server (S7)
     reload_timeout: float = 5.0  # seconds to wait for an edited step's new code (S7)
     leak_bursts: int = 5  # one-hop bursts on one host for the leak check (S8)
+    peers: bool = False  # S10: the optional peers too (Motia), not only FastAPI
     quick: bool = False
 
     @classmethod
@@ -39,8 +40,9 @@ Scenario = Callable[[Config, Path], list[Row]]
 
 def registry() -> list[tuple[str, str, Scenario]]:
     """(key, scenario ids, run function) in running order."""
-    from . import api, events, memory, protocol, redis, startup, state, workbench
+    from . import api, events, latency, memory, peers, protocol, redis, startup, state, workbench
 
     return [("api", "S1 S2 S3", api.run), ("events", "S4", events.run), ("protocol", "S5", protocol.run),
             ("state", "S6", state.run), ("startup", "S7", startup.run), ("memory", "S8", memory.run),
-            ("redis", "R1", redis.run), ("workbench", "W1", workbench.run)]
+            ("latency", "S9", latency.run), ("peers", "S10", peers.run), ("redis", "R1", redis.run),
+            ("workbench", "W1", workbench.run)]

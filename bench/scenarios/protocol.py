@@ -16,13 +16,14 @@ LANGS = {"python": "Python", "node": "Node", "ruby": "Ruby"}
 BASELINE = "bare newline-JSON echo, same interpreters"
 
 
-def pingpong(lang: str, impl: str, seq: int, pipe: int, warm: int) -> dict[str, float]:
+def pingpong(lang: str, impl: str, seq: int, pipe: int, warm: int) -> dict[str, Any]:
+    """One `python -m bench.pingpong` run: {"p50_us", "p99_us", "pipe_msgs_s"} (None with pipe=0)."""
     out = subprocess.run([PYTHON, "-m", "bench.pingpong", "--lang", lang, "--impl", impl, "--seq", str(seq),
                           "--pipe", str(pipe), "--warm", str(warm)], cwd=REPO, capture_output=True, text=True,
                          timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"pingpong {lang} {impl} failed:\n{out.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -45,6 +46,6 @@ def run(cfg: Config, work: Path) -> list[Row]:
         seq.check("p50 ≤ 1.5× bare echo", lambda m, ratio, x: ratio <= 1.5)
         pipe = Row("S5", f"{title} runner ping, pipelined", "msgs/s", [x["pipe_msgs_s"] for x in rpc],
                    f"{BASELINE}, pipelined", [x["pipe_msgs_s"] for x in bare], note=note)
-        pipe.check("≥ 50 % of bare echo", lambda m, ratio, x: ratio >= 0.5)
+        pipe.check("≥ 0.60 of bare echo", lambda m, ratio, x: ratio >= 0.6)  # issue 13 (was 0.5)
         rows += [seq, pipe]
     return rows

@@ -49,7 +49,8 @@ def cold_starts(cfg: Config, work: Path) -> list[Row]:
               steppe_times, "raw Starlette, uvicorn: spawn → first 200", raw_times, higher_is_better=False,
               extra={"all four API steps answered, s": median(all_steps)},
               note="project: four API steps (Python, JS, TS, Ruby), fresh .steppe/ each start; polled every 5 ms")
-    return [row.check("< 1.0 s", lambda m, ratio, x: m < 1.0)]
+    # issue 13: a ratio to raw uvicorn's own start (the old "< 1.0 s" differed 2–3× between machines)
+    return [row.check("≤ 2× raw uvicorn's spawn → first 200", lambda m, ratio, x: ratio <= 2.0)]
 
 
 def reloads(cfg: Config, work: Path) -> list[Row]:
