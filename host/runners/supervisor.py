@@ -29,6 +29,29 @@ class InvocationTimeout(Exception):
     pass
 
 
+async def settled(fut: asyncio.Future[Any], timeout: float | None) -> bool:
+    """Wait until `fut` is done or `timeout` seconds have passed; whether it is done. `fut` is never
+    cancelled (the runner still owes its answer; a cancel is asked of it separately), neither on timeout nor
+    when the waiting task is cancelled. One waiter and one timer handle: `wait_for(shield(fut))` made two
+    more futures, a task-level timeout and their callbacks, on every invocation."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: Any) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    fut.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake, None) if timeout is not None else None
+    try:
+        await waiter
+    finally:
+        if timer is not None:
+            timer.cancel()
+        fut.remove_done_callback(wake)
+    return fut.done()
+
+
 @dataclass
 class InvocationContext:
     """What a handler's calls back into the host need to know about the invocation that made them."""
@@ -275,10 +298,10 @@ class RunnerSupervisor:
         rid, fut = process.rpc.request("invoke", dict(params))
         self.invocations[rid] = context
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
-        except TimeoutError:
-            self._cancel_later(process, rid, fut)
-            raise InvocationTimeout(f"handler did not finish within {timeout}s") from None
+            if not fut.done() and not await settled(fut, timeout):
+                self._cancel_later(process, rid, fut)
+                raise InvocationTimeout(f"handler did not finish within {timeout}s")
+            return fut.result()
         except asyncio.CancelledError:
             self._cancel_later(process, rid, fut)
             raise
