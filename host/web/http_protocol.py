@@ -10,6 +10,7 @@ largest single cost of an API request in the host's profile."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -79,6 +80,12 @@ def bounded_protocol(max_headers: int) -> Any:
 
     class BoundedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
         _head_bytes: int | None = 0  # bytes received while reading a request head; None while in a body
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # uvicorn formats every request's access-log line (path quoting, client address) before the logger
+            # drops it at the host's `warning` level; format only when the line would be written
+            self.access_log = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)  # flow control and addresses from the real transport
