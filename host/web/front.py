@@ -60,6 +60,8 @@ class StepTable(BaseRoute):
 
     def find(self, method: str, path: str) -> Found | None:
         """The endpoint and path parameters of the step the router would serve this request with, or None."""
+        if path.endswith("\n"):  # the router's `^/path$` also matches `/path\n`: such paths stay its own
+            return None
         hit = self.exact.get((method, path))
         for index, regex, convertors, methods, endpoint in self.patterns:
             if hit is not None and index > hit[0]:
@@ -69,9 +71,11 @@ class StepTable(BaseRoute):
         return (hit[1], {}) if hit is not None else None
 
     def shadowed(self, scope: Scope) -> bool:
+        """Whether a route before the steps takes this request first (the router tries them in order)."""
         if scope["path"] in self.shadowing:
             return True
-        return any(route.matches(scope)[0] is Match.FULL for route in self.shadowing_routes)
+        return bool(self.shadowing_routes) and any(route.matches(scope)[0] is Match.FULL
+                                                   for route in self.shadowing_routes)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         return Match.NONE, {}
