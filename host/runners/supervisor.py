@@ -12,6 +12,7 @@ from typing import Any
 from .. import wire
 from ..health import Health
 from ..rpc import ConnectionLost, RpcError
+from .deadline import settled
 from .process import RunnerProcess
 from .registry import RunnerSpec
 
@@ -27,29 +28,6 @@ class RunnerUnavailable(Exception):
 
 class InvocationTimeout(Exception):
     pass
-
-
-async def settled(fut: asyncio.Future[Any], timeout: float | None) -> bool:
-    """Wait until `fut` is done or `timeout` seconds have passed; whether it is done. `fut` is never
-    cancelled (the runner still owes its answer; a cancel is asked of it separately), neither on timeout nor
-    when the waiting task is cancelled. One waiter and one timer handle: `wait_for(shield(fut))` made two
-    more futures, a task-level timeout and their callbacks, on every invocation."""
-    loop = asyncio.get_running_loop()
-    waiter = loop.create_future()
-
-    def wake(_: Any) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    fut.add_done_callback(wake)
-    timer = loop.call_later(timeout, wake, None) if timeout is not None else None
-    try:
-        await waiter
-    finally:
-        if timer is not None:
-            timer.cancel()
-        fut.remove_done_callback(wake)
-    return fut.done()
 
 
 @dataclass
