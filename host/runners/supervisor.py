@@ -12,6 +12,7 @@ from typing import Any
 from .. import wire
 from ..health import Health
 from ..rpc import ConnectionLost, RpcError
+from .deadline import settled
 from .process import RunnerProcess
 from .registry import RunnerSpec
 
@@ -275,10 +276,10 @@ class RunnerSupervisor:
         rid, fut = process.rpc.request("invoke", dict(params))
         self.invocations[rid] = context
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
-        except TimeoutError:
-            self._cancel_later(process, rid, fut)
-            raise InvocationTimeout(f"handler did not finish within {timeout}s") from None
+            if not fut.done() and not await settled(fut, timeout):
+                self._cancel_later(process, rid, fut)
+                raise InvocationTimeout(f"handler did not finish within {timeout}s")
+            return fut.result()
         except asyncio.CancelledError:
             self._cancel_later(process, rid, fut)
             raise

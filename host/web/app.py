@@ -16,17 +16,18 @@ from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from ..invoker import new_trace_id
 from ..steps import starlette_path
 from ..streams.ws import make_stream_socket_endpoint
 from .admin import admin_routes
-from .api import api_endpoint, json_response
+from .api import crash_response, json_response
 from .emitted import emitted_routes
+from .front import SteppeApp, StepTable
 from .guard import AdminGuard, AdminPolicy
 from .limits import HeaderLimit
-from .metrics import counted, metrics_routes
+from .metrics import metrics_routes
 from .openapi import openapi_document
 from .operate import operate_routes
+from .step_endpoint import StepEndpoint
 from .unloaded import unloaded_routes
 from .workbench import workbench_routes
 
@@ -59,12 +60,11 @@ def build_routes(host: WebHost) -> list[BaseRoute]:
     metrics = getattr(host, "metrics", None)
     if metrics is not None:
         routes += metrics_routes(host, metrics)
-    for step in steps:
-        endpoint = api_endpoint(step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout,
-                                expose_errors=s.mode == "dev", max_depth=s.max_json_depth)
-        if metrics is not None:
-            endpoint = counted(endpoint, step.name, metrics)
-        routes.append(Route(starlette_path(step.route), endpoint, methods=[step.method], name=step.name))
+    front = list(routes)
+    step_routes = [Route(starlette_path(step.route), StepEndpoint(
+        step, host.invoker, host.logs, max_body=s.max_body, timeout=s.api_timeout, expose_errors=s.mode == "dev",
+        max_depth=s.max_json_depth, metrics=metrics), methods=[step.method], name=step.name) for step in steps]
+    routes = [StepTable(front, step_routes), *front, *step_routes]
     routes += unloaded_routes(list(host.project.steps.values()), {(st.method, st.route) for st in steps}, s.root,
                               expose_errors=s.mode == "dev")
     client_js = STATIC / "client.js"
@@ -79,8 +79,8 @@ def build_routes(host: WebHost) -> list[BaseRoute]:
     return routes
 
 
-def build_app(host: WebHost) -> FastAPI:
-    app = FastAPI(title=f"Steppe: {host.settings.root.name}", openapi_url=None, docs_url=None, redoc_url=None,
+def build_app(host: WebHost) -> SteppeApp:
+    app = SteppeApp(title=f"Steppe: {host.settings.root.name}", openapi_url=None, docs_url=None, redoc_url=None,
                   **_no_telemetry())
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -93,16 +93,14 @@ def build_app(host: WebHost) -> FastAPI:
                              headers=headers)
 
     async def internal_error(request: Request, exc: Exception) -> Response:
-        trace_id = new_trace_id()
-        host.logs.write("error", f"{request.method} {request.url.path} failed: {type(exc).__name__}: {exc}",
-                        trace_id=trace_id)
-        return json_response(500, {"error": "Internal Server Error"}, trace_id)
+        return crash_response(host.logs, request.method, request.url.path, exc)
 
     app.add_exception_handler(404, http_error)
     app.add_exception_handler(405, http_error)
     app.add_exception_handler(Exception, internal_error)
     app.add_middleware(AdminGuard, policy=AdminPolicy.of(host.settings))
     app.add_middleware(HeaderLimit, limit=host.settings.max_headers)  # added last: runs first
+    app.max_headers = host.settings.max_headers  # the front door leaves larger heads to HeaderLimit
     return app
 
 

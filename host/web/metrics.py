@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -33,14 +32,3 @@ def metrics_routes(host: Any, metrics: Metrics) -> list[Route]:
         return Response(metrics.render(), 200, media_type=CONTENT_TYPE)
 
     return [Route("/__steppe/metrics", scrape)]
-
-
-def counted(endpoint: Callable[[Request], Awaitable[Response]], step: str,
-            metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
-    """An API step's endpoint that counts its answers by method and status."""
-    async def endpoint_counted(request: Request) -> Response:
-        response = await endpoint(request)
-        metrics.request(step, request.method, response.status_code)
-        return response
-
-    return endpoint_counted

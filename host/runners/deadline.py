@@ -1,0 +1,78 @@
+"""Waiting for a runner's answer with a timeout, without a timer per invocation.
+
+A timer handle per call (`loop.call_later`, then cancelling it) cost more than the rest of the wait on
+uvloop (≈11 µs against ≈3 µs measured under load here), and nearly every invocation ends long before its
+timeout. Deadlines are rounded up to the next SLOT seconds instead, and every wait ending in one slot
+shares that slot's timer: a timeout fires up to SLOT late, never early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+SLOT = 0.01  # seconds: how late a timeout may fire
+
+
+class Deadlines:
+    """One timer per slot of the loop's clock that has waits ending in it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._slots: dict[float, dict[asyncio.Future[None], None]] = {}
+
+    def add(self, waiter: asyncio.Future[None], timeout: float) -> float:
+        """Wake `waiter` (set its result) `timeout` seconds from now, unless it is done by then; the slot's
+        key, for `discard`."""
+        at = math.ceil((self._loop.time() + timeout) / SLOT) * SLOT
+        waiters = self._slots.get(at)
+        if waiters is None:
+            waiters = self._slots[at] = {}
+            self._loop.call_at(at, self._expire, at)
+        waiters[waiter] = None
+        return at
+
+    def discard(self, at: float, waiter: asyncio.Future[None]) -> None:
+        waiters = self._slots.get(at)
+        if waiters is not None:
+            waiters.pop(waiter, None)
+
+    def _expire(self, at: float) -> None:
+        for waiter in self._slots.pop(at, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+_deadlines: dict[asyncio.AbstractEventLoop, Deadlines] = {}
+
+
+def deadlines(loop: asyncio.AbstractEventLoop) -> Deadlines:
+    found = _deadlines.get(loop)
+    if found is None:
+        _deadlines.clear()  # a new loop (tests run many): the old one's slots are gone with it
+        found = _deadlines[loop] = Deadlines(loop)
+    return found
+
+
+async def settled(fut: asyncio.Future[Any], timeout: float | None) -> bool:
+    """Wait until `fut` is done or `timeout` seconds have passed; whether it is done. `fut` is never
+    cancelled (the runner still owes its answer; a cancel is asked of it separately), neither on timeout nor
+    when the waiting task is cancelled: only the waiter is."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: Any) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    fut.add_done_callback(wake)
+    slots = deadlines(loop) if timeout is not None else None
+    at = slots.add(waiter, timeout) if slots is not None and timeout is not None else 0.0
+    try:
+        await waiter
+    finally:
+        if slots is not None:
+            slots.discard(at, waiter)
+        fut.remove_done_callback(wake)
+    return fut.done()
