@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from .redis_lane import RedisLane, usable
+
 if TYPE_CHECKING:
     from .health import Health
     from .settings import Settings
@@ -35,6 +37,8 @@ class RedisConn:
         pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30,
                                                         health_check_interval=30)
         self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        # the hot paths' connection (queue takes and batches, state get/set): see redis_lane for why
+        self.lane: RedisLane | None = RedisLane(url) if usable(url) else None
         self._batch: list[tuple[Any, list[Any], list[Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.health: Health | None = None  # the host's, told when Redis stops or starts answering
@@ -51,7 +55,6 @@ class RedisConn:
         """The Redis address for messages: host, port and db, never a password."""
         kw = self.client.connection_pool.connection_kwargs
         return f"{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
-        self._users = 0
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -59,6 +62,18 @@ class RedisConn:
     def script(self, source: str) -> Any:
         """A Lua script, sent once and then called by its SHA (redis-py reloads it after a Redis restart)."""
         return self.client.register_script(source)
+
+    async def run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+        """Run a script now, on the lane when there is one."""
+        if self.lane is not None:
+            return await self.lane.evalsha(script, keys, args)
+        return await script(keys=keys, args=args)
+
+    async def command(self, *args: Any) -> Any:
+        """One plain command (replies as bytes), on the lane when there is one."""
+        if self.lane is not None:
+            return await self.lane.call(*args)
+        return await self.client.execute_command(*args)
 
     async def batched(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
         """Run a script in the next batch: the calls made in one turn of the event loop go out as one
@@ -75,10 +90,7 @@ class RedisConn:
             batch, self._batch = self._batch, []
             for _ in range(2):  # once more after a Redis restart emptied its script cache
                 try:
-                    async with self.client.pipeline(transaction=False) as pipe:
-                        for script, keys, args, _fut in batch:
-                            pipe.evalsha(script.sha, len(keys), *keys, *args)
-                        results = await pipe.execute(raise_on_error=False)
+                    results = await self._send_batch(batch)
                 except Exception as e:  # the connection failed: every caller of the batch hears it
                     for *_, fut in batch:
                         if not fut.done():
@@ -95,16 +107,28 @@ class RedisConn:
                 if not missing:
                     break
                 for script in {id(item[0]): item[0] for item in missing}.values():
-                    script.sha = await self.client.script_load(script.script)
+                    sha = await self.command("SCRIPT", "LOAD", script.script)
+                    script.sha = sha.decode() if isinstance(sha, bytes) else sha
                 batch = missing
             for *_, fut in batch:
                 if not fut.done():
                     fut.set_exception(RuntimeError("Redis lost the Steppe scripts twice in a row"))
 
+    async def _send_batch(self, batch: list[tuple[Any, list[Any], list[Any], asyncio.Future[Any]]]) -> list[Any]:
+        if self.lane is not None:
+            return await self.lane.calls([("EVALSHA", script.sha, len(keys), *keys, *args)
+                                          for script, keys, args, _fut in batch])
+        async with self.client.pipeline(transaction=False) as pipe:
+            for script, keys, args, _fut in batch:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
+
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
     async def close(self) -> None:
+        if self.lane is not None:
+            self.lane.close()
         await self.client.aclose()
 
 

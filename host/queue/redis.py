@@ -103,7 +103,8 @@ class RedisQueue(Queue):
         self._start_upkeep()
         cap = self._caps.get(step, -1)
         try:
-            entries = await self._take(args=[self.base(step), self.consumer, limit, cap, _ms(time.time())])
+            entries = await self.conn.run(self._take, [],
+                                          [self.base(step), self.consumer, limit, cap, _ms(time.time())])
         except (RedisError, OSError) as e:  # the worker polls again: nothing is taken while Redis is away
             self.conn.unreachable("events are neither accepted nor delivered")
             log.warning("could not take deliveries of %s from Redis: %s", step, e)
