@@ -44,7 +44,7 @@ from redis.exceptions import RedisError
 from ..event import Event
 from ..redis_conn import RedisConn, part
 from .base import DeadLetter, Delivery, Queue, Subscription
-from .redis_lua import ACK, BURY, COUNTS, PUT, REAP, REPLAY, RETRY, TAKE
+from .redis_lua import ACK, ACK_MANY, BURY, COUNTS, PUT, PUT_MANY, REAP, REPLAY, RETRY, TAKE
 
 log = logging.getLogger("steppe.queue.redis")
 GROUP = "steppe"
@@ -73,7 +73,8 @@ class RedisQueue(Queue):
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._ids, self._steps, self._dead = conn.key("q", "ids"), conn.key("q", "steps"), conn.key("q", "dead")
         self._wake_keys = [conn.key("q", "wake", "flag"), conn.key("q", "wake")]
-        self._put, self._take, self._ack = conn.script(PUT), conn.script(TAKE), conn.script(ACK)
+        self._put, self._take = conn.script(PUT, many=PUT_MANY), conn.script(TAKE)
+        self._ack = conn.script(ACK, many=ACK_MANY)
         self._retry, self._bury, self._replay = conn.script(RETRY), conn.script(BURY), conn.script(REPLAY)
         self._reap, self._counts = conn.script(REAP), conn.script(COUNTS)
         self._caps: dict[str, int] = {}
