@@ -78,12 +78,15 @@ class RedisQueue(Queue):
         self._retry, self._bury, self._replay = conn.script(RETRY), conn.script(BURY), conn.script(REPLAY)
         self._reap, self._counts = conn.script(REAP), conn.script(COUNTS)
         self._caps: dict[str, int] = {}
+        self._bases: dict[str, str] = {}
         self._leased: dict[tuple[str, str], RedisDelivery] = {}  # (step, entry) -> what this host runs
         self._upkeep: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
 
     def base(self, step: str) -> str:
-        return self.conn.key("q", part(step)) + ":"
+        if (known := self._bases.get(step)) is None:  # asked for on every put, take and ack: built once
+            known = self._bases[step] = self.conn.key("q", part(step)) + ":"
+        return known
 
     def set_limits(self, concurrency: dict[str, int]) -> None:
         self._caps = dict(concurrency)
