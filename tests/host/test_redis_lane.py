@@ -2,7 +2,8 @@
 the machine's Redis: replies reach their own callers under concurrency and cancellation, errors arrive as
 redis-py's exceptions, a dropped connection fails what was in flight and the next call reconnects, a
 script Redis does not know is loaded and run, the URL's database is used; a batch of puts run as one
-script call keeps each put's own answer (dedupe) and the put order of a FIFO group."""
+script call keeps each put's own answer (dedupe) and the put order of a FIFO group; without a lane (TLS)
+the same calls go through redis-py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from redis_support import need_redis, redis_conn
 from steppe.event import Event
 from steppe.queue import Subscription
 from steppe.queue.redis import RedisQueue
-from steppe.redis_lane import RedisLane
+from steppe.redis_lane import RedisLane, usable
+from steppe.state.redis import RedisStateStore
 
 
 def key() -> str:
@@ -137,5 +139,28 @@ async def test_acks_batched_into_one_script_call_settle_every_delivery() -> None
             await asyncio.gather(*[q.ack(d) for d in taken])
             assert await q.counts() == {"ready": 0, "leased": 0, "dead": 0}
             assert await q.take("s", 100, False) == []
+        finally:
+            await q.close()
+
+
+async def test_without_a_lane_the_same_calls_go_through_redis_py() -> None:
+    # TLS URLs (rediss://) have no lane: scripts, batches (batch forms included) and commands use the pool
+    assert not usable("rediss://example.invalid:6380/0")
+    async with redis_conn() as conn:
+        conn.lane = None
+        q, state = RedisQueue(conn, upkeep=False), RedisStateStore(conn)
+        try:
+            sub = Subscription("s")
+            dup = Event(topic="t", data={}, trace_id="tr", id="dup")
+            answers = await asyncio.gather(q.put(dup, [sub], dedupe_window=60), q.put(dup, [sub], dedupe_window=60),
+                                           q.put(Event(topic="t", data={}, trace_id="tr", id="other"), [sub]))
+            assert answers == [True, False, True]
+            taken = await q.take("s", 10, False)
+            assert sorted(d.event.id for d in taken) == ["dup", "other"]
+            await asyncio.gather(*[q.ack(d) for d in taken])
+            assert await q.counts() == {"ready": 0, "leased": 0, "dead": 0}
+            await state.set("g", "k", {"v": 1})
+            assert await state.get("g", "k") == {"v": 1}
+            assert await state.delete("g", "k") == {"v": 1}
         finally:
             await q.close()
