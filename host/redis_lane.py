@@ -36,6 +36,7 @@ class _Wire(asyncio.Protocol):
     caller still waiting."""
 
     def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.reader = hiredis.Reader()
         self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.transport: asyncio.Transport | None = None
@@ -94,15 +95,22 @@ class RedisLane:
     def __init__(self, url: str) -> None:
         self._kw = parse_url(url)
         self._wire: _Wire | None = None
-        self._opening: asyncio.Lock | None = None
+        self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def _current(self) -> _Wire | None:
+        """The open connection of this event loop (a test or tool may run several loops in turn)."""
+        wire = self._wire
+        if wire is None or wire.closed is not None or wire.loop is not asyncio.get_running_loop():
+            return None
+        return wire
 
     async def _open(self) -> _Wire:
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            if self._wire is not None and self._wire.closed is None:
-                return self._wire
-            loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if self._opening is None or self._opening[0] is not loop:
+            self._opening = (loop, asyncio.Lock())
+        async with self._opening[1]:
+            if (current := self._current()) is not None:
+                return current
             try:
                 if "path" in self._kw:
                     _, wire = await loop.create_unix_connection(_Wire, self._kw["path"])
@@ -127,16 +135,12 @@ class RedisLane:
 
     async def call(self, *args: Any) -> Any:
         """One command; its reply as hiredis gives it (bytes, ints, lists, None)."""
-        wire = self._wire
-        if wire is None or wire.closed is not None:
-            wire = await self._open()
+        wire = self._current() or await self._open()
         return await wire.send(args)
 
     async def calls(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Several commands, written together, in order; each reply or the exception it raised."""
-        wire = self._wire
-        if wire is None or wire.closed is not None:
-            wire = await self._open()
+        wire = self._current() or await self._open()
         futs = [wire.send(args) for args in commands]
         return list(await asyncio.gather(*futs, return_exceptions=True))
 

@@ -164,3 +164,9 @@ async def test_without_a_lane_the_same_calls_go_through_redis_py() -> None:
             assert await state.delete("g", "k") == {"v": 1}
         finally:
             await q.close()
+
+
+def test_a_second_event_loop_gets_a_connection_of_its_own() -> None:
+    lane = RedisLane(need_redis())
+    for loop in ("first loop", "second loop"):  # the second must not write on the first loop's transport
+        assert asyncio.run(asyncio.wait_for(lane.call("ECHO", loop), 5)) == loop.encode()
