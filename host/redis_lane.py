@@ -1,12 +1,12 @@
 """One multiplexed Redis connection for the hot paths (queue takes and batches, state get/set).
 
 Why not redis-py's client for these: each of its commands checks a connection out of the pool, wraps the
-call in retry and timeout helpers, packs the arguments one by one and checks it back in, about 60 µs of
-host CPU per command on the machines we measure, against a ~20 µs loopback round trip (bench R1's state
-calls are a chain of such commands). A lane writes every command straight onto one connection, with
-hiredis packing the command and parsing the replies, and matches replies to callers in order (Redis
-answers the commands of one connection in the order they were sent). Commands issued in one turn of the
-event loop go out in one write.
+call in retry and timeout helpers, packs the arguments one by one and checks it back in: a sequential GET
+took 91-112 µs through the client against 14-25 µs on a lane, in one sitting on the 2-core bench VM
+(bench R1's state calls are chains of such commands; a delivery costs three). A lane writes every
+command straight onto one connection, with hiredis packing the commands and parsing the replies, and
+matches replies to callers in order (Redis answers the commands of one connection in the order they
+were sent). Commands issued in one turn of the event loop go out in one write.
 
 The lane is opened lazily and again after its connection drops; a caller whose command was in flight
 when it dropped gets redis-py's ConnectionError (a RedisError, as from the client), so callers handle
@@ -44,13 +44,14 @@ class _Wire(asyncio.Protocol):
         self.out: list[bytes] = []  # commands of this loop turn, written together at its end
 
     def send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        packed = hiredis.pack_command(args)
+        fut: asyncio.Future[Any] = self.loop.create_future()
         if self.closed is not None:
             fut.set_exception(self.closed)
             return fut
         if not self.out:
-            asyncio.get_running_loop().call_soon(self._write)
-        self.out.append(hiredis.pack_command(args))
+            self.loop.call_soon(self._write)
+        self.out.append(packed)
         self.waiting.append(fut)
         return fut
 
@@ -92,6 +93,8 @@ class _Wire(asyncio.Protocol):
 
 
 class RedisLane:
+    """Commands on one connection to the Redis at `url`, shared by every caller of the event loop."""
+
     def __init__(self, url: str) -> None:
         self._kw = parse_url(url)
         self._wire: _Wire | None = None
