@@ -21,8 +21,9 @@ XACKed and XDELed, so a stream holds exactly the ready and the leased deliveries
   at once instead of at their next poll.
 
 Every state change is one Lua script, atomic across hosts; the puts, acks, retries and burials of one
-turn of the event loop go out as one pipeline (RedisConn.batched), in call order. A delivery is a JSON
-record (id, FIFO group, attempts before this lease, creation time, last error, event).
+turn of the event loop go out as one write (RedisConn.batched, on the host's lane), in call order, and
+consecutive puts (or acks) of a batch run as one call of the script's batch form (redis_lua.many). A
+delivery is a JSON record (id, FIFO group, attempts before this lease, creation time, last error, event).
 """
 
 from __future__ import annotations
