@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from .redis_lane import RedisLane, usable
+
 if TYPE_CHECKING:
     from .health import Health
     from .settings import Settings
@@ -35,8 +37,11 @@ class RedisConn:
         pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30,
                                                         health_check_interval=30)
         self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        # the hot paths' connection (queue takes and batches, state get/set): see redis_lane for why
+        self.lane: RedisLane | None = RedisLane(url) if usable(url) else None
         self._batch: list[tuple[Any, list[Any], list[Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._many: dict[int, Any] = {}  # id of a script -> its batch form
         self.health: Health | None = None  # the host's, told when Redis stops or starts answering
 
     def answered(self) -> None:
@@ -51,14 +56,29 @@ class RedisConn:
         """The Redis address for messages: host, port and db, never a password."""
         kw = self.client.connection_pool.connection_kwargs
         return f"{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
-        self._users = 0
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
-    def script(self, source: str) -> Any:
-        """A Lua script, sent once and then called by its SHA (redis-py reloads it after a Redis restart)."""
-        return self.client.register_script(source)
+    def script(self, source: str, many: str | None = None) -> Any:
+        """A Lua script, sent once and then called by its SHA (loaded again after a Redis restart). `many`:
+        its batch form (queue.redis_lua.many), used for consecutive calls of it in one batch."""
+        script = self.client.register_script(source)
+        if many is not None:
+            self._many[id(script)] = self.client.register_script(many)
+        return script
+
+    async def run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+        """Run a script now, on the lane when there is one."""
+        if self.lane is not None:
+            return await self.lane.evalsha(script, keys, args)
+        return await script(keys=keys, args=args)
+
+    async def command(self, *args: Any) -> Any:
+        """One plain command (replies as bytes), on the lane when there is one."""
+        if self.lane is not None:
+            return await self.lane.call(*args)
+        return await self.client.execute_command(*args)
 
     async def batched(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
         """Run a script in the next batch: the calls made in one turn of the event loop go out as one
@@ -75,10 +95,7 @@ class RedisConn:
             batch, self._batch = self._batch, []
             for _ in range(2):  # once more after a Redis restart emptied its script cache
                 try:
-                    async with self.client.pipeline(transaction=False) as pipe:
-                        for script, keys, args, _fut in batch:
-                            pipe.evalsha(script.sha, len(keys), *keys, *args)
-                        results = await pipe.execute(raise_on_error=False)
+                    results = await self._send_batch(batch)
                 except Exception as e:  # the connection failed: every caller of the batch hears it
                     for *_, fut in batch:
                         if not fut.done():
@@ -94,17 +111,61 @@ class RedisConn:
                         fut.set_result(res)
                 if not missing:
                     break
-                for script in {id(item[0]): item[0] for item in missing}.values():
-                    script.sha = await self.client.script_load(script.script)
+                scripts = {id(item[0]): item[0] for item in missing}
+                for script in [*scripts.values(), *(self._many[k] for k in scripts if k in self._many)]:
+                    sha = await self.command("SCRIPT", "LOAD", script.script)
+                    script.sha = sha.decode() if isinstance(sha, bytes) else sha
                 batch = missing
             for *_, fut in batch:
                 if not fut.done():
                     fut.set_exception(RuntimeError("Redis lost the Steppe scripts twice in a row"))
 
+    async def _send_batch(self, batch: list[tuple[Any, list[Any], list[Any], asyncio.Future[Any]]]) -> list[Any]:
+        """The result (or exception) of each call of the batch. Runs of consecutive calls of a script with
+        a batch form and the same keys go out as one call of that form."""
+        calls: list[tuple[Any, list[Any], list[Any]]] = []
+        sizes: list[int] = []  # per call: how many items of the batch it runs (0: a plain call)
+        i = 0
+        while i < len(batch):
+            script, keys, args, _ = batch[i]
+            j = i + 1
+            if (form := self._many.get(id(script))) is not None:
+                while j < len(batch) and batch[j][0] is script and batch[j][1] == keys:
+                    j += 1
+            if j - i > 1:
+                flat: list[Any] = []
+                for item in batch[i:j]:
+                    flat += [len(item[2]), *item[2]]
+                calls.append((form, keys, flat))
+                sizes.append(j - i)
+            else:
+                calls.append((script, keys, args))
+                sizes.append(0)
+            i = j
+        if self.lane is not None:
+            replies = await self.lane.calls([("EVALSHA", script.sha, len(keys), *keys, *args)
+                                             for script, keys, args in calls])
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for script, keys, args in calls:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                replies = list(await pipe.execute(raise_on_error=False))
+        results: list[Any] = []
+        for size, reply in zip(sizes, replies, strict=True):
+            if not size:
+                results.append(reply)
+            elif isinstance(reply, Exception):  # the whole run failed (NOSCRIPT: each item is sent again)
+                results += [reply] * size
+            else:
+                results += list(reply)
+        return results
+
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
     async def close(self) -> None:
+        if self.lane is not None:
+            self.lane.close()
         await self.client.aclose()
 
 

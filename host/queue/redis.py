@@ -21,8 +21,9 @@ XACKed and XDELed, so a stream holds exactly the ready and the leased deliveries
   at once instead of at their next poll.
 
 Every state change is one Lua script, atomic across hosts; the puts, acks, retries and burials of one
-turn of the event loop go out as one pipeline (RedisConn.batched), in call order. A delivery is a JSON
-record (id, FIFO group, attempts before this lease, creation time, last error, event).
+turn of the event loop go out as one write (RedisConn.batched, on the host's lane), in call order, and
+consecutive puts (or acks) of a batch run as one call of the script's batch form (redis_lua.many). A
+delivery is a JSON record (id, FIFO group, attempts before this lease, creation time, last error, event).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from redis.exceptions import RedisError
 from ..event import Event
 from ..redis_conn import RedisConn, part
 from .base import DeadLetter, Delivery, Queue, Subscription
-from .redis_lua import ACK, BURY, COUNTS, PUT, REAP, REPLAY, RETRY, TAKE
+from .redis_lua import ACK, ACK_MANY, BURY, COUNTS, PUT, PUT_MANY, REAP, REPLAY, RETRY, TAKE
 
 log = logging.getLogger("steppe.queue.redis")
 GROUP = "steppe"
@@ -73,16 +74,20 @@ class RedisQueue(Queue):
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._ids, self._steps, self._dead = conn.key("q", "ids"), conn.key("q", "steps"), conn.key("q", "dead")
         self._wake_keys = [conn.key("q", "wake", "flag"), conn.key("q", "wake")]
-        self._put, self._take, self._ack = conn.script(PUT), conn.script(TAKE), conn.script(ACK)
+        self._put, self._take = conn.script(PUT, many=PUT_MANY), conn.script(TAKE)
+        self._ack = conn.script(ACK, many=ACK_MANY)
         self._retry, self._bury, self._replay = conn.script(RETRY), conn.script(BURY), conn.script(REPLAY)
         self._reap, self._counts = conn.script(REAP), conn.script(COUNTS)
         self._caps: dict[str, int] = {}
+        self._bases: dict[str, str] = {}
         self._leased: dict[tuple[str, str], RedisDelivery] = {}  # (step, entry) -> what this host runs
         self._upkeep: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
 
     def base(self, step: str) -> str:
-        return self.conn.key("q", part(step)) + ":"
+        if (known := self._bases.get(step)) is None:  # asked for on every put, take and ack: built once
+            known = self._bases[step] = self.conn.key("q", part(step)) + ":"
+        return known
 
     def set_limits(self, concurrency: dict[str, int]) -> None:
         self._caps = dict(concurrency)
@@ -103,7 +108,8 @@ class RedisQueue(Queue):
         self._start_upkeep()
         cap = self._caps.get(step, -1)
         try:
-            entries = await self._take(args=[self.base(step), self.consumer, limit, cap, _ms(time.time())])
+            entries = await self.conn.run(self._take, [],
+                                          [self.base(step), self.consumer, limit, cap, _ms(time.time())])
         except (RedisError, OSError) as e:  # the worker polls again: nothing is taken while Redis is away
             self.conn.unreachable("events are neither accepted nor delivered")
             log.warning("could not take deliveries of %s from Redis: %s", step, e)

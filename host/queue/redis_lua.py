@@ -48,9 +48,27 @@ local function wake(flag, channel)
   if redis.call('SET', flag, '1', 'NX', 'PX', 50) then redis.call('PUBLISH', channel, '') end
 end
 """
+
+
+def many(prelude: str, body: str) -> str:
+    """The script running `body` once per item of a batch, in order, on the same KEYS: ARGV = n1, the n1
+    arguments of item 1, n2, ...; it returns the list of the items' results (a body never returns nil).
+    RedisConn.batched sends the consecutive calls of one script in a batch as one call of this: one
+    script run in Redis instead of one per delivery (each run costs Redis ~10 µs before it does anything)."""
+    return prelude + "local function one(ARGV)\n" + body + """end
+local out, i = {}, 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  out[#out + 1] = one({unpack(ARGV, i + 1, i + n)})
+  i = i + n + 1
+end
+return out
+"""
+
+
 # KEYS: ids, steps, wake flag, wake channel. ARGV: dedupe key or '', window ms, now ms, record tail, n,
 # then per route: step, base, due ms, group or '', group as JSON
-PUT = LIB + WAKE + """
+_PUT = """
 if ARGV[1] ~= '' and not redis.call('SET', ARGV[1], '1', 'NX', 'PX', ARGV[2]) then return 0 end
 local i = 6
 for _ = 1, tonumber(ARGV[5]) do
@@ -62,6 +80,7 @@ end
 wake(KEYS[3], KEYS[4])
 return 1
 """
+PUT, PUT_MANY = LIB + WAKE + _PUT, many(LIB + WAKE, _PUT)
 # ARGV: base, consumer, limit, cap (-1: none), now ms
 TAKE = LIB + """
 local base = ARGV[1]
@@ -82,11 +101,12 @@ if not got then return {} end
 return got[1][2]
 """
 # ARGV: base, entry, group, now ms
-ACK = LIB + """
+_ACK = """
 if not settle(ARGV[1], ARGV[2]) then return 0 end
 release(ARGV[1], ARGV[3], ARGV[4])
 return 1
 """
+ACK, ACK_MANY = LIB + _ACK, many(LIB, _ACK)
 # ARGV: base, entry, new record, due ms, now ms
 RETRY = LIB + """
 if not settle(ARGV[1], ARGV[2]) then return 0 end

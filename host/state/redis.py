@@ -103,14 +103,14 @@ class RedisStateStore(StateStore):
 
     async def get(self, group: str, key: str) -> Any | None:
         check_group_key(group, key)
-        blob: bytes | None = await self._r.get(self._value_prefix(group) + key)  # type: ignore[assignment]
+        blob: bytes | None = await self.conn.command("GET", self._value_prefix(group) + key)
         return None if blob is None else decode_value(blob)
 
     async def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> Any:
         check_group_key(group, key)
         blob, ms = encode_value(value), _ttl_ms(ttl)
-        await self._set(keys=[self._value_prefix(group) + key, self._order(group), self._seq_key, self._groups_key],
-                        args=[blob, "" if ms is None else ms, key, group])
+        await self.conn.run(self._set, [self._value_prefix(group) + key, self._order(group), self._seq_key,
+                                        self._groups_key], [blob, "" if ms is None else ms, key, group])
         return value
 
     async def update(self, group: str, key: str, ops: list[dict[str, Any]], ttl: float | None = None) -> Any:
@@ -149,8 +149,8 @@ class RedisStateStore(StateStore):
 
     async def delete(self, group: str, key: str) -> Any | None:
         check_group_key(group, key)
-        blob = await self._delete(keys=[self._value_prefix(group) + key, self._order(group), self._groups_key],
-                                  args=[key, group])
+        blob = await self.conn.run(self._delete, [self._value_prefix(group) + key, self._order(group),
+                                                  self._groups_key], [key, group])
         return None if blob is None else decode_value(blob)
 
     async def get_group(self, group: str) -> list[Any]:
