@@ -86,7 +86,10 @@ class Output:
         self.fd = fd
         self.closed = False
         self._lock = threading.Lock()
-        self._queued: list[bytes] = []
+        # gathered lines are copied into one buffer, not kept as a list: each orjson result is a block of
+        # its own in the C heap (allocated at 1 KiB, then shrunk), and a thousand of them kept alive per
+        # chunk made glibc trim and regrow the heap, a page fault per message
+        self._queued = bytearray()
         self._holding = False
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,12 +100,12 @@ class Output:
     def write(self, data: bytes) -> None:
         with self._lock:
             if self._holding:
-                self._queued.append(data)
+                self._queued += data
                 return
             if self._queued:
-                self._queued.append(data)
-                data = b"".join(self._queued)
-                self._queued.clear()
+                self._queued += data
+                self._send_queued()
+                return
             self._send(data)
 
     def hold(self) -> None:
@@ -121,7 +124,7 @@ class Output:
 
     def queue(self, data: bytes) -> None:
         with self._lock:
-            self._queued.append(data)
+            self._queued += data
             if self._flush_scheduled:
                 return
             self._flush_scheduled = True
@@ -138,11 +141,10 @@ class Output:
 
     def _send_queued(self) -> None:
         if self._queued:
-            data = self._queued[0] if len(self._queued) == 1 else b"".join(self._queued)
-            self._queued.clear()
+            data, self._queued = self._queued, bytearray()
             self._send(data)
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes | bytearray) -> None:
         if self.closed:
             return
         try:
