@@ -16,6 +16,7 @@ module SteppeRunner
       @max_line = max_line
       @diag = diag
       @partial = String.new(encoding: Encoding::BINARY) # the unfinished last line
+      @buffer = String.new(capacity: READ_SIZE, encoding: Encoding::BINARY) # reused by every read
       @dropping = false # inside a line over the limit: skip to its newline
     end
 
@@ -33,7 +34,7 @@ module SteppeRunner
     private
 
     def read
-      @input.readpartial(READ_SIZE)
+      @input.readpartial(READ_SIZE, @buffer)
     rescue EOFError, IOError, SystemCallError
       nil
     end
