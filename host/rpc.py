@@ -6,11 +6,12 @@ import asyncio
 import itertools
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from . import wire
+from .framing import ByteWriter, LineSplitter, LineTooLong, TurnWriter
 
 RequestHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 NotificationHandler = Callable[[str, dict[str, Any]], None]
@@ -40,52 +41,56 @@ class Refusal(Exception):
         self.error = {"code": code, "message": message, "data": {"type": type_}}
 
 
-class ByteWriter(Protocol):
-    def write(self, data: bytes) -> None: ...
-
-
 class ConnectionLost(RpcError):
     def __init__(self, reason: str) -> None:
         super().__init__(wire.INTERNAL_ERROR, reason, {"type": "ConnectionLost"})
 
 
+LINE = orjson.OPT_APPEND_NEWLINE  # the newline is written by orjson: no second copy of each message
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    """orjson, or the standard library for messages nested deeper than orjson's 254 levels (a JSON body
-    up to max_json_depth levels is valid input)."""
+    """One protocol line, newline included: orjson, or the standard library for messages nested deeper than
+    orjson's 254 levels (a JSON body up to max_json_depth levels is valid input)."""
     try:
-        return orjson.dumps(message)
+        return orjson.dumps(message, option=LINE)
     except TypeError as e:
         if "ecursion" not in str(e):
             raise
-        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 class RpcConnection:
     """Matches answers to our requests and hands the peer's requests and notifications to callbacks.
 
-    The read loop never awaits a request handler: each incoming request runs as its own task, so a
-    slow `state.get` cannot hold up an `invoke` answer behind it.
+    The transport feeds it (`feed_data`, `feed_eof`): every complete line of a chunk is dispatched at once,
+    in order, in the transport's callback. Nothing awaits a request handler there: each incoming request
+    runs as its own task, so a slow `state.get` cannot hold up an `invoke` answer behind it. Messages sent
+    in one loop turn leave in at most two writes (framing.TurnWriter).
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: ByteWriter, *,
-                 on_request: RequestHandler, on_notification: NotificationHandler,
-                 on_garbage: Callable[[bytes, str], None], max_line: int | None = None) -> None:
-        self._reader, self._writer = reader, writer
+    def __init__(self, writer: ByteWriter, *, on_request: RequestHandler, on_notification: NotificationHandler,
+                 on_garbage: Callable[[bytes, str], None], limit: int, max_line: int | None = None) -> None:
+        self._loop = asyncio.get_running_loop()  # cached: each get_running_loop() costs a getpid()
+        self._writer = TurnWriter(writer, self._loop)
+        self._lines = LineSplitter(self._dispatch, limit)
+        self._limit = limit  # the longest line we accept from the peer
         self._max_line = max_line  # the peer's line limit: a longer message is refused here, never sent
         self._on_request, self._on_notification, self._on_garbage = on_request, on_notification, on_garbage
         self._ids = itertools.count(1)
         self._pending: dict[wire.Id, asyncio.Future[Any]] = {}
+        self._ended: asyncio.Future[str] = self._loop.create_future()  # why reading stopped
         self.closed_reason: str | None = None
 
     # --- sending
     def request(self, method: str, params: dict[str, Any]) -> tuple[int, asyncio.Future[Any]]:
         """Send a request; the future resolves to its result or raises RpcError."""
         rid = next(self._ids)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = self._loop.create_future()
         if self.closed_reason is not None:
             fut.set_exception(ConnectionLost(self.closed_reason))
             return rid, fut
-        line = encode({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}) + b"\n"
+        line = encode({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
         if self._max_line is not None and len(line) > self._max_line:
             fut.set_exception(RpcError(wire.HOST_REFUSED, f"the {method} message is {len(line)} bytes, over the "
                                        f"runner's {self._max_line}-byte line limit", {"type": "PayloadTooLarge"}))
@@ -97,6 +102,8 @@ class RpcConnection:
     async def call(self, method: str, params: dict[str, Any], timeout: float | None = None) -> Any:
         rid, fut = self.request(method, params)
         try:
+            if timeout is None:
+                return await fut  # wait_for(fut, None) is the same, at the cost of a coroutine and a lookup
             return await asyncio.wait_for(fut, timeout)
         finally:
             self._pending.pop(rid, None)
@@ -106,7 +113,7 @@ class RpcConnection:
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         if self.closed_reason is None:
-            self._writer.write(orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params}) + b"\n")
+            self._writer.write(orjson.dumps({"jsonrpc": "2.0", "method": method, "params": params}, option=LINE))
 
     def _answer(self, rid: wire.Id, result: Any = None, error: dict[str, Any] | None = None) -> None:
         if self.closed_reason is not None:
@@ -117,34 +124,51 @@ class RpcConnection:
         else:
             msg["error"] = error
         try:
-            data = orjson.dumps(msg)
+            data = orjson.dumps(msg, option=LINE)
         except TypeError as e:
             data = orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": {
-                "code": wire.INTERNAL_ERROR, "message": f"unencodable result: {e}", "data": {"type": "TypeError"}}})
-        if self._max_line is not None and len(data) >= self._max_line:
+                "code": wire.INTERNAL_ERROR, "message": f"unencodable result: {e}", "data": {"type": "TypeError"}}},
+                option=LINE)
+        if self._max_line is not None and len(data) > self._max_line:  # len(data) counts the newline
             data = orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": {
-                "code": wire.HOST_REFUSED, "message": f"the answer is {len(data)} bytes, over the runner's "
-                f"{self._max_line}-byte line limit", "data": {"type": "PayloadTooLarge"}}})
-        self._writer.write(data + b"\n")
+                "code": wire.HOST_REFUSED, "message": f"the answer is {len(data) - 1} bytes, over the runner's "
+                f"{self._max_line}-byte line limit", "data": {"type": "PayloadTooLarge"}}}, option=LINE)
+        self._writer.write(data)
 
     # --- receiving
-    async def run(self) -> str:
-        """Read until EOF or a protocol violation; return why the connection ended."""
-        reason = "runner closed its stdout"
-        while True:
-            try:
-                line = await self._reader.readline()
-            except (asyncio.LimitOverrunError, ValueError):
-                reason = f"runner sent a protocol line over the {self._reader._limit}-byte limit"  # type: ignore[attr-defined]
-                break
-            except ConnectionError as e:
-                reason = f"runner connection failed: {e}"
-                break
-            if not line:
-                break
-            self._dispatch(line)
+    def feed_data(self, data: bytes) -> None:
+        """A chunk from the peer: dispatch its complete lines now, keep the unfinished last one."""
+        if self._ended.done():
+            return
+        try:
+            self._lines.feed(data)
+        except LineTooLong:
+            self._end(f"runner sent a protocol line over the {self._limit}-byte limit")
+        except BaseException as e:  # a host bug in a callback: end reading, as an exception from run()
+            self.close(f"host error reading the runner: {e!r}")
+            self._ended.set_exception(e)
+            raise
+
+    def feed_eof(self, error: Exception | None = None) -> None:
+        """The peer closed its end (or the pipe failed with `error`)."""
+        if self._ended.done():
+            return
+        if error is not None:
+            self._end(f"runner connection failed: {error}")
+            return
+        try:
+            self._lines.finish()
+        finally:
+            self._end("runner closed its stdout")
+
+    def _end(self, reason: str) -> None:
         self.close(reason)
-        return reason
+        if not self._ended.done():
+            self._ended.set_result(reason)
+
+    async def run(self) -> str:
+        """Wait until EOF or a protocol violation ends reading; return why (close() does not end it)."""
+        return await asyncio.shield(self._ended)
 
     def close(self, reason: str) -> None:
         if self.closed_reason is None:
@@ -185,7 +209,7 @@ class RpcConnection:
         else:
             # the handler's awaitable is made now, in arrival order, so it sees the state of things
             # (e.g. which invocations are open) as of this message, not as of when its task first runs
-            asyncio.ensure_future(self._serve(msg["id"], self._on_request(str(method), params)))
+            self._loop.create_task(self._serve(msg["id"], self._on_request(str(method), params)))
 
     async def _serve(self, rid: wire.Id, pending: Awaitable[Any]) -> None:
         try:

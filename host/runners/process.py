@@ -63,7 +63,10 @@ class RunnerProcess:
         env = {**os.environ, "STEPPE_PROJECT_ROOT": str(self.project_root), "STEPPE_RUNNER_NAME": self.spec.language,
                "STEPPE_MAX_LINE": str(self._max_line), **self.spec.env}
         env.pop("STEPPE_RPC_FDS", None)
-        reader = asyncio.StreamReader(limit=self._max_line, loop=loop)
+        # made before the spawn: the stdio transport may deliver protocol bytes before the spawn returns
+        pipe_writer = _PipeWriter()
+        rpc = RpcConnection(pipe_writer, on_request=self._on_request, on_notification=self._notification,
+                            on_garbage=self._garbage, limit=self._max_line, max_line=self._max_line)
         lines = OutputLines(self._output_line, max_line=64 * 1024)
         child_ends: tuple[int, ...] = ()
         if fds:
@@ -71,7 +74,7 @@ class RunnerProcess:
             from_runner_r, from_runner_w = os.pipe()
             child_ends = (to_runner_r, from_runner_w)
             env["STEPPE_RPC_FDS"] = f"{to_runner_r},{from_runner_w}"
-        protocol = _RunnerProtocol(self._exited, reader, lines, rpc_on_stdout=not fds)
+        protocol = _RunnerProtocol(self._exited, rpc, lines, rpc_on_stdout=not fds)
         try:
             self.transport, _ = await loop.subprocess_exec(
                 lambda: protocol, *self.spec.command, cwd=self.project_root, env=env,
@@ -88,21 +91,20 @@ class RunnerProcess:
                 os.close(fd)
         self.os_pid = self.transport.get_pid()
         if fds:
-            read_pipe, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop),
-                                                        os.fdopen(from_runner_r, "rb", buffering=0))
+            read_pipe, _ = await loop.connect_read_pipe(lambda: _RpcInput(rpc), os.fdopen(from_runner_r, "rb",
+                                                                                          buffering=0))
             write_pipe, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(to_runner_w, "wb", buffering=0))
             self._pipes = [read_pipe, write_pipe]
             writer: asyncio.WriteTransport = write_pipe
         else:
             writer = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))  # uvloop's is no subclass
-        self.rpc = RpcConnection(reader, _PipeWriter(writer), on_request=self._on_request,
-                                 on_notification=self._notification, on_garbage=self._garbage,
-                                 max_line=self._max_line)
+        pipe_writer.attach(writer)
+        self.rpc = rpc
         self._watch = loop.create_task(self._run())
-        result = await self.rpc.call("initialize", {"protocolVersion": wire.PROTOCOL_VERSION,
-                                                    "projectRoot": str(self.project_root),
-                                                    "host": f"steppe/{__version__}",
-                                                    "maxLine": self._max_line}, timeout=handshake_timeout)
+        result = await rpc.call("initialize", {"protocolVersion": wire.PROTOCOL_VERSION,
+                                               "projectRoot": str(self.project_root),
+                                               "host": f"steppe/{__version__}",
+                                               "maxLine": self._max_line}, timeout=handshake_timeout)
         self.info = result
         return result  # type: ignore[no-any-return]
 
@@ -191,19 +193,19 @@ class _RunnerProtocol(asyncio.SubprocessProtocol):
     """The runner's own pipes: fd 1 feeds the RPC reader (stdio transport) or the log (fds), fd 2 the
     log; `process_exited` fires when the process exits, whoever still holds its pipes."""
 
-    def __init__(self, exited: asyncio.Future[None], reader: asyncio.StreamReader, lines: OutputLines, *,
+    def __init__(self, exited: asyncio.Future[None], rpc: RpcConnection, lines: OutputLines, *,
                  rpc_on_stdout: bool) -> None:
-        self._exited, self._reader, self._lines, self._rpc_on_stdout = exited, reader, lines, rpc_on_stdout
+        self._exited, self._rpc, self._lines, self._rpc_on_stdout = exited, rpc, lines, rpc_on_stdout
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd == 1 and self._rpc_on_stdout:
-            self._reader.feed_data(data)
+            self._rpc.feed_data(data)
         else:
             self._lines.feed(fd, data)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd == 1 and self._rpc_on_stdout:
-            self._reader.feed_eof()
+            self._rpc.feed_eof()
         elif fd in (1, 2):
             self._lines.end(fd)
 
@@ -212,14 +214,34 @@ class _RunnerProtocol(asyncio.SubprocessProtocol):
             self._exited.set_result(None)
 
 
+class _RpcInput(asyncio.Protocol):
+    """The runner's protocol output pipe (fds transport), fed straight into the connection."""
+
+    def __init__(self, rpc: RpcConnection) -> None:
+        self._rpc = rpc
+
+    def data_received(self, data: bytes) -> None:
+        self._rpc.feed_data(data)
+
+    def eof_received(self) -> bool | None:
+        self._rpc.feed_eof()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._rpc.feed_eof(exc)
+
+
 class _PipeWriter:
     """Writes to the runner's protocol input; a runner that died mid-write is noticed by its exit."""
 
-    def __init__(self, transport: asyncio.WriteTransport) -> None:
+    def __init__(self) -> None:
+        self._transport: asyncio.WriteTransport | None = None  # until the runner is spawned
+
+    def attach(self, transport: asyncio.WriteTransport) -> None:
         self._transport = transport
 
     def write(self, data: bytes) -> None:
-        if not self._transport.is_closing():
+        if self._transport is not None and not self._transport.is_closing():
             try:
                 self._transport.write(data)
             except (ConnectionError, RuntimeError):

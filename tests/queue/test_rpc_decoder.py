@@ -1,5 +1,5 @@
-"""The JSON-RPC decoder (steppe.rpc.RpcConnection) fed real bytes through an asyncio.StreamReader: whatever
-a runner writes, run() returns a reason instead of raising, every line is classified (answer, request,
+"""The JSON-RPC decoder (steppe.rpc.RpcConnection) fed real bytes, chunk by chunk, as a transport feeds it:
+whatever a runner writes, run() returns a reason instead of raising, every line is classified (answer, request,
 notification, garbage) exactly as the protocol says, every pending request is settled when the
 connection ends, and chunk boundaries make no difference."""
 
@@ -42,7 +42,6 @@ class Peer:
 
     limit: int = 2**16
     answer: Callable[[str, dict[str, Any]], Any] | None = None  # how on_request answers (may raise)
-    reader: asyncio.StreamReader = field(init=False)
     sink: Sink = field(default_factory=Sink)
     garbage: list[tuple[bytes, str]] = field(default_factory=list)
     notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -50,10 +49,9 @@ class Peer:
     conn: RpcConnection = field(init=False)
 
     def __post_init__(self) -> None:
-        self.reader = asyncio.StreamReader(limit=self.limit)
-        self.conn = RpcConnection(self.reader, self.sink, on_request=self.on_request,
+        self.conn = RpcConnection(self.sink, on_request=self.on_request,
                                   on_notification=lambda m, p: self.notes.append((m, p)),
-                                  on_garbage=lambda line, why: self.garbage.append((line, why)))
+                                  on_garbage=lambda line, why: self.garbage.append((line, why)), limit=self.limit)
 
     def on_request(self, method: str, params: dict[str, Any]) -> Any:
         self.requests.append((method, params))  # recorded at dispatch, in arrival order
@@ -71,13 +69,13 @@ class Peer:
         for size in cuts or []:
             if pos >= len(data):
                 break
-            self.reader.feed_data(data[pos:pos + size])
+            self.conn.feed_data(data[pos:pos + size])
             pos += size
             await asyncio.sleep(0)
         if pos < len(data):
-            self.reader.feed_data(data[pos:])
+            self.conn.feed_data(data[pos:])
         if eof:
-            self.reader.feed_eof()
+            self.conn.feed_eof()
 
 
 def run(coro: Any) -> Any:
@@ -257,6 +255,7 @@ def test_answers_resolve_the_matching_requests(plan: tuple[list[tuple[str, Any]]
     async def main() -> None:
         peer = Peer()
         sent = [peer.conn.request(f"m{i}", {"i": i}) for i in range(len(replies))]
+        await asyncio.sleep(0)  # requests made in one loop turn are written by the end of it
         assert [m["id"] for m in peer.sink.messages()] == [rid for rid, _ in sent]
         assert peer.sink.messages() == [{"jsonrpc": "2.0", "id": rid, "method": f"m{i}", "params": {"i": i}}
                                         for i, (rid, _) in enumerate(sent)]
@@ -316,7 +315,7 @@ def test_peer_requests_get_exactly_one_answer_each(kinds: list[str], chunk_cuts:
                 break
             await asyncio.sleep(0.001)
         await asyncio.sleep(0.01)  # and a little more, so a second answer would show up
-        peer.reader.feed_eof()
+        peer.conn.feed_eof()
         assert await asyncio.wait_for(task, 10) == EOF_REASON
         got = peer.sink.messages()
         by_id: dict[Any, list[dict[str, Any]]] = {}
@@ -496,13 +495,13 @@ def test_close_fails_pending_and_call_timeout_forgets() -> None:
             await peer.conn.call("invoke", {}, timeout=0.05)
         # the timed-out request is forgotten: its late answer is garbage
         task = asyncio.ensure_future(peer.conn.run())
-        peer.reader.feed_data(b'{"jsonrpc":"2.0","id":1,"result":"late"}\n')
+        peer.conn.feed_data(b'{"jsonrpc":"2.0","id":1,"result":"late"}\n')
         await asyncio.sleep(0.01)
         assert [why for _, why in peer.garbage] == ["answer to an unknown request id"]
         _, fut = peer.conn.request("invoke", {})
         peer.conn.close("runner killed")
         assert isinstance(fut.exception(), ConnectionLost) and fut.exception().message == "runner killed"
-        peer.reader.feed_eof()
+        peer.conn.feed_eof()
         await task
         assert peer.conn.closed_reason == "runner killed"  # the first reason is kept
 
@@ -513,6 +512,7 @@ def test_request_ids_are_unique_and_increasing() -> None:
     async def main() -> None:
         peer = Peer()
         sent = [peer.conn.request("m", {}) for _ in range(50)]
+        await asyncio.sleep(0)  # requests made in one loop turn are written by the end of it
         assert [rid for rid, _ in sent] == list(itertools.islice(itertools.count(1), 50))
         assert [m["id"] for m in peer.sink.messages()] == list(range(1, 51))
         peer.conn.close("done")

@@ -66,3 +66,30 @@ async def test_a_line_over_the_host_s_limit_is_dropped_and_the_runner_goes_on(la
         assert await client.request("ping", {}) == "pong"
     finally:
         assert await client.close() == 0
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_every_line_of_a_chunk_is_answered_and_a_line_cut_across_writes_too(lang, tmp_path):
+    """The runners answer a whole chunk of lines before writing (in one write): none may be lost or
+    reordered, and a message cut between two writes of the host is still read whole."""
+    client = await started(lang, tmp_path, {})
+    try:
+        await client.request("initialize", {"protocolVersion": 1, "projectRoot": str(tmp_path), "host": "test"})
+        loop = asyncio.get_running_loop()
+        ids = list(range(1000, 1300))
+        futures = []
+        for rid in ids:  # registered as the kit's own requests, then sent as one write
+            fut = loop.create_future()
+            client._pending[rid] = fut
+            futures.append(fut)
+        data = b"".join(b'{"jsonrpc":"2.0","id":%d,"method":"ping","params":{}}\n' % rid for rid in ids)
+        cut = len(data) - 20  # inside the last message
+        client.send_raw(data[:cut])
+        done, _ = await asyncio.wait(futures[:-1], timeout=10)
+        assert len(done) == len(ids) - 1 and all(f.result() == "pong" for f in done)
+        assert not futures[-1].done()  # its newline has not come yet
+        client.send_raw(data[cut:])
+        assert await asyncio.wait_for(futures[-1], 10) == "pong"
+        assert client.garbage == []
+    finally:
+        assert await client.close() == 0

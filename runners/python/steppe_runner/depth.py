@@ -41,8 +41,9 @@ def exceeds(value: Any, limit: int = MAX_DEPTH) -> bool:
 
 
 def may_exceed(line: bytes, limit: int = MESSAGE_DEPTH) -> bool:
-    """A fast filter: a line with no more brackets than the limit cannot nest deeper than it."""
-    return line.count(b"[") + line.count(b"{") > limit
+    """A fast filter: a line with no more brackets than the limit cannot nest deeper than it (nor can a
+    line shorter than the limit, which spares counting on most messages)."""
+    return len(line) > limit and line.count(b"[") + line.count(b"{") > limit
 
 
 def refused_head(line: bytes) -> tuple[Any, str] | None:

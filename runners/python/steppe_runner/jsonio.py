@@ -75,16 +75,23 @@ except ImportError:  # plain stdlib interpreter
 class Output:
     """The private protocol stdout (a dup of the original fd 1).
 
-    `write` sends at once; `queue` (event loop thread only) gathers the answers and requests produced
-    in one loop iteration into a single os.write, which is what keeps the invoke rate high under load.
-    Either way bytes leave in the order they were produced.
+    `write` sends at once, except while the input loop holds the output (`hold`/`release`, around each
+    chunk read from the host): then it is gathered, and the answers to all the lines of a chunk leave in
+    one os.write when the chunk is done. `queue` (event loop thread only) gathers the answers and requests
+    produced in one loop iteration into a single os.write, which is what keeps the invoke rate high under
+    load. Either way bytes leave in the order they were produced.
     """
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.closed = False
         self._lock = threading.Lock()
-        self._queued: list[bytes] = []
+        # gathered lines are copied into one buffer, not kept as a list: each orjson result is a block of
+        # its own in the C heap (allocated at 1 KiB, then shrunk), and a thousand of them kept alive per
+        # chunk made glibc trim and regrow the heap, a page fault per message
+        self._queued = bytearray()
+        self._holding = False
+        self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -92,17 +99,35 @@ class Output:
 
     def write(self, data: bytes) -> None:
         with self._lock:
+            if self._holding:
+                self._queued += data
+                return
             if self._queued:
-                self._queued.append(data)
-                data = b"".join(self._queued)
-                self._queued.clear()
+                self._queued += data
+                self._send_queued()
+                return
             self._send(data)
+
+    def hold(self) -> None:
+        """Gather writes until `release` (event loop thread; never across an await)."""
+        self._holding = True
+
+    def release(self) -> None:
+        with self._lock:
+            self._holding = False
+            self._send_queued()
+
+    def send_held(self) -> None:
+        """Send what is gathered so far and go on holding (before slow work, such as importing a file)."""
+        with self._lock:
+            self._send_queued()
 
     def queue(self, data: bytes) -> None:
         with self._lock:
-            self._queued.append(data)
-            if len(self._queued) > 1:
-                return  # a flush is already scheduled
+            self._queued += data
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
         if self._loop is None:
             self.flush()
         else:
@@ -110,12 +135,16 @@ class Output:
 
     def flush(self) -> None:
         with self._lock:
-            if self._queued:
-                data = b"".join(self._queued)
-                self._queued.clear()
-                self._send(data)
+            self._flush_scheduled = False
+            if not self._holding:
+                self._send_queued()
 
-    def _send(self, data: bytes) -> None:
+    def _send_queued(self) -> None:
+        if self._queued:
+            data, self._queued = self._queued, bytearray()
+            self._send(data)
+
+    def _send(self, data: bytes | bytearray) -> None:
         if self.closed:
             return
         try:

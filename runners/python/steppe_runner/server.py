@@ -115,6 +115,7 @@ class Runner:
         path, kind = params["path"], params.get("kind", "step")
         if kind not in ("step", "stream", "auth"):
             raise RequestError(INVALID_PARAMS, f"unknown kind {kind!r}")
+        self.out.send_held()  # answers to the lines before this one do not wait for the import
         try:
             loaded = self.loader.load(path, kind)
         except SyntaxError as e:
@@ -244,11 +245,16 @@ class LineProtocol:
         if tail:
             buf += tail
         on_line = self.runner.on_line
-        for line in lines:
-            if len(line) > MAX_LINE:
-                diag(f"dropped a message longer than {MAX_LINE} bytes")
-            elif line:
-                on_line(line)
+        out = self.runner.out
+        out.hold()  # the answers to this chunk's lines (pings, errors, loads) leave in one write
+        try:
+            for line in lines:
+                if len(line) > MAX_LINE:
+                    diag(f"dropped a message longer than {MAX_LINE} bytes")
+                elif line:
+                    on_line(line)
+        finally:
+            out.release()
 
     def eof_received(self) -> None:
         self.runner.stop()

@@ -17,6 +17,9 @@ module SteppeRunner
     # the recursive parser from running out of stack (a SystemStackError would end the runner)
     PARSE_OPTS = { object_class: Steppe::Input, max_nesting: Depth::MESSAGE_DEPTH, create_additions: false }.freeze
     GENERATE_OPTS = { max_nesting: Depth::MESSAGE_DEPTH }.freeze
+    # JSON.generate(obj, opts) builds a generator State from the options on every call, which costs more
+    # than encoding a small message; each thread keeps one (a State is not safe to share: it counts depth)
+    GENERATOR = :__steppe_json_generator
 
     # Prepended to Object, so it only runs for objects whose class has no to_json of its own.
     module StrictFallback
@@ -34,9 +37,12 @@ module SteppeRunner
 
     # The JSON text of `obj` plus "\n"; raises TypeError naming what could not be encoded.
     def dump(obj)
-      previous = Thread.current[STRICT]
-      Thread.current[STRICT] = true
-      JSON.generate(obj, GENERATE_OPTS) << "\n"
+      thread = Thread.current
+      previous = thread[STRICT]
+      thread[STRICT] = true
+      generator = thread[GENERATOR] ||= JSON::State.new(GENERATE_OPTS)
+      generator.depth = 0 # a generation that raised leaves its depth behind
+      generator.generate(obj) << "\n"
     rescue JSON::NestingError
       raise TypeError, "#{Depth::TOO_DEEP} (or it contains itself)"
     rescue JSON::GeneratorError, EncodingError => e

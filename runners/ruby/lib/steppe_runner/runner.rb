@@ -3,6 +3,7 @@
 require_relative 'codec'
 require_relative 'errors'
 require_relative 'transport'
+require_relative 'lines'
 require_relative 'capture'
 require_relative 'host_calls'
 require_relative 'loader'
@@ -21,7 +22,6 @@ module SteppeRunner
   # queued waits its turn on that same thread, so `load` then `invoke` always meet the new file.
   class Runner
     def initialize(input:, writer:, captures:, diag:)
-      @input = input
       @writer = writer
       @diag = diag
       @calls = HostCalls.new(writer)
@@ -33,28 +33,23 @@ module SteppeRunner
       @loads_lock = Mutex.new
       @serial_thread = Thread.new { serial_loop }
       # the longest line either side sends (STEPPE_MAX_LINE, or maxLine in initialize)
-      @max_line = Integer(ENV.fetch('STEPPE_MAX_LINE', ''), exception: false) || (64 * 1024 * 1024)
+      max_line = Integer(ENV.fetch('STEPPE_MAX_LINE', ''), exception: false) || (64 * 1024 * 1024)
+      @lines = Lines.new(input, max_line, diag)
     end
 
     def run
-      while (line = @input.gets("\n", @max_line + 1))
-        if line.bytesize > @max_line && !line.end_with?("\n")
-          @diag.note("dropped a message longer than #{@max_line} bytes")
-          skip_to_newline
-          next
+      @lines.each_batch do |lines|
+        @writer.hold # the answers to this chunk's lines leave in one write
+        begin
+          lines.each { |line| handle_line(line) }
+        ensure
+          @writer.release
         end
-        handle_line(line)
       end
       stop
     end
 
     private
-
-    def skip_to_newline
-      while (rest = @input.gets("\n", 1 << 16))
-        break if rest.end_with?("\n")
-      end
-    end
 
     def handle_line(line)
       message = Codec.parse(line.force_encoding(Encoding::UTF_8))
@@ -115,7 +110,7 @@ module SteppeRunner
       end
 
       max_line = params['maxLine']
-      @max_line = max_line if max_line.is_a?(Integer) && max_line.positive?
+      @lines.max_line = max_line if max_line.is_a?(Integer) && max_line.positive?
       @writer.respond(id, { 'protocolVersion' => PROTOCOL_VERSION, 'language' => LANGUAGE,
                             'runnerVersion' => VERSION, 'pid' => Process.pid })
     end

@@ -5,21 +5,37 @@ require_relative 'errors'
 
 module SteppeRunner
   # The only writer of the protocol pipe. Each message is encoded before taking the lock, then written
-  # whole with one write, so concurrent handlers never interleave lines.
+  # whole with one write, so concurrent handlers never interleave lines. While the reader holds it (the
+  # lines of one input chunk being answered), lines are gathered and leave together on release.
   class Writer
     def initialize(io, diag)
       @io = io
       @diag = diag
       @lock = Mutex.new
+      @held = nil # an Array while held
     end
 
     def write_line(line)
-      @lock.synchronize { @io.write(line) }
+      @lock.synchronize { @held ? @held << line : @io.write(line) }
       nil
     rescue IOError, SystemCallError => e
-      # the host is gone; the reader will see EOF and shut down
-      @diag.note("protocol write failed: #{e.class}: #{e.message}")
+      failed(e)
+    end
+
+    # Only the reader thread holds, and never while it waits for input.
+    def hold
+      @lock.synchronize { @held ||= [] }
+    end
+
+    def release
+      @lock.synchronize do
+        held = @held
+        @held = nil
+        @io.write(*held) unless held.nil? || held.empty? # one writev; no join across encodings
+      end
       nil
+    rescue IOError, SystemCallError => e
+      failed(e)
     end
 
     def respond(id, result)
@@ -45,6 +61,14 @@ module SteppeRunner
         Codec.dump({ 'jsonrpc' => '2.0', 'method' => 'log', 'params' => params })
       end
       write_line(line)
+    end
+
+    private
+
+    # the host is gone; the reader will see EOF and shut down
+    def failed(error)
+      @diag.note("protocol write failed: #{error.class}: #{error.message}")
+      nil
     end
   end
 
