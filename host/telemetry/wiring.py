@@ -4,9 +4,11 @@ calls' observer. Each part only learns of one callable; none of them imports thi
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from typing import Any
 
+from ..db import StorageError
 from .live import LiveFeed
 from .metrics import Metrics
 from .recorder import InvocationRecorder
@@ -29,7 +31,15 @@ class Telemetry:
         """Record the host's invocations and logs (unless `telemetry = false` in the settings)."""
         if not host.settings.telemetry:
             return None
-        t = cls(host.settings, host.health)
+        try:
+            t = cls(host.settings, host.health)
+        except (sqlite3.Error, StorageError) as e:
+            # the Workbench's records are not worth the host: serve without them and say why (a database
+            # locked by another host on this project, a damaged file); a restart tries again
+            reason = f"telemetry.db could not be opened, so the Workbench records no traces or logs: {e}"
+            host.health.report("telemetry", "degraded", reason)
+            host.logs.write("warning", reason)
+            return None
         host.logs.sinks.append(t.on_log)
         host.invoker.recorder = t.recorder
         host.calls.observe = t.recorder.operation

@@ -231,3 +231,25 @@ def test_start_up_against_a_read_only_or_locked_database_says_so(tmp_path: Path)
     finally:
         holder.close()
     assert time.monotonic() - started < 30
+
+
+def test_a_locked_telemetry_database_leaves_the_host_serving_without_the_workbench_records(
+        tmp_path: Path, start_host) -> None:
+    """Seen on main (three hosts sharing one project under load): a host exited at start-up with
+    "telemetry.db: database is locked". The Workbench's records are not worth the host: it serves, and says why."""
+    root = write_project(tmp_path, PROJECT)
+    (root / ".steppe").mkdir()
+    holder = sqlite3.connect(root / ".steppe" / "telemetry.db", isolation_level=None)
+    holder.execute("CREATE TABLE held (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        host = start_host(root, wait=False)
+        host.wait_ready(timeout=60)
+        answer = httpx.post(f"{host.url}/state", json={"k": "v"}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        health = httpx.get(f"{host.url}/__steppe/health", timeout=5).json()
+        problems = {r["component"]: r for r in health["reasons"]}
+        assert "telemetry" in problems and "telemetry.db" in problems["telemetry"]["reason"], health
+        assert health["status"] == "degraded", health
+    finally:
+        holder.close()
