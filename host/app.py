@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from .bus import EventBus
 from .calls import HandlerCalls
 from .cron import CronScheduler
-from .cron_lock import RedisCronLock
 from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
@@ -20,7 +19,6 @@ from .motia_config import check_auth_context
 from .project import Project, ProjectError
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .redact import Redactor, parse_keys
-from .redis_conn import open_redis
 from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
 from .runners.limits import check_line_limits
@@ -34,6 +32,9 @@ from .tasks import TaskSupervisor
 from .telemetry.wiring import Telemetry, observe
 from .web.app import build_app, build_routes
 
+if TYPE_CHECKING:
+    from .redis_conn import RedisConn
+
 
 def _route_python_logs(book: LogBook) -> None:
     """The host's own modules log through `logging` (`steppe.*`); those records join the LogBook."""
@@ -41,6 +42,22 @@ def _route_python_logs(book: LogBook) -> None:
     logger.handlers[:] = [LogBookHandler(book)]
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
+
+
+def _open_redis(settings: Settings) -> RedisConn | None:
+    """The shared Redis pool, when any part uses Redis; redis-py (and the OpenTelemetry it pulls in) is imported
+    only then: a tenth of a second of every start otherwise."""
+    if not settings.uses_redis:
+        return None
+    from .redis_conn import open_redis
+
+    return open_redis(settings)
+
+
+def _cron_lock(redis: RedisConn) -> Any:
+    from .cron_lock import RedisCronLock
+
+    return RedisCronLock(redis)
 
 
 class Host:
@@ -54,7 +71,7 @@ class Host:
         # runners inherit the host's environment: this is how they learn the same keys
         os.environ["STEPPE_REDACT_KEYS"] = ",".join(parse_keys(settings.redact_keys))
         settings.data_path.mkdir(parents=True, exist_ok=True)
-        self.redis = open_redis(settings)  # the pool the Redis backends share, when any part uses Redis
+        self.redis = _open_redis(settings)  # the pool the Redis backends share, when any part uses Redis
         self.queue = open_queue(settings.bus, settings.data_path, self.redis, settings.redis_lease)
         self.bus = EventBus(self.queue, settings.dedupe_window)
         self.state = open_state_store(settings.state, settings.data_path, self.redis)  # type: ignore[arg-type]
@@ -84,7 +101,7 @@ class Host:
         self.tasks = TaskSupervisor(self.health)  # the worker, cron schedules and storage watch restart on a crash
         # with Redis, other hosts may run the same project: each cron tick runs on the host winning its lock
         self.cron = CronScheduler(self.invoker.tick, self.logs, spawn=self.tasks.supervise,
-                                  lock=RedisCronLock(self.redis) if self.redis else None)
+                                  lock=_cron_lock(self.redis) if self.redis else None)
         files = [f for f in (getattr(s, "file", None) for s in (self.queue, self.state, self.stream_store)) if f]
         self.storage_watch = StorageWatch(self.health, self.queue, files, lambda: list(self.worker.policies),
                                           interval=settings.storage_check_interval,

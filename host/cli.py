@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-import httpx
 import uvicorn
 
 from . import __version__
@@ -134,6 +133,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _running_host_steps(settings: Settings, find: bool) -> dict[str, Any] | None:
     """The live view of a host already running this project on its port (health included), if any."""
+    import httpx  # here, not at the top: `steppe start` never needs it (a fifth of its import time)
+
     try:
         url = (running_host_url(settings) if find else None) or f"http://127.0.0.1:{settings.port}"
         r = httpx.get(f"{url}/__steppe/steps", timeout=0.5, headers=admin_headers(settings))
