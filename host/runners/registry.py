@@ -4,13 +4,15 @@ host change."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,9 @@ class RunnerSpec:
     # "fds": protocol on a private pipe pair named in STEPPE_RPC_FDS (protocol 1.1, the built-in runners);
     # "stdio": protocol on stdin/stdout (protocol 1.0 runners, the default for a project's own runners)
     transport: str = "fds"
+    # a built-in runner's interpreter is found by running it (version checks): until then, `probe` gives
+    # (command, why unavailable) and the spec is not usable; RunnerRegistry.get/resolve run it once
+    probe: Callable[[], tuple[list[str], str | None]] | None = field(default=None, repr=False, compare=False)
 
 
 TRANSPORTS = ("fds", "stdio")
@@ -91,6 +96,24 @@ def _ruby_command() -> tuple[str | None, str | None]:
     return found, None
 
 
+def _node_spec() -> tuple[list[str], str | None]:
+    node, why, node_flags = _node_command()
+    # a small young generation: V8 otherwise keeps growing RSS after bursts (16 MB semi-spaces) that
+    # it never returns; 4 MB held RSS flat across repeated event bursts (bench S8) at no throughput cost
+    return [node or "node", "--max-semi-space-size=4", *node_flags, str(RUNNERS_DIR / "node" / "runner.js")], why
+
+
+def _ruby_spec() -> tuple[list[str], str | None]:
+    ruby, why = _ruby_command()
+    return [ruby or "ruby", str(RUNNERS_DIR / "ruby" / "runner.rb")], why
+
+
+def _apply_probe(spec: RunnerSpec, found: tuple[list[str], str | None]) -> None:
+    if spec.probe is None:  # another caller applied it meanwhile
+        return
+    spec.command, spec.unavailable, spec.probe = found[0], found[1], None
+
+
 def runner_options(entry: dict[str, Any], root: Path) -> dict[str, str]:
     """The environment carrying a built-in runner's steppe.toml options: `preload`, files (relative to
     the project root) each runner runs once before loading any step, e.g. to define shared globals."""
@@ -110,20 +133,14 @@ class RunnerRegistry:
         self._root = project_root or Path.cwd()
 
     def _resolve(self) -> None:
-        # Probing node/ruby costs a subprocess each: do it once, and only when a file needs a runner.
+        # Probing node/ruby costs a subprocess each: only when a file needs that runner, and (resolve) off
+        # the event loop, so the probes run beside each other and beside the runners already starting.
         if self._resolved:
             return
         self._resolved = True
         self.add(RunnerSpec("python", [self._python, str(RUNNERS_DIR / "python" / "runner.py")], (".py",)))
-        node, why, node_flags = _node_command()
-        # a small young generation: V8 otherwise keeps growing RSS after bursts (16 MB semi-spaces) that
-        # it never returns; 4 MB held RSS flat across repeated event bursts (bench S8) at no throughput cost
-        self.add(RunnerSpec("node", [node or "node", "--max-semi-space-size=4", *node_flags,
-                                     str(RUNNERS_DIR / "node" / "runner.js")],
-                            (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"), unavailable=why))
-        ruby, why = _ruby_command()
-        self.add(RunnerSpec("ruby", [ruby or "ruby", str(RUNNERS_DIR / "ruby" / "runner.rb")], (".rb",),
-                            unavailable=why))
+        self.add(RunnerSpec("node", [], (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"), probe=_node_spec))
+        self.add(RunnerSpec("ruby", [], (".rb",), probe=_ruby_spec))
         for lang, entry in self._extra.items():
             if "command" not in entry and lang in self._specs:  # options of a built-in runner
                 self._specs[lang].env.update(runner_options(entry, self._root))
@@ -141,17 +158,33 @@ class RunnerRegistry:
             # a later entry for an extension takes it over (a project may replace a built-in runner)
             remaining = tuple(e for e in old.extensions if e not in spec.extensions)
             if lang != spec.language and remaining != old.extensions:
-                self._specs[lang] = RunnerSpec(old.language, old.command, remaining, old.unavailable, old.env,
-                                               old.transport)
+                self._specs[lang] = replace(old, extensions=remaining)
         self._specs[spec.language] = spec
 
-    def for_file(self, path: Path) -> RunnerSpec | None:
+    def language_of(self, path: Path) -> str | None:
+        """The language whose runner handles this file (no probe runs for it)."""
         self._resolve()
-        return next((spec for spec in self._specs.values() if path.name.endswith(spec.extensions)), None)
+        return next((spec.language for spec in self._specs.values() if path.name.endswith(spec.extensions)), None)
+
+    def for_file(self, path: Path) -> RunnerSpec | None:
+        language = self.language_of(path)
+        return None if language is None else self.get(language)
 
     def extra_extensions(self) -> tuple[str, ...]:
         return tuple(e for entry in self._extra.values() for e in entry.get("extensions", ()))
 
     def get(self, language: str) -> RunnerSpec:
         self._resolve()
-        return self._specs[language]
+        spec = self._specs[language]
+        if spec.probe is not None:
+            _apply_probe(spec, spec.probe())
+        return spec
+
+    async def resolve(self, language: str) -> RunnerSpec:
+        """As get, with the runtime probe (a subprocess) in a thread: the event loop, and the other
+        languages' runners, go on meanwhile."""
+        self._resolve()
+        spec = self._specs[language]
+        if spec.probe is not None:
+            _apply_probe(spec, await asyncio.to_thread(spec.probe))
+        return spec
