@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .probe_cache import probe_output
+
 
 def _runners_dir() -> Path:
     """Where the built-in runners live: STEPPE_RUNNERS_DIR if set; in an installed wheel, `steppe/_runners`
@@ -51,8 +53,7 @@ TRANSPORTS = ("fds", "stdio")
 def _node_probe(node: str) -> tuple[int, bool] | None:
     """`node`'s major version and whether it has `module.register` (Node >= 18.19 / 20.6), in one run."""
     try:
-        out = subprocess.run([node, "-p", "process.versions.node + ' ' + typeof require('module').register"],
-                             capture_output=True, text=True, timeout=10).stdout
+        out = probe_output(node, ["-p", "process.versions.node + ' ' + typeof require('module').register"])
     except (OSError, subprocess.SubprocessError):
         return None
     m = re.match(r"(\d+)\.\S* (\w+)", out.strip())
@@ -87,8 +88,7 @@ def _ruby_command() -> tuple[str | None, str | None]:
     if not found:
         return None, "Ruby not found on PATH (install ruby >= 3.0 to run .rb steps)"
     try:
-        out = subprocess.run([found, "-e", "print RUBY_VERSION"], capture_output=True, text=True,
-                             timeout=10).stdout
+        out = probe_output(found, ["-e", "print RUBY_VERSION"])
         if int(out.split(".")[0]) < 3:
             return None, f"Ruby {out} found, Steppe needs >= 3.0"
     except (OSError, subprocess.SubprocessError, ValueError):
