@@ -50,6 +50,7 @@ class Project:
         self._auth_file, self._runner_options = auth_file, runner_options or {}
         self._health = health
         self.steps: dict[str, Step] = {}  # by path
+        self._named: dict[str, tuple[str, Step]] = {}  # step_named's answers: name -> (key in steps, step)
         self.streams: dict[str, StreamDef] = {}
         self.stream_errors: dict[str, str] = {}  # path → load error
         self.auth: AuthHook | None = None
@@ -272,7 +273,16 @@ class Project:
         return [s for s in self.steps.values() if s.ok and (kind is None or s.type == kind)]
 
     def step_named(self, name: str) -> Step | None:
-        return next((s for s in self.steps.values() if s.ok and s.name == name), None)
+        # once per delivery: remembered, and checked against `steps` (files reload, steps fail) on each use
+        hit = self._named.get(name)
+        if hit is not None and hit[1].ok and hit[1].name == name and self.steps.get(hit[0]) is hit[1]:
+            return hit[1]
+        found = next(((key, s) for key, s in self.steps.items() if s.ok and s.name == name), None)
+        if found is None:
+            self._named.pop(name, None)
+            return None
+        self._named[name] = found
+        return found[1]
 
     def topic_routes(self) -> dict[str, list[str]]:
         routes: dict[str, list[str]] = {}
