@@ -75,3 +75,21 @@ def test_start_imports_no_http_stack_before_the_runners() -> None:
 
 def test_create_points_at_the_packaged_js_helpers() -> None:
     assert JS_TESTING == NPM_PACKAGE and (JS_TESTING / "package.json").is_file()
+
+
+def test_collections_resume_once_started() -> None:
+    """`steppe start` runs its start-up without garbage collections (cli.cmd_serve); the settle step after
+    a successful start turns them back on, with the long-lived start-up objects frozen."""
+    import gc
+
+    from steppe.serve import settle_garbage_collector
+
+    before = gc.get_threshold()
+    gc.disable()
+    try:
+        settle_garbage_collector()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gc.set_threshold(*before)
