@@ -118,12 +118,13 @@ class DeliveryWorker:
         for step, policy in self.policies.items():
             if not (everything or step in fresh or step in self._backlogged) or not self._taking:
                 continue
-            cap = min(policy.concurrency, self.runner_concurrency)
-            room = min(policy.concurrency - self.in_flight[step],
-                       self.runner_concurrency - self.runner_in_flight[policy.runner])
-            # a busy step refills once a quarter of its slots are free, not slot by slot: one take of 50
-            # rather than 50 takes of one (something is in flight meanwhile, and its end wakes the worker)
-            if room < max(1, cap // 4):
+            own = policy.concurrency - self.in_flight[step]
+            room = min(own, self.runner_concurrency - self.runner_in_flight[policy.runner])
+            # a busy step refills once a quarter of its own slots are free, not slot by slot: one take of 50
+            # rather than 50 takes of one (its deliveries in flight meanwhile wake the worker as they end).
+            # Only its own slots: the runner's, shared with other steps, are taken as they come, so a step
+            # never waits on slots that other steps keep using.
+            if own < max(1, policy.concurrency // 4) or room <= 0:
                 self._backlogged.add(step)  # not looked at now: keep it in view
                 continue
             taken = await self.queue.take(step, room, policy.fifo)
