@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
-from typing import Any
-
-from fastapi import FastAPI
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from .bus import EventBus
 from .calls import HandlerCalls
 from .cron import CronScheduler
-from .cron_lock import RedisCronLock
 from .health import Health
 from .invoker import Invoker
 from .logs import LogBook, LogBookHandler
@@ -20,8 +19,6 @@ from .motia_config import check_auth_context
 from .project import Project, ProjectError
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
 from .redact import Redactor, parse_keys
-from .redis_conn import open_redis
-from .reload import DevReloader
 from .runners import InvocationContext, RunnerRegistry
 from .runners.limits import check_line_limits
 from .settings import Settings
@@ -32,7 +29,12 @@ from .streams.hub import StreamHub, Streams
 from .streams.ws import StreamSocketLimits
 from .tasks import TaskSupervisor
 from .telemetry.wiring import Telemetry, observe
-from .web.app import build_app, build_routes
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from .redis_conn import RedisConn
+    from .reload import DevReloader
 
 
 def _route_python_logs(book: LogBook) -> None:
@@ -41,6 +43,31 @@ def _route_python_logs(book: LogBook) -> None:
     logger.handlers[:] = [LogBookHandler(book)]
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
+
+
+def _import_web(warm: tuple[str, ...] = ()) -> ModuleType:
+    """The HTTP layer (FastAPI and its pydantic models: a third of the host's import time), and the caller's
+    `warm` modules (its HTTP server). start() imports them in a thread while the runners start, so they are
+    off the path to the first answer; one thread, so no two threads import the same modules at once."""
+    for name in warm:
+        importlib.import_module(name)
+    return importlib.import_module(".web.app", __package__)
+
+
+def _open_redis(settings: Settings) -> RedisConn | None:
+    """The shared Redis pool, when any part uses Redis; redis-py (and the OpenTelemetry it pulls in) is imported
+    only then: a tenth of a second of every start otherwise."""
+    if not settings.uses_redis:
+        return None
+    from .redis_conn import open_redis
+
+    return open_redis(settings)
+
+
+def _cron_lock(redis: RedisConn) -> Any:
+    from .cron_lock import RedisCronLock
+
+    return RedisCronLock(redis)
 
 
 class Host:
@@ -54,7 +81,7 @@ class Host:
         # runners inherit the host's environment: this is how they learn the same keys
         os.environ["STEPPE_REDACT_KEYS"] = ",".join(parse_keys(settings.redact_keys))
         settings.data_path.mkdir(parents=True, exist_ok=True)
-        self.redis = open_redis(settings)  # the pool the Redis backends share, when any part uses Redis
+        self.redis = _open_redis(settings)  # the pool the Redis backends share, when any part uses Redis
         self.queue = open_queue(settings.bus, settings.data_path, self.redis, settings.redis_lease)
         self.bus = EventBus(self.queue, settings.dedupe_window)
         self.state = open_state_store(settings.state, settings.data_path, self.redis)  # type: ignore[arg-type]
@@ -84,7 +111,7 @@ class Host:
         self.tasks = TaskSupervisor(self.health)  # the worker, cron schedules and storage watch restart on a crash
         # with Redis, other hosts may run the same project: each cron tick runs on the host winning its lock
         self.cron = CronScheduler(self.invoker.tick, self.logs, spawn=self.tasks.supervise,
-                                  lock=RedisCronLock(self.redis) if self.redis else None)
+                                  lock=_cron_lock(self.redis) if self.redis else None)
         files = [f for f in (getattr(s, "file", None) for s in (self.queue, self.state, self.stream_store)) if f]
         self.storage_watch = StorageWatch(self.health, self.queue, files, lambda: list(self.worker.policies),
                                           interval=settings.storage_check_interval,
@@ -98,7 +125,7 @@ class Host:
         """Load every file (raises ProjectError when the project cannot start)."""
         await self.project.load()
 
-    async def start(self) -> FastAPI:
+    async def start(self, warm: tuple[str, ...] = ()) -> FastAPI:
         if self.redis is not None:
             self.redis.health = self.health
             try:
@@ -106,17 +133,23 @@ class Host:
             except Exception as e:
                 raise ProjectError(f"Redis at {self.redis.where()} did not answer ({type(e).__name__}); "
                                    "start it or fix redis_url") from None
-        await self.load()
+        web = asyncio.ensure_future(asyncio.to_thread(_import_web, warm))  # beside the runners starting
+        try:
+            await self.load()
+        finally:
+            web_app = await web  # also when loading failed: no thread left importing at stop
         await self.stream_store.start(self.hub, self.health)
         await self.queue.watch(self.worker.wake)  # deliveries made due by other hosts
         if recovered := await self.queue.recover():
             self.logs.write("info", f"{recovered} delivery(ies) interrupted by the last stop will run again")
-        self.app = build_app(self)
+        self.app = web_app.build_app(self)
         self.refresh()
         self.worker.start(self.tasks.spawner("delivery worker"))
         self._watch_task = self.tasks.supervise("storage watch", self.storage_watch.run)
         self.serving = True
         if self.settings.mode == "dev":
+            from .reload import DevReloader  # watchfiles and the type generators: dev mode only
+
             self.reloader = DevReloader(self)
             self.reloader.start()
         if "python" in self.project.supervisors:
@@ -139,7 +172,7 @@ class Host:
         self.queue.set_limits({name: p.concurrency for name, p in policies.items()})
         self.cron.sync(self.project.ok_steps("cron"))
         if self.app is not None:
-            self.app.router.routes[:] = build_routes(self)
+            self.app.router.routes[:] = _import_web().build_routes(self)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking work, let in-flight deliveries finish within the grace period (the rest stay in the

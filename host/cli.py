@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
-import logging
 import os
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-import httpx
-import uvicorn
-
 from . import __version__
-from .app import Host
 from .cli_admin import add_admin_commands, admin_headers
 from .cli_generate import add_generate_command
 from .cli_ops import add_ops_commands
@@ -27,95 +19,17 @@ from .create import add_create_command
 from .db import StorageError
 from .doctor import add_doctor_command
 from .envfiles import load_env_files
-from .hostfile import remove_host_file, running_host_url, write_host_file
-from .logs import DropHandshakeNoise, LogBook
-from .parent_watch import watch_parent_from_env
-from .project import ProjectError
+from .hostfile import running_host_url
 from .settings import Settings, load_settings
-from .web.admin import step_row
-from .web.guard import AdminPolicy
-from .web.http_protocol import bounded_protocol, head_bound
 
-MIN_TOKEN_LENGTH = 16  # shorter admin tokens get a warning at start-up
+# The host, the web layer and uvicorn are imported by the commands that use them, not here: `steppe start`
+# spawns its runners first and imports the HTTP side while they start (serve.py, Host.start).
 
 
 def _settings(args: argparse.Namespace, mode: str) -> Settings:
     host = getattr(args, "host", None)
     load_env_files(Path(args.root).resolve())  # before settings: STEPPE_* lines in .env count as environment
     return load_settings(Path(args.root), mode=mode, port=args.port, host=host)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT after serving, which would end the process before the host drains
-    its runners; here a signal only asks the server to stop, and the host shuts down in order after it."""
-
-    on_exit: list[Any] = []  # called when a signal asks the server to stop (before it waits for responses)
-
-    def handle_exit(self, sig: int, frame: Any) -> None:
-        for hook in self.on_exit:
-            hook()
-        super().handle_exit(sig, frame)
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-
-
-def settle_garbage_collector() -> None:
-    """After start-up: move everything loaded so far out of the collector's sight (gc.freeze), and collect
-    the young generation less often. Full collections over a large heap were the main source of
-    tail latency on the request path (p99 halved in a wrk run)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
-
-
-async def _serve(settings: Settings) -> int:
-    host = Host(settings)
-    try:
-        app = await host.start()
-    except ProjectError as e:
-        host.logs.write("error", f"cannot start: {e}")
-        await host.stop()
-        return 1
-    except StorageError as e:  # e.g. the disk is full while recovering the journal: stop the runners first
-        host.logs.write("error", f"cannot start: {e}")
-        await host.stop()
-        return 2
-    settle_garbage_collector()
-    # request heads: over max_headers the host answers a JSON 431 (HeaderLimit); far over it (head_bound) the
-    # HTTP parser stops reading the connection (httptools: 431 JSON; h11: its own 400)
-    config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
-                            ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body,
-                            http=bounded_protocol(settings.max_headers),
-                            h11_max_incomplete_event_size=head_bound(settings.max_headers),
-                            ws_per_message_deflate=settings.ws_compression)
-    server = _Server(config)
-    server.on_exit = [host.telemetry.feed.close] if host.telemetry else []  # end the Workbench's live feeds
-    logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
-    host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode); "
-                    + AdminPolicy.of(settings).describe())
-    if settings.admin_token and len(settings.admin_token) < MIN_TOKEN_LENGTH:
-        host.logs.write("warn", f"the admin token is shorter than {MIN_TOKEN_LENGTH} characters: use a long random "
-                        "one (e.g. `openssl rand -hex 32`)")
-    write_host_file(settings)  # `steppe dlq`, `emit`, `list` find this host without --port
-    parent_watch = watch_parent_from_env()  # started by a test helper: stop when it is gone
-    try:
-        await server.serve()
-    finally:
-        if parent_watch is not None:
-            parent_watch.cancel()
-        remove_host_file(settings)
-        host.logs.write("info", "shutting down")
-        await host.stop()
-    return 0 if server.started else 1
 
 
 def _run(main: Any) -> Any:
@@ -129,11 +43,18 @@ def _run(main: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    return int(_run(_serve(_settings(args, args.command))))
+    # start-up allocates much and frees little: no collections until serve's settle_garbage_collector (about
+    # a tenth of the import time)
+    gc.disable()
+    from .serve import serve
+
+    return int(_run(serve(_settings(args, args.command))))
 
 
 def _running_host_steps(settings: Settings, find: bool) -> dict[str, Any] | None:
     """The live view of a host already running this project on its port (health included), if any."""
+    import httpx  # here, not at the top: `steppe start` never needs it (a fifth of its import time)
+
     try:
         url = (running_host_url(settings) if find else None) or f"http://127.0.0.1:{settings.port}"
         r = httpx.get(f"{url}/__steppe/steps", timeout=0.5, headers=admin_headers(settings))
@@ -144,6 +65,11 @@ def _running_host_steps(settings: Settings, find: bool) -> dict[str, Any] | None
 
 
 async def _load_steps(settings: Settings) -> dict[str, Any]:
+    from .app import Host
+    from .logs import LogBook
+    from .project import ProjectError
+    from .web.admin import step_row
+
     host = Host(settings, logs=LogBook(pretty=True, level="error", out=sys.stderr))
     failed: str | None = None
     try:

@@ -8,12 +8,13 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .hostfile import running_host_url
 from .settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def admin_headers(settings: Settings) -> dict[str, str]:
@@ -31,6 +32,8 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> httpx.Response | None:
+    import httpx  # here, not at the top: `steppe start` never needs it (start-up time)
+
     url = _url(args)
     headers = admin_headers(load_settings(Path(args.root), port=args.port))
     try:

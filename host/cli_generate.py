@@ -8,17 +8,19 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .app import Host
-from .logs import LogBook
-from .project import ProjectError
 from .settings import load_settings
-from .typegen import project_types, write_types
-from .web.openapi import openapi_document
+
+if TYPE_CHECKING:  # imported when the command runs: every other `steppe` command starts without them
+    from .app import Host
 
 
 async def _loaded(root: Path) -> tuple[Host, str | None]:
+    from .app import Host
+    from .logs import LogBook
+    from .project import ProjectError
+
     host = Host(load_settings(root, mode="dev"), logs=LogBook(pretty=True, level="error", out=sys.stderr))
     failed = None
     try:
@@ -41,6 +43,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             print(f"warning: step {step.name} did not load and has no types: {step.error or step.unavailable}",
                   file=sys.stderr)
     if args.what == "openapi":
+        from .web.openapi import openapi_document
+
         text = json.dumps(openapi_document(host.project.ok_steps("api"), f"Steppe: {root.name}"), indent=2)
         if args.out in (None, "-"):
             print(text)
@@ -48,6 +52,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             Path(args.out).write_text(text + "\n")
             print(f"wrote {args.out}")
         return 0
+    from .typegen import project_types, write_types
+
     types = project_types(list(host.project.ok_steps()), list(host.project.streams.values()))
     out = Path(args.out) if args.out else root
     out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .testing import NPM_PACKAGE as JS_TESTING  # the JS test helpers, shipped inside this package
+# the JS test helpers, shipped inside this package (steppe.testing.NPM_PACKAGE; not imported: `steppe` starts
+# faster without the test helpers and httpx)
+JS_TESTING = Path(__file__).resolve().parent / "testing" / "npm"
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from .settings import Settings, load_settings
 
 DATABASES = ("queue.db", "state.db", "streams.db")
@@ -46,6 +44,8 @@ def move_aside(path: Path) -> Path:
 
 
 def _host_running(settings: Settings) -> bool:
+    import httpx  # here, not at the top: `steppe start` imports this module and never needs it
+
     try:
         body = httpx.get(f"http://127.0.0.1:{settings.port}/__steppe/steps", timeout=0.5).json()
     except (httpx.HTTPError, ValueError):

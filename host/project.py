@@ -50,6 +50,7 @@ class Project:
         self._auth_file, self._runner_options = auth_file, runner_options or {}
         self._health = health
         self.steps: dict[str, Step] = {}  # by path
+        self._named: dict[str, tuple[str, Step]] = {}  # step_named's answers: name -> (key in steps, step)
         self.streams: dict[str, StreamDef] = {}
         self.stream_errors: dict[str, str] = {}  # path → load error
         self.auth: AuthHook | None = None
@@ -65,7 +66,7 @@ class Project:
         if auth_path:
             if not auth_path.is_file():
                 raise ProjectError(f"the auth hook {self._rel(auth_path)} does not exist")
-            if self.registry.for_file(auth_path) is None:
+            if self.registry.language_of(auth_path) is None:
                 raise ProjectError(f"the auth hook {self._rel(auth_path)} cannot be loaded: no runner handles "
                                    f"{auth_path.suffix} files")
             files.append(SourceFile(auth_path, "auth"))
@@ -75,11 +76,11 @@ class Project:
         self._stream_auth_path = auth_path or motia_path
         by_language: dict[str, list[SourceFile]] = {}
         for f in files:
-            spec = self.registry.for_file(f.path)
-            if spec is None:
+            language = self.registry.language_of(f.path)  # each runner's probe runs as it starts, side by side
+            if language is None:
                 self.steps[str(f.path)] = Step(f.path, "?", error=f"no runner handles {f.path.suffix} files")
                 continue
-            by_language.setdefault(spec.language, []).append(f)
+            by_language.setdefault(language, []).append(f)
         await asyncio.gather(*(self._load_language(lang, fs) for lang, fs in by_language.items()))
         if auth_path and (self.auth is None or str(auth_path) in self.stream_errors):
             # a Steppe auth hook that does not load stops the start (a motia.config that does not load
@@ -100,8 +101,8 @@ class Project:
             self.steps[str(step.path)] = step
         by_language: dict[str, list[SourceFile]] = {}
         for f in motia.plugin_files(set(self.steps)):
-            if (spec := self.registry.for_file(f.path)) is not None:
-                by_language.setdefault(spec.language, []).append(f)
+            if (language := self.registry.language_of(f.path)) is not None:
+                by_language.setdefault(language, []).append(f)
                 self._motia_files.add(str(f.path))
         for language, files in by_language.items():
             if (sup := self.supervisors.get(language)) is None:
@@ -110,7 +111,7 @@ class Project:
                 await asyncio.gather(*(self._load_file(sup, f) for f in files))
 
     async def _load_language(self, language: str, files: list[SourceFile]) -> None:
-        spec = self.registry.get(language)
+        spec = await self.registry.resolve(language)
         sup = RunnerSupervisor(spec, self.root, host_call=self._host_call, on_log=self._on_log,
                                on_event=self._on_event, on_unhealthy=self._runner_unhealthy,
                                health=self._health, **self._runner_options)  # type: ignore[arg-type]
@@ -182,10 +183,10 @@ class Project:
             self.auth = None
         path = find_motia_config(self.root)
         self._stream_auth_path = find_auth_file(self.root, self._auth_file or None) or path
-        if path is None or (spec := self.registry.for_file(path)) is None:
+        if path is None or (language := self.registry.language_of(path)) is None:
             return
-        if (sup := self.supervisors.get(spec.language)) is None:
-            await self._load_language(spec.language, [SourceFile(path, "auth")])
+        if (sup := self.supervisors.get(language)) is None:
+            await self._load_language(language, [SourceFile(path, "auth")])
         else:
             await self._load_file(sup, SourceFile(path, "auth"))
         if self.motia_config:
@@ -230,11 +231,11 @@ class Project:
     async def reload_file(self, f: SourceFile) -> None:
         """Load a new or changed file (dev mode); a clash it causes marks it as an error, not a stop."""
         self.remove_file(f.path, forget=False)
-        spec = self.registry.for_file(f.path)
-        if spec is None:
+        language = self.registry.language_of(f.path)
+        if language is None:
             return
-        if (sup := self.supervisors.get(spec.language)) is None:
-            await self._load_language(spec.language, [f])
+        if (sup := self.supervisors.get(language)) is None:
+            await self._load_language(language, [f])
         else:
             await self._load_file(sup, f)
         for step, reason in self.conflicts():
@@ -246,7 +247,7 @@ class Project:
         self.stream_errors.pop(str(path), None)
         for name in [n for n, s in self.streams.items() if s.path == path]:
             del self.streams[name]
-        if forget and (spec := self.registry.for_file(path)) and (sup := self.supervisors.get(spec.language)):
+        if forget and (language := self.registry.language_of(path)) and (sup := self.supervisors.get(language)):
             sup.forget(str(path))
 
     def failed_files(self) -> list[SourceFile]:
@@ -254,7 +255,7 @@ class Project:
         run here, or a registerApi route of motia.config, is not a file to retry."""
         failed = [SourceFile(s.path, "step") for key, s in self.steps.items()
                   if s.error is not None and s.unavailable is None and "#" not in key
-                  and self.registry.for_file(s.path) is not None]  # no runner for it: nothing to retry
+                  and self.registry.language_of(s.path) is not None]  # no runner for it: nothing to retry
         failed += [SourceFile(Path(key), "stream") for key in self.stream_errors
                    if classify(Path(key), self.registry.extra_extensions()) == "stream"]
         return [f for f in failed if f.path.is_file()]
@@ -272,7 +273,16 @@ class Project:
         return [s for s in self.steps.values() if s.ok and (kind is None or s.type == kind)]
 
     def step_named(self, name: str) -> Step | None:
-        return next((s for s in self.steps.values() if s.ok and s.name == name), None)
+        # once per delivery: remembered, and checked against `steps` (files reload, steps fail) on each use
+        hit = self._named.get(name)
+        if hit is not None and hit[1].ok and hit[1].name == name and self.steps.get(hit[0]) is hit[1]:
+            return hit[1]
+        found = next(((key, s) for key, s in self.steps.items() if s.ok and s.name == name), None)
+        if found is None:
+            self._named.pop(name, None)
+            return None
+        self._named[name] = found
+        return found[1]
 
     def topic_routes(self) -> dict[str, list[str]]:
         routes: dict[str, list[str]] = {}

@@ -115,9 +115,9 @@ class DevReloader:
                 continue
             kind = classify(path, extra)
             if kind is None:
-                spec = project.registry.for_file(path)
-                if spec and spec.language in project.supervisors:
-                    restart.add(spec.language)
+                language = project.registry.language_of(path)
+                if language and language in project.supervisors:
+                    restart.add(language)
                 continue
             touched.append(project.rel(path))
             if change == Change.deleted or not path.exists():
@@ -128,8 +128,8 @@ class DevReloader:
         retry = [f for f in project.failed_files() if f.path not in loaded]
         if dependencies:  # runners cache module lookups: a fresh one sees the newly installed packages
             for f in retry:
-                if (spec := project.registry.for_file(f.path)) and spec.language in project.supervisors:
-                    restart.add(spec.language)
+                if (language := project.registry.language_of(f.path)) and language in project.supervisors:
+                    restart.add(language)
         for language in sorted(restart):
             await project.supervisors[language].restart()
             touched.append(f"{language} runner")

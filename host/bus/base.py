@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 
 from ..event import Event
@@ -18,7 +18,8 @@ class EventBus:
         self.routes: dict[str, list[Subscription]] = {}
         self.patterns: dict[str, list[Subscription]] = {}  # topic patterns (`pr-*`, `*`) and their subscribers
         self.unrouted: deque[Event] = deque(maxlen=1000)  # events no step subscribes to, for the Workbench
-        self.on_accepted: Callable[[float], None] = lambda delay: None  # told when deliveries become due
+        # told when deliveries become due: after how long, and for which steps
+        self.on_accepted: Callable[[float, Iterable[str]], None] = lambda delay, steps: None
 
     def set_routes(self, routes: dict[str, list[Subscription]]) -> None:
         """Subscriptions by topic; a topic with `*` or `?` is a pattern (`pr-*`, `*`) matching many."""
@@ -50,7 +51,7 @@ class EventBus:
         if not await self.queue.put(event, routes, self.dedupe_window if dedupe else None):
             return None
         for delay in {s.delay for s in routes}:
-            self.on_accepted(delay)
+            self.on_accepted(delay, [s.step for s in routes if s.delay == delay])
         return len(routes)
 
 

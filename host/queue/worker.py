@@ -7,7 +7,7 @@ import asyncio
 import logging
 import traceback
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,13 @@ class DeliveryWorker:
         self.runner_in_flight: Counter[str] = Counter()  # by runner language
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        # Which steps the next look takes for (a take is a query per step on a durable queue): all of them
+        # after a poll, a timer or a plain wake(); else only steps given new deliveries (`_fresh`) and steps
+        # whose last take filled all the room it had (`_backlogged`: more may be waiting).
+        self._everything = True
+        self._last_everything = 0.0  # loop time of the last look at every step: one at least every `poll`
+        self._fresh: set[str] = set()
+        self._backlogged: set[str] = set()
         self._taking = False
         self._loop_task: asyncio.Task[None] | None = None
         # outcomes that could not be written (storage fault), written again once the store can
@@ -68,14 +75,19 @@ class DeliveryWorker:
         self.policies = dict(policies)
         self.wake()
 
-    def wake(self, delay: float = 0.0) -> None:
-        """Look for due deliveries now, or after `delay` seconds (when a retry or a delayed one is due)."""
+    def wake(self, delay: float = 0.0, steps: Iterable[str] | None = None) -> None:
+        """Look for due deliveries now, or after `delay` seconds (when a retry or a delayed one is due);
+        `steps`: only these steps got new deliveries (the bus says so), the others need no look."""
         if delay > 0:
             # a few ms late on purpose: the loop's timer may fire just before the wall clock reaches the
             # delivery's available_at, and an early look would find nothing until the next poll
-            asyncio.get_running_loop().call_later(delay + 0.005, self._wake.set)
+            asyncio.get_running_loop().call_later(delay + 0.005, self.wake)
+            return
+        if steps is None:
+            self._everything = True
         else:
-            self._wake.set()
+            self._fresh.update(steps)
+        self._wake.set()
 
     def start(self, spawn: Spawn | None = None) -> None:
         self._taking = True
@@ -92,15 +104,35 @@ class DeliveryWorker:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll)  # the poll catches delayed deliveries
             except TimeoutError:
-                pass
+                self._everything = True
 
     async def _fill(self) -> None:
+        now = asyncio.get_running_loop().time()
+        # every step at least once per poll even when wakes never stop (a busy host): deliveries that came
+        # due with no timer of this process behind them (a retry scheduled before a restart, another host's)
+        everything = self._everything or now - self._last_everything >= self.poll
+        if everything:
+            self._last_everything = now
+        self._everything = False
+        fresh, self._fresh = self._fresh, set()
         for step, policy in self.policies.items():
-            room = min(policy.concurrency - self.in_flight[step],
-                       self.runner_concurrency - self.runner_in_flight[policy.runner])
-            if room <= 0 or not self._taking:
+            if not (everything or step in fresh or step in self._backlogged) or not self._taking:
                 continue
-            for delivery in await self.queue.take(step, room, policy.fifo):
+            own = policy.concurrency - self.in_flight[step]
+            room = min(own, self.runner_concurrency - self.runner_in_flight[policy.runner])
+            # a busy step refills once a quarter of its own slots are free, not slot by slot: one take of 50
+            # rather than 50 takes of one (its deliveries in flight meanwhile wake the worker as they end).
+            # Only its own slots: the runner's, shared with other steps, are taken as they come, so a step
+            # never waits on slots that other steps keep using.
+            if own < max(1, policy.concurrency // 4) or room <= 0:
+                self._backlogged.add(step)  # not looked at now: keep it in view
+                continue
+            taken = await self.queue.take(step, room, policy.fifo)
+            if len(taken) < room:
+                self._backlogged.discard(step)  # drained: new deliveries for it come with a wake
+            else:
+                self._backlogged.add(step)
+            for delivery in taken:
                 self.in_flight[step] += 1
                 self.runner_in_flight[policy.runner] += 1
                 task = asyncio.get_running_loop().create_task(self._deliver(delivery, policy))
@@ -117,6 +149,7 @@ class DeliveryWorker:
             ids = sorted(self.stranded)
             released = await self.queue.release(ids)
             self.stranded.difference_update(ids)
+            self._everything = True
             log.info(f"{released} delivery(ies) that failed in the host are queued again")
 
     async def _deliver(self, delivery: Delivery, policy: StepPolicy) -> None:
@@ -133,6 +166,8 @@ class DeliveryWorker:
         finally:
             self.in_flight[policy.step] -= 1
             self.runner_in_flight[policy.runner] -= 1
+            if policy.fifo:  # the next delivery of its message group may be due now
+                self._fresh.add(policy.step)
             self._wake.set()
 
     def busy(self) -> int:

@@ -4,15 +4,19 @@ host change."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from .probe_cache import probe_output
 
 
 def _runners_dir() -> Path:
@@ -38,6 +42,9 @@ class RunnerSpec:
     # "fds": protocol on a private pipe pair named in STEPPE_RPC_FDS (protocol 1.1, the built-in runners);
     # "stdio": protocol on stdin/stdout (protocol 1.0 runners, the default for a project's own runners)
     transport: str = "fds"
+    # a built-in runner's interpreter is found by running it (version checks): until then, `probe` gives
+    # (command, why unavailable) and the spec is not usable; RunnerRegistry.get/resolve run it once
+    probe: Callable[[], tuple[list[str], str | None]] | None = field(default=None, repr=False, compare=False)
 
 
 TRANSPORTS = ("fds", "stdio")
@@ -46,8 +53,7 @@ TRANSPORTS = ("fds", "stdio")
 def _node_probe(node: str) -> tuple[int, bool] | None:
     """`node`'s major version and whether it has `module.register` (Node >= 18.19 / 20.6), in one run."""
     try:
-        out = subprocess.run([node, "-p", "process.versions.node + ' ' + typeof require('module').register"],
-                             capture_output=True, text=True, timeout=10).stdout
+        out = probe_output(node, ["-p", "process.versions.node + ' ' + typeof require('module').register"])
     except (OSError, subprocess.SubprocessError):
         return None
     m = re.match(r"(\d+)\.\S* (\w+)", out.strip())
@@ -82,13 +88,30 @@ def _ruby_command() -> tuple[str | None, str | None]:
     if not found:
         return None, "Ruby not found on PATH (install ruby >= 3.0 to run .rb steps)"
     try:
-        out = subprocess.run([found, "-e", "print RUBY_VERSION"], capture_output=True, text=True,
-                             timeout=10).stdout
+        out = probe_output(found, ["-e", "print RUBY_VERSION"])
         if int(out.split(".")[0]) < 3:
             return None, f"Ruby {out} found, Steppe needs >= 3.0"
     except (OSError, subprocess.SubprocessError, ValueError):
         return None, f"could not run {found}"
     return found, None
+
+
+def _node_spec() -> tuple[list[str], str | None]:
+    node, why, node_flags = _node_command()
+    # a small young generation: V8 otherwise keeps growing RSS after bursts (16 MB semi-spaces) that
+    # it never returns; 4 MB held RSS flat across repeated event bursts (bench S8) at no throughput cost
+    return [node or "node", "--max-semi-space-size=4", *node_flags, str(RUNNERS_DIR / "node" / "runner.js")], why
+
+
+def _ruby_spec() -> tuple[list[str], str | None]:
+    ruby, why = _ruby_command()
+    return [ruby or "ruby", str(RUNNERS_DIR / "ruby" / "runner.rb")], why
+
+
+def _apply_probe(spec: RunnerSpec, found: tuple[list[str], str | None]) -> None:
+    if spec.probe is None:  # another caller applied it meanwhile
+        return
+    spec.command, spec.unavailable, spec.probe = found[0], found[1], None
 
 
 def runner_options(entry: dict[str, Any], root: Path) -> dict[str, str]:
@@ -110,20 +133,14 @@ class RunnerRegistry:
         self._root = project_root or Path.cwd()
 
     def _resolve(self) -> None:
-        # Probing node/ruby costs a subprocess each: do it once, and only when a file needs a runner.
+        # Probing node/ruby costs a subprocess each: only when a file needs that runner, and (resolve) off
+        # the event loop, so the probes run beside each other and beside the runners already starting.
         if self._resolved:
             return
         self._resolved = True
         self.add(RunnerSpec("python", [self._python, str(RUNNERS_DIR / "python" / "runner.py")], (".py",)))
-        node, why, node_flags = _node_command()
-        # a small young generation: V8 otherwise keeps growing RSS after bursts (16 MB semi-spaces) that
-        # it never returns; 4 MB held RSS flat across repeated event bursts (bench S8) at no throughput cost
-        self.add(RunnerSpec("node", [node or "node", "--max-semi-space-size=4", *node_flags,
-                                     str(RUNNERS_DIR / "node" / "runner.js")],
-                            (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"), unavailable=why))
-        ruby, why = _ruby_command()
-        self.add(RunnerSpec("ruby", [ruby or "ruby", str(RUNNERS_DIR / "ruby" / "runner.rb")], (".rb",),
-                            unavailable=why))
+        self.add(RunnerSpec("node", [], (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"), probe=_node_spec))
+        self.add(RunnerSpec("ruby", [], (".rb",), probe=_ruby_spec))
         for lang, entry in self._extra.items():
             if "command" not in entry and lang in self._specs:  # options of a built-in runner
                 self._specs[lang].env.update(runner_options(entry, self._root))
@@ -141,17 +158,33 @@ class RunnerRegistry:
             # a later entry for an extension takes it over (a project may replace a built-in runner)
             remaining = tuple(e for e in old.extensions if e not in spec.extensions)
             if lang != spec.language and remaining != old.extensions:
-                self._specs[lang] = RunnerSpec(old.language, old.command, remaining, old.unavailable, old.env,
-                                               old.transport)
+                self._specs[lang] = replace(old, extensions=remaining)
         self._specs[spec.language] = spec
 
-    def for_file(self, path: Path) -> RunnerSpec | None:
+    def language_of(self, path: Path) -> str | None:
+        """The language whose runner handles this file (no probe runs for it)."""
         self._resolve()
-        return next((spec for spec in self._specs.values() if path.name.endswith(spec.extensions)), None)
+        return next((spec.language for spec in self._specs.values() if path.name.endswith(spec.extensions)), None)
+
+    def for_file(self, path: Path) -> RunnerSpec | None:
+        language = self.language_of(path)
+        return None if language is None else self.get(language)
 
     def extra_extensions(self) -> tuple[str, ...]:
         return tuple(e for entry in self._extra.values() for e in entry.get("extensions", ()))
 
     def get(self, language: str) -> RunnerSpec:
         self._resolve()
-        return self._specs[language]
+        spec = self._specs[language]
+        if spec.probe is not None:
+            _apply_probe(spec, spec.probe())
+        return spec
+
+    async def resolve(self, language: str) -> RunnerSpec:
+        """As get, with the runtime probe (a subprocess) in a thread: the event loop, and the other
+        languages' runners, go on meanwhile."""
+        self._resolve()
+        spec = self._specs[language]
+        if spec.probe is not None:
+            _apply_probe(spec, await asyncio.to_thread(spec.probe))
+        return spec

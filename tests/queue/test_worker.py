@@ -365,3 +365,44 @@ async def test_huge_max_attempts_still_ends_in_dead_letters() -> None:
             await asyncio.sleep(0.01)
     assert await q.counts() == {"ready": 0, "leased": 0, "dead": 1}, f"stuck after attempt {attempts[-1]}"
     assert attempts == list(range(1, 1031))
+
+
+async def test_a_step_sharing_a_busy_runner_is_not_starved(q: Queue) -> None:
+    """`big` keeps its runner nearly full and refills by the quarter of its own slots; `small`, on the same
+    runner, still gets the runner's spare slots while `big` has a backlog."""
+    started: dict[str, float] = {}
+    t0 = time.monotonic()
+
+    async def inner(d: Delivery, p: StepPolicy) -> None:
+        started.setdefault(d.step, time.monotonic() - t0)
+        await asyncio.sleep(0.02)
+
+    policies = [StepPolicy("big", "python", concurrency=18), StepPolicy("small", "python", concurrency=20)]
+    async with Harness(q, inner, policies, runner_concurrency=20) as h:
+        await h.emit(400, ["big"], prefix="b")  # ~0.45 s of work at 18 at a time
+        await asyncio.sleep(0.05)
+        await h.emit(5, ["small"], prefix="s")
+        await h.until(lambda: asyncio.sleep(0, "small" in started))
+        assert started["small"] < 0.3  # long before big's backlog is gone
+        await h.until(h.drained)
+
+
+async def test_an_idle_steps_due_delivery_is_found_while_other_steps_keep_the_worker_busy(
+        q: Queue) -> None:
+    """A delivery that comes due with no wake of its own (here: put straight into the queue, as a retry
+    scheduled before a restart would be) is found by the look at every step that happens at least once
+    per poll, even though finishing `busy` deliveries wakes the worker all the time."""
+    handled: list[str] = []
+
+    async def inner(d: Delivery, p: StepPolicy) -> None:
+        handled.append(d.step)
+        await asyncio.sleep(0.001)
+
+    policies = [StepPolicy("busy", "python", concurrency=4), StepPolicy("idle", "python", concurrency=4)]
+    async with Harness(q, inner, policies) as h:
+        await h.emit(3000, ["busy"], prefix="b")
+        await asyncio.sleep(0.1)  # the worker has looked at `idle` and found nothing
+        await q.put(Event("t", {}, "tr", id="late"), [Subscription("idle")])  # no wake
+        await h.until(lambda: asyncio.sleep(0, "idle" in handled), timeout=2)
+        assert handled.count("busy") < 3000  # found while `busy` was still going
+        await h.until(h.drained)

@@ -1,0 +1,76 @@
+"""`steppe dev` / `steppe start`: the host started, then served over uvicorn until a signal, then stopped in
+order. uvicorn is imported while the runners start (Host.start's `warm`), not before them: the runners are
+on the path to the first answer, and they start first."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+from .app import Host
+from .db import StorageError
+from .hostfile import remove_host_file, write_host_file
+from .logs import DropHandshakeNoise
+from .parent_watch import watch_parent_from_env
+from .project import ProjectError
+from .settings import Settings
+from .web.guard import AdminPolicy
+
+MIN_TOKEN_LENGTH = 16  # shorter admin tokens get a warning at start-up
+
+
+def settle_garbage_collector() -> None:
+    """After start-up: move everything loaded so far out of the collector's sight (gc.freeze), and collect
+    the young generation less often. Full collections over a large heap were the main source of
+    tail latency on the request path (p99 halved in a wrk run). Start-up itself ran without collections
+    (cli.cmd_serve): they resume here."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+    gc.enable()
+
+
+async def serve(settings: Settings) -> int:
+    host = Host(settings)
+    try:
+        app = await host.start(warm=(f"{__package__}.http_server", f"{__package__}.web.http_protocol"))
+    except ProjectError as e:
+        host.logs.write("error", f"cannot start: {e}")
+        await host.stop()
+        return 1
+    except StorageError as e:  # e.g. the disk is full while recovering the journal: stop the runners first
+        host.logs.write("error", f"cannot start: {e}")
+        await host.stop()
+        return 2
+    settle_garbage_collector()
+    import uvicorn  # these three: imported by start (warm), beside the runners starting
+
+    from .http_server import SignalledServer
+    from .web.http_protocol import bounded_protocol, head_bound
+
+    # request heads: over max_headers the host answers a JSON 431 (HeaderLimit); far over it (head_bound) the
+    # HTTP parser stops reading the connection (httptools: 431 JSON; h11: its own 400)
+    config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
+                            ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body,
+                            http=bounded_protocol(settings.max_headers),
+                            h11_max_incomplete_event_size=head_bound(settings.max_headers),
+                            ws_per_message_deflate=settings.ws_compression)
+    server = SignalledServer(config)
+    server.on_exit = [host.telemetry.feed.close] if host.telemetry else []  # end the Workbench's live feeds
+    logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
+    host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode); "
+                    + AdminPolicy.of(settings).describe())
+    if settings.admin_token and len(settings.admin_token) < MIN_TOKEN_LENGTH:
+        host.logs.write("warn", f"the admin token is shorter than {MIN_TOKEN_LENGTH} characters: use a long random "
+                        "one (e.g. `openssl rand -hex 32`)")
+    write_host_file(settings)  # `steppe dlq`, `emit`, `list` find this host without --port
+    parent_watch = watch_parent_from_env()  # started by a test helper: stop when it is gone
+    try:
+        await server.serve()
+    finally:
+        if parent_watch is not None:
+            parent_watch.cancel()
+        remove_host_file(settings)
+        host.logs.write("info", "shutting down")
+        await host.stop()
+    return 0 if server.started else 1

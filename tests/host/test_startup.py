@@ -1,0 +1,95 @@
+"""What `steppe start` does before its first answer: which modules it imports before the runners spawn,
+which runtime probes run (and when a cached probe answer is reused)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from steppe.create import JS_TESTING
+from steppe.runners.probe_cache import probe_output
+from steppe.runners.registry import RunnerRegistry
+from steppe.testing import NPM_PACKAGE
+
+
+def _fake_runtime(tmp_path: Path, answer: str) -> tuple[Path, Path]:
+    """An executable that prints `answer` and counts its runs in a file beside it."""
+    runs = tmp_path / "runs"
+    binary = tmp_path / "fake-runtime"
+    binary.write_text(f"#!/bin/sh\necho x >> {runs}\necho '{answer}'\n")
+    binary.chmod(0o755)
+    return binary, runs
+
+
+def test_probe_answer_is_reused_until_the_binary_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    binary, runs = _fake_runtime(tmp_path, "20.1.0 function")
+    assert probe_output(str(binary), ["-p", "v"]) == "20.1.0 function\n"
+    assert probe_output(str(binary), ["-p", "v"]) == "20.1.0 function\n"
+    assert runs.read_text().count("x") == 1  # the second answer came from the cache
+    assert probe_output(str(binary), ["-e", "other"]) == "20.1.0 function\n"
+    assert runs.read_text().count("x") == 2  # other arguments: another probe
+    binary.write_text(binary.read_text().replace("20.1.0", "22.11.0"))  # an upgraded binary: size and mtime
+    os.utime(binary, ns=(0, 1))
+    assert probe_output(str(binary), ["-p", "v"]) == "22.11.0 function\n"
+    assert runs.read_text().count("x") == 3
+
+
+def test_probe_without_a_writable_cache_still_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    binary, runs = _fake_runtime(tmp_path, "3.1.2")
+    assert probe_output(str(binary), ["-e", "v"]) == "3.1.2\n"
+    assert probe_output(str(binary), ["-e", "v"]) == "3.1.2\n"
+    assert runs.read_text().count("x") == 2
+
+
+def test_which_runner_handles_a_file_needs_no_probe(tmp_path: Path) -> None:
+    registry = RunnerRegistry(project_root=tmp_path)
+    assert registry.language_of(tmp_path / "a.step.ts") == "node"
+    assert registry.language_of(tmp_path / "a_step.rb") == "ruby"
+    assert registry.language_of(tmp_path / "a_step.py") == "python"
+    assert registry.language_of(tmp_path / "notes.md") is None
+    specs = registry._specs  # the probes are still pending: nothing ran node or ruby yet
+    assert specs["node"].probe is not None and specs["ruby"].probe is not None
+    node = asyncio.run(registry.resolve("node"))
+    assert node.probe is None and node.command[-1].endswith("runner.js") and node.unavailable is None
+    assert registry.get("ruby").command[-1].endswith("runner.rb")
+
+
+def test_start_imports_no_http_stack_before_the_runners() -> None:
+    """What `steppe start` imports before Host.start spawns the runners: FastAPI, uvicorn, httpx and redis-py
+    come later (in a thread, beside the runners) or never."""
+    code = ("import sys, steppe.cli, steppe.serve; "
+            "print(' '.join(m for m in ('fastapi', 'uvicorn', 'httpx', 'redis', 'pydantic', 'rich') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_create_points_at_the_packaged_js_helpers() -> None:
+    assert JS_TESTING == NPM_PACKAGE and (JS_TESTING / "package.json").is_file()
+
+
+def test_collections_resume_once_started() -> None:
+    """`steppe start` runs its start-up without garbage collections (cli.cmd_serve); the settle step after
+    a successful start turns them back on, with the long-lived start-up objects frozen."""
+    import gc
+
+    from steppe.serve import settle_garbage_collector
+
+    before = gc.get_threshold()
+    gc.disable()
+    try:
+        settle_garbage_collector()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gc.set_threshold(*before)
