@@ -20,6 +20,8 @@ from typing import Any
 
 import redis
 
+from ..procs import stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 URL_ENV, NAMESPACE_ENV = "STEPPE_PEER_REDIS_URL", "STEPPE_PEER_NAMESPACE"  # as dramatiq_worker reads them
 
@@ -67,13 +69,7 @@ class DramatiqPeer:
         return done, elapsed
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self._log.close()
         keys = list(self._r.scan_iter(match=self.namespace + "*", count=1000))
         if keys:
