@@ -9,8 +9,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
-
 from .logs import LogBook
 from .steps import Step
 
@@ -51,6 +49,8 @@ class CronScheduler:
             task.cancel()
 
     async def _loop(self, step: Step) -> None:
+        from croniter import croniter  # loaded when the step's expression was validated (steps.py)
+
         expr = str(step.config["cron"])
         schedule = croniter(expr, datetime.now().astimezone(), second_at_beginning=len(expr.split()) == 6)
         while True:

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import validators
-
 from . import wire
 from .event import new_id
 from .logs import LogBook
@@ -38,6 +36,8 @@ class SchemaValidator:
     """JSON Schema validation compiled once per schema; errors as `{path, message}` for people."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
+        from jsonschema import validators  # ~8 MB and ~70 ms: imported only once some step has a schema
+
         cls = validators.validator_for(schema)
         cls.check_schema(schema)
         self._validator = cls(schema)

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from .discovery import SKIPPED_DIRS, SourceFile, classify
 from .steps import ConfigError, Step, validate_config
 
@@ -73,6 +71,8 @@ class MotiaConfig:
 
 def check_auth_context(context: Any, schema: dict[str, Any]) -> None:
     """Raises ValueError when an authenticate hook's context does not match `streamAuth.contextSchema`."""
+    import jsonschema  # only projects with a streamAuth context schema pay for it
+
     validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(context), key=lambda e: list(e.path))
     if errors:

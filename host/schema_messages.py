@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import ValidationError
+if TYPE_CHECKING:  # jsonschema is imported only once a schema is validated (invoker.SchemaValidator)
+    from jsonschema import ValidationError
 
 _KINDS = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
           "object": "an object", "array": "an array", "null": "null"}

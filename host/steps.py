@@ -8,8 +8,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from croniter import croniter
-
 STEP_TYPES = ("api", "event", "cron", "noop")
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
 
@@ -121,6 +119,9 @@ def cron_is_valid(expr: str) -> bool:
     fields = expr.split()
     if len(fields) not in (5, 6):
         return False
+    # croniter (~5 MB, and it runs `file -b` when imported) only for projects with a cron step
+    from croniter import croniter
+
     return bool(croniter.is_valid(expr, second_at_beginning=len(fields) == 6))
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+if TYPE_CHECKING:  # prometheus_client (~12 MB idle) is imported at the first scrape, not at start-up
+    from prometheus_client.core import Metric
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # seconds: from a fast state write to a slow LLM call
@@ -33,8 +33,7 @@ class Metrics:
         self.retries: dict[str, int] = {}  # step → deliveries run again after a failure
         self.dead: dict[str, int] = {}  # step → deliveries moved to the dead-letter store
         self.now: dict[str, Any] = {}  # the host's current figures, read just before a scrape (`_gauges`)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)  # type: ignore[arg-type]
+        self.registry: Any = None  # prometheus_client's registry, made at the first scrape (render)
 
     # -- counting (hot path)
 
@@ -64,9 +63,16 @@ class Metrics:
     # -- scraping
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        if self.registry is None:
+            self.registry = CollectorRegistry(auto_describe=False)
+            self.registry.register(self)
+        return bytes(generate_latest(self.registry))
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
         requests = CounterMetricFamily("steppe_requests", "HTTP requests served by API steps",
                                        labels=["step", "method", "status"])
         for (step, method, status), n in sorted(self.requests.items()):
@@ -105,6 +111,8 @@ class Metrics:
 
 
 def _gauges(now: dict[str, Any]) -> Iterator[Metric]:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
     queue = now.get("queue") or {}
     for state, doc in (("ready", "Deliveries waiting to run (due or delayed)"),
                        ("leased", "Deliveries running now"), ("dead", "Dead letters kept")):

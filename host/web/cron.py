@@ -7,7 +7,6 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,6 +17,8 @@ from .api import json_response
 
 
 def next_runs(expr: str, count: int = 5) -> list[float]:
+    from croniter import croniter  # already loaded by the cron step's validation (steps.py): no cost here
+
     schedule = croniter(expr, datetime.now().astimezone(), second_at_beginning=len(expr.split()) == 6)
     return [schedule.get_next(float) for _ in range(count)]
 
