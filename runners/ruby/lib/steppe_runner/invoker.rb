@@ -72,6 +72,9 @@ module SteppeRunner
     # Middleware wrap the handler, first outermost; `next_call.call` (or `.call(other_req)`) goes inward.
     def api(loaded, request, ctx)
       innermost = handler(loaded)
+      # most steps have no middleware: no chain of lambdas to build per request
+      return response(call_user(innermost, request, ctx)) if loaded.middleware.empty?
+
       core = ->(req) { call_user(innermost, req, ctx) }
       chain = loaded.middleware.reverse.reduce(core) do |inner, middleware|
         lambda do |req|
@@ -82,13 +85,14 @@ module SteppeRunner
       response(chain.call(request))
     end
 
-    RESPONSE_KEYS = %w[status body headers bodyBase64].freeze
+    # the keys as strings and as symbols, so checking one needs no conversion
+    RESPONSE_KEYS = %w[status body headers bodyBase64].flat_map { |k| [k, k.to_sym] }.to_h { |k| [k, true] }.freeze
 
     # A Hash with only status/body/headers/bodyBase64 keys, with an Integer status or one of the other
     # keys, is a response (the host refuses a status outside 100-599); any other value is the body of a
     # 200 (nil: a 204, no body).
     def response?(result)
-      return false unless result.is_a?(Hash) && result.keys.all? { |k| RESPONSE_KEYS.include?(k.to_s) }
+      return false unless result.is_a?(Hash) && result.each_key.all? { |k| RESPONSE_KEYS.key?(k) }
 
       status = result.fetch(:status) { result.fetch('status', nil) }
       return true if status.is_a?(Integer)
