@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from steppe.runners.deadline import SLOT, settled
+from steppe.runners.deadline import SLOT, deadlines, settled
 
 
 def test_an_answer_ends_the_wait_and_a_timeout_never_cancels_it():
@@ -46,5 +46,25 @@ def test_a_cancelled_caller_leaves_the_answer_pending():
         assert waiting.cancelled() and not answer.done()
         answer.set_result("late")  # the runner's answer still arrives where the supervisor can see it
         assert answer.result() == "late"
+
+    asyncio.run(main())
+
+
+def test_answered_waits_leave_no_slot_or_timer_behind():
+    """Seen in bench S8 (host RSS growing burst after burst): each slot kept its timer and its emptied dict
+    until its deadline, 30 s after a burst of answered invocations."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(200)]
+        waits = [asyncio.ensure_future(settled(f, 30.0)) for f in futures]
+        await asyncio.sleep(0)
+        slots = deadlines(loop)
+        assert len(slots) >= 1
+        for f in futures:
+            f.set_result(None)
+        assert all(await asyncio.gather(*waits))
+        assert len(slots) == 0
+        pending_timers = [h for h in getattr(loop, "_scheduled", []) if not h.cancelled()]
+        assert pending_timers == []
 
     asyncio.run(main())
