@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from ..db import DbFile, open_db, transaction
+from ..db import Checkpointer, DbFile, open_db, transaction
 from ..event import Event
 from .base import DeadLetter, Delivery, Queue, Subscription
 
@@ -57,6 +57,7 @@ _TAKE_FIFO = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE
       AND (d.grp IS NULL OR d.id = (SELECT MIN(e.id) FROM deliveries e WHERE e.step = d.step AND e.grp = d.grp))
     ORDER BY d.id LIMIT ?) {_RETURNING}"""
 _PURGE_EVERY = 60.0
+_IN_HAND_MAX = 10_000
 CORRUPT = "CorruptRecord"
 
 
@@ -67,7 +68,8 @@ def _decode(blob: bytes) -> Event:
 class SqliteQueue(Queue):
     def __init__(self, path: Path | str) -> None:
         self.path = path
-        self._db = open_db(path, _SCHEMA)
+        self._db = open_db(path, _SCHEMA, autocheckpoint=False)
+        self._checkpointer = Checkpointer(path)
         self.file = DbFile(self._db, path, "queue")
         self._puts: list[tuple[Event, list[Subscription], float | None, asyncio.Future[bool]]] = []
         self._acks: list[tuple[int]] = []
@@ -76,6 +78,11 @@ class SqliteQueue(Queue):
         self._flush_scheduled = False
         self._next_purge = 0.0
         self._window = 0.0
+        # Deliveries put by this process and not yet taken: their Event, by row id, so the first take hands
+        # it over as it is instead of decoding the stored copy again. The row stays the truth (lease,
+        # attempts, ack by id; a retry, a restart or a release reads it back from disk). Bounded: past it
+        # (a long backlog), deliveries are read back as usual.
+        self._in_hand: dict[int, Event] = {}
 
     # --- group commit
     def _submit(self) -> asyncio.Future[bool]:
@@ -96,7 +103,8 @@ class SqliteQueue(Queue):
         results: list[bool] = []
         try:
             with self.file.guard(), transaction(self._db):
-                rows = []
+                rows: list[tuple[str, str | None, bytes, float, float]] = []
+                events: list[Event] = []  # the event of each row
                 for event, routes, window, _ in puts:
                     if window is not None:
                         self._window = max(self._window, window)
@@ -111,10 +119,13 @@ class SqliteQueue(Queue):
                     for r in routes:
                         group = event.message_group_id if r.fifo and event.message_group_id else None
                         rows.append((r.step, group, blob, now + r.delay, now))
+                        events.append(event)
                     results.append(True)
                 if rows:
                     self._db.executemany("INSERT INTO deliveries (step, grp, event, available_at, created_at) "
                                          "VALUES (?, ?, ?, ?, ?)", rows)
+                    # one writer, inside one transaction, AUTOINCREMENT: the rows got consecutive ids
+                    last = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
                 if acks:
                     self._db.executemany("DELETE FROM deliveries WHERE id = ?", acks)
                 for sql, params in writes:
@@ -130,6 +141,9 @@ class SqliteQueue(Queue):
                 if not fut.done():
                     fut.set_exception(e)
             return
+        self._checkpointer.nudge()
+        if rows and len(self._in_hand) < _IN_HAND_MAX:
+            self._in_hand.update(zip(range(last - len(rows) + 1, last + 1), events, strict=True))
         for (*_, fut), ok in zip(puts, results, strict=True):
             if not fut.done():
                 fut.set_result(ok)
@@ -155,7 +169,11 @@ class SqliteQueue(Queue):
             rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
         rows.sort()  # RETURNING gives no order; FIFO order is id order
         taken, corrupt = [], []
+        in_hand = self._in_hand
         for r in rows:
+            if (event := in_hand.pop(r[0], None)) is not None:
+                taken.append(Delivery(r[0], r[1], event, r[3], r[4], r[5]))
+                continue
             try:
                 taken.append(Delivery(r[0], r[1], _decode(r[2]), r[3], r[4], r[5]))
             except Exception as e:  # one unreadable record must not stop the others
@@ -269,4 +287,5 @@ class SqliteQueue(Queue):
     async def close(self) -> None:
         if self._flush_scheduled:
             self._flush()
+        self._checkpointer.close()
         self._db.close()
