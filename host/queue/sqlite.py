@@ -72,7 +72,7 @@ class SqliteQueue(Queue):
         self._checkpointer = Checkpointer(path)
         self.file = DbFile(self._db, path, "queue")
         self._puts: list[tuple[Event, list[Subscription], float | None, asyncio.Future[bool]]] = []
-        self._acks: list[tuple[int]] = []
+        self._acks: list[int] = []
         self._writes: list[tuple[str, tuple[Any, ...]]] = []
         self._waiters: list[asyncio.Future[bool]] = []
         self._flush_scheduled = False
@@ -126,8 +126,9 @@ class SqliteQueue(Queue):
                                          "VALUES (?, ?, ?, ?, ?)", rows)
                     # one writer, inside one transaction, AUTOINCREMENT: the rows got consecutive ids
                     last = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
-                if acks:
-                    self._db.executemany("DELETE FROM deliveries WHERE id = ?", acks)
+                if acks:  # one statement for the turn's acks: a row at a time costs about twice as much
+                    self._db.execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
+                                     (orjson.dumps(acks),))
                 for sql, params in writes:
                     self._db.execute(sql, params)
                 if now >= self._next_purge and self._window:
@@ -198,7 +199,7 @@ class SqliteQueue(Queue):
                       "see `steppe dlq list`")
 
     async def ack(self, delivery: Delivery) -> None:
-        self._acks.append((delivery.id,))
+        self._acks.append(delivery.id)
         await self._write()
 
     async def retry(self, delivery: Delivery, delay: float, error: str) -> None:
