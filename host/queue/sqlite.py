@@ -103,7 +103,7 @@ class SqliteQueue(Queue):
         results: list[bool] = []
         try:
             with self.file.guard(), transaction(self._db):
-                rows: list[tuple[str, str | None, bytes, float, float]] = []
+                rows: list[tuple[str, str, bytearray, float, float]] = []
                 events: list[Event] = []  # the event of each row
                 for event, routes, window, _ in puts:
                     if window is not None:
@@ -115,20 +115,22 @@ class SqliteQueue(Queue):
                         if cur.rowcount == 0:
                             results.append(False)
                             continue
-                    blob = orjson.dumps(event.as_dict())
+                    # a bytearray, and '' for no group (NULLIF below): the sqlite3 module binds these directly,
+                    # while bytes and None first go through its adapter lookup (about a third of a row's cost)
+                    blob = bytearray(orjson.dumps(event.as_dict()))
                     for r in routes:
-                        group = event.message_group_id if r.fifo and event.message_group_id else None
+                        group = event.message_group_id if r.fifo and event.message_group_id else ""
                         rows.append((r.step, group, blob, now + r.delay, now))
                         events.append(event)
                     results.append(True)
                 if rows:
                     self._db.executemany("INSERT INTO deliveries (step, grp, event, available_at, created_at) "
-                                         "VALUES (?, ?, ?, ?, ?)", rows)
+                                         "VALUES (?, NULLIF(?, ''), ?, ?, ?)", rows)
                     # one writer, inside one transaction, AUTOINCREMENT: the rows got consecutive ids
                     last = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
                 if acks:  # one statement for the turn's acks: a row at a time costs about twice as much
                     self._db.execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
-                                     (orjson.dumps(acks),))
+                                     (orjson.dumps(acks).decode(),))  # text: a blob would be JSONB
                 for sql, params in writes:
                     self._db.execute(sql, params)
                 if now >= self._next_purge and self._window:
