@@ -49,13 +49,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE TABLE IF NOT EXISTS emitted (id TEXT PRIMARY KEY, at REAL NOT NULL);  -- idempotency keys
 """
-_RETURNING = "RETURNING id, step, event, attempts, created_at, last_error"
+_RETURNING = "RETURNING id, attempts, created_at, last_error"  # the event: in hand, or read by _STORED
 _TAKE = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE id IN (
     SELECT id FROM deliveries WHERE step = ? AND leased = 0 AND available_at <= ? ORDER BY id LIMIT ?) {_RETURNING}"""
 _TAKE_FIFO = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE id IN (
     SELECT d.id FROM deliveries d WHERE d.step = ? AND d.leased = 0 AND d.available_at <= ?
       AND (d.grp IS NULL OR d.id = (SELECT MIN(e.id) FROM deliveries e WHERE e.step = d.step AND e.grp = d.grp))
     ORDER BY d.id LIMIT ?) {_RETURNING}"""
+_STORED = "SELECT id, event FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
 _PURGE_EVERY = 60.0
 _IN_HAND_MAX = 10_000
 CORRUPT = "CorruptRecord"
@@ -168,19 +169,22 @@ class SqliteQueue(Queue):
         return await fut
 
     async def take(self, step: str, limit: int, fifo: bool) -> list[Delivery]:
+        in_hand = self._in_hand
         with self.file.guard():
             rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
+            # the stored event only of those not in hand (a retry, a delivery from before a restart)
+            if missing := [r[0] for r in rows if r[0] not in in_hand]:
+                stored = dict(self._db.execute(_STORED, (orjson.dumps(missing).decode(),)).fetchall())
         rows.sort()  # RETURNING gives no order; FIFO order is id order
         taken, corrupt = [], []
-        in_hand = self._in_hand
-        for r in rows:
-            if (event := in_hand.pop(r[0], None)) is not None:
-                taken.append(Delivery(r[0], r[1], event, r[3], r[4], r[5]))
-                continue
-            try:
-                taken.append(Delivery(r[0], r[1], _decode(r[2]), r[3], r[4], r[5]))
-            except Exception as e:  # one unreadable record must not stop the others
-                corrupt.append((r[0], f"{CORRUPT}: the stored event cannot be decoded ({type(e).__name__}: {e})"))
+        for did, attempts, created_at, last_error in rows:
+            if (event := in_hand.pop(did, None)) is None:
+                try:
+                    event = _decode(stored[did])
+                except Exception as e:  # one unreadable record must not stop the others
+                    corrupt.append((did, f"{CORRUPT}: the stored event cannot be decoded ({type(e).__name__}: {e})"))
+                    continue
+            taken.append(Delivery(did, step, event, attempts, created_at, last_error))
         if corrupt:
             self._bury_corrupt(step, corrupt)
         return taken
