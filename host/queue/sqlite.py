@@ -3,7 +3,8 @@
 Writes are group-committed: every `put`, `ack`, `retry` and `bury` made in one turn of the event loop
 shares one transaction, committed at the end of that turn, and each caller resumes only after the
 commit. So an accepted emit is on disk (in the WAL) before `emit` resolves, at the cost of one commit per
-loop turn rather than one per event. Leases are taken with one `UPDATE ... RETURNING` each.
+loop turn rather than one per event. Leases are taken with one `UPDATE ... RETURNING` each. The WAL is
+checkpointed by a thread of its own (`Checkpointer`), never by a commit on the event loop.
 """
 
 from __future__ import annotations
