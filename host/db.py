@@ -9,12 +9,15 @@ when writes start failing, when they work again, and when the file was deleted o
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.request import pathname2url
 
 
 class StorageError(Exception):
@@ -81,8 +84,12 @@ def _advice(e: sqlite3.Error) -> str:
     return "check the file and its folder, or run `steppe doctor`"
 
 
-def open_db(path: Path | str, schema: str = "") -> sqlite3.Connection:
+log = logging.getLogger("steppe.storage")
+
+
+def open_db(path: Path | str, schema: str = "", autocheckpoint: bool = True) -> sqlite3.Connection:
     """A connection tuned for one writer process: WAL, and fsync only at checkpoints; `schema` is run on it.
+    Without `autocheckpoint`, its commits never checkpoint the WAL: a `Checkpointer` does, off the event loop.
     Raises DatabaseOpenError (one readable line) when the file cannot be opened as a database."""
     conn: sqlite3.Connection | None = None
     try:
@@ -90,6 +97,8 @@ def open_db(path: Path | str, schema: str = "") -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        if not autocheckpoint:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         if schema:
             conn.executescript(schema)
     except sqlite3.Error as e:
@@ -110,6 +119,68 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full): don't mask why
             conn.execute("ROLLBACK")
         raise
+
+
+class Checkpointer:
+    """Checkpoints a WAL database from a thread of its own, on its own connection, when nudged, so that the
+    commits on the event loop never pay for copying the WAL back and its fsync (about half of a queue
+    commit's time otherwise). PASSIVE: it never blocks the writer; durability is the same, a commit is in
+    the WAL either way. The thread starts with the first nudge (a command that only reads starts none)."""
+
+    EVERY = 100  # nudges (commits) between checkpoints: a few hundred WAL pages, as SQLite's own 1000
+    # A PASSIVE checkpoint lets the WAL start over only if no commit came while it ran: under a steady
+    # stream of commits it would grow without end. Past this many pages (16 MB), a RESTART checkpoint.
+    RESTART_AT = 4000
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._due = threading.Event()
+        self._closing = False
+        self._count = 0
+        self._thread: threading.Thread | None = None
+
+    def nudge(self) -> None:
+        """After a commit: every EVERY-th one wakes the thread."""
+        self._count += 1
+        if self._count < self.EVERY:
+            return
+        self._count = 0
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"checkpoint {self.path}", daemon=True)
+            self._thread.start()
+        self._due.set()
+
+    def _run(self) -> None:
+        try:  # mode=rw: never create the file (deleted under the host, it must stay gone: DbFile reports it)
+            conn = sqlite3.connect(f"file:{pathname2url(self.path)}?mode=rw", uri=True, isolation_level=None)
+        except sqlite3.Error as e:
+            log.warning(f"cannot open {self.path} to checkpoint it: {e}")
+            return
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            while True:
+                self._due.wait()
+                self._due.clear()
+                if self._closing:
+                    return
+                try:
+                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames >= self.RESTART_AT:
+                        # the writer never paused long enough for the WAL to start over: make it, briefly
+                        # holding the writer back (most frames are copied already)
+                        conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                except sqlite3.Error as e:  # the writer's own commits report storage faults; try again later
+                    log.debug(f"checkpoint of {self.path} failed: {e}")
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        """Stop the thread (before the writer's connection closes: the last one to close checkpoints)."""
+        self._closing = True
+        if self._thread is not None:
+            self._due.set()
+            self._thread.join()
+            self._thread = None
 
 
 def _identity(path: str) -> tuple[int, int] | None:
