@@ -25,6 +25,8 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
+from .framing import TurnWriter
+
 
 def usable(url: str) -> bool:
     """Whether a lane can talk to this URL (plain TCP or a Unix socket; TLS stays on redis-py)."""
@@ -41,7 +43,7 @@ class _Wire(asyncio.Protocol):
         self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.closed: Exception | None = None
-        self.out: list[bytes] = []  # commands of this loop turn, written together at its end
+        self.out = TurnWriter(self, self.loop)  # the commands of one loop turn, batched
 
     def send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         packed = hiredis.pack_command(args)
@@ -49,16 +51,14 @@ class _Wire(asyncio.Protocol):
         if self.closed is not None:
             fut.set_exception(self.closed)
             return fut
-        if not self.out:
-            self.loop.call_soon(self._write)
-        self.out.append(packed)
         self.waiting.append(fut)
+        self.out.write(packed)
         return fut
 
-    def _write(self) -> None:
-        out, self.out = self.out, []
+    def write(self, data: bytes) -> None:
+        """TurnWriter's output: nothing goes to a connection that has failed (its callers already know)."""
         if self.transport is not None and self.closed is None:
-            self.transport.write(b"".join(out))
+            self.transport.write(data)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio and uvloop both set TCP_NODELAY on their TCP transports
