@@ -57,6 +57,8 @@ async def serve(settings: Settings) -> int:
                             ws_per_message_deflate=settings.ws_compression)
     server = SignalledServer(config)
     server.on_exit = [host.telemetry.feed.close] if host.telemetry else []  # end the Workbench's live feeds
+    if settings.mode == "dev" and settings.workbench:  # the Workbench is about to be opened: its app is built
+        server.on_listening = [app.build_soon]  # in the background (`start` builds it on the first admin request)
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode); "
                     + AdminPolicy.of(settings).describe())
