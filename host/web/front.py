@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -161,9 +162,12 @@ class FrontDoor:
             self._building.add_done_callback(lambda f: f.cancelled() or f.exception())  # a failure: retried later
 
     async def _make(self) -> ASGIApp:
+        started = time.perf_counter()
         try:
             self._full = await asyncio.to_thread(self._build, self.routes)
         except BaseException:
             self._building = None
             raise
+        self.logs.write("debug", f"built the full app (FastAPI: admin API, Workbench, error answers) in "
+                        f"{(time.perf_counter() - started) * 1000:.0f} ms")
         return self._full
