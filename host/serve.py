@@ -17,6 +17,9 @@ from .settings import Settings
 from .web.guard import AdminPolicy
 
 MIN_TOKEN_LENGTH = 16  # shorter admin tokens get a warning at start-up
+# imported in Host.start's thread while the runners start: the HTTP server, and what uvicorn.Config.load()
+# imports when the server starts (the WebSocket protocol, a quarter of uvicorn's import time, and lifespan)
+WARM = ("http_server", "web.http_protocol", "uvicorn.protocols.websockets.auto", "uvicorn.lifespan.off")
 
 
 def settle_garbage_collector() -> None:
@@ -33,7 +36,7 @@ def settle_garbage_collector() -> None:
 async def serve(settings: Settings) -> int:
     host = Host(settings)
     try:
-        app = await host.start(warm=(f"{__package__}.http_server", f"{__package__}.web.http_protocol"))
+        app = await host.start(warm=tuple(m if m.startswith("uvicorn") else f"{__package__}.{m}" for m in WARM))
     except ProjectError as e:
         host.logs.write("error", f"cannot start: {e}")
         await host.stop()
