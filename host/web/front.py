@@ -115,11 +115,6 @@ class FrontDoor:
         self._full: ASGIApp | None = None
         self._building: asyncio.Future[ASGIApp] | None = None
 
-    @property
-    def built(self) -> bool:
-        """Whether the full app exists (the first request that needed it built it)."""
-        return self._full is not None
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
             routes = self.routes
@@ -165,8 +160,10 @@ class FrontDoor:
         started = time.perf_counter()
         try:
             self._full = await asyncio.to_thread(self._build, self.routes)
-        except BaseException:
+        except BaseException as e:
             self._building = None
+            if isinstance(e, Exception):
+                self.logs.write("error", f"could not build the full app: {type(e).__name__}: {e}")
             raise
         self.logs.write("debug", f"built the full app (FastAPI: admin API, Workbench, error answers) in "
                         f"{(time.perf_counter() - started) * 1000:.0f} ms")
