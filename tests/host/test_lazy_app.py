@@ -85,8 +85,8 @@ def test_dev_mode_builds_the_full_app_once_listening(tmp_path: Path, start_host)
 
 def test_the_front_door_and_routes_import_no_fastapi() -> None:
     """What Host.start imports for serving (the routes, the front door, the HTTP server) leaves FastAPI and
-    pydantic to the full app's build."""
+    pydantic to the full app's build, and psutil to the admin view of the runners."""
     code = ("import sys, steppe.serve, steppe.app, steppe.web.routes, steppe.http_server, steppe.web.http_protocol; "
-            "print(' '.join(m for m in ('fastapi', 'pydantic', 'pydantic_core') if m in sys.modules))")
+            "print(' '.join(m for m in ('fastapi', 'pydantic', 'pydantic_core', 'psutil') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == ""
