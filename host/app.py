@@ -31,10 +31,9 @@ from .tasks import TaskSupervisor
 from .telemetry.wiring import Telemetry, observe
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from .redis_conn import RedisConn
     from .reload import DevReloader
+    from .web.front import FrontDoor
 
 
 def _route_python_logs(book: LogBook) -> None:
@@ -46,12 +45,13 @@ def _route_python_logs(book: LogBook) -> None:
 
 
 def _import_web(warm: tuple[str, ...] = ()) -> ModuleType:
-    """The HTTP layer (FastAPI and its pydantic models: a third of the host's import time), and the caller's
-    `warm` modules (its HTTP server). start() imports them in a thread while the runners start, so they are
-    off the path to the first answer; one thread, so no two threads import the same modules at once."""
+    """The HTTP layer's routes and front door (FastAPI is left to the first request that needs the full app,
+    host/web/front.py), and the caller's `warm` modules (its HTTP server). start() imports them in a thread
+    while the runners start, so they are off the path to the first answer; one thread, so no two threads
+    import the same modules at once."""
     for name in warm:
         importlib.import_module(name)
-    return importlib.import_module(".web.app", __package__)
+    return importlib.import_module(".web.routes", __package__)
 
 
 def _open_redis(settings: Settings) -> RedisConn | None:
@@ -117,7 +117,7 @@ class Host:
                                           interval=settings.storage_check_interval,
                                           backlog_age_warn=settings.backlog_age_warn)
         self._watch_task: asyncio.Task[None] | None = None
-        self.app: FastAPI | None = None
+        self.app: FrontDoor | None = None
         self.serving = False  # started and not stopping: what /__steppe/ready answers
         self.reloader: DevReloader | None = None
 
@@ -125,7 +125,7 @@ class Host:
         """Load every file (raises ProjectError when the project cannot start)."""
         await self.project.load()
 
-    async def start(self, warm: tuple[str, ...] = ()) -> FastAPI:
+    async def start(self, warm: tuple[str, ...] = ()) -> FrontDoor:
         if self.redis is not None:
             self.redis.health = self.health
             try:
@@ -137,12 +137,12 @@ class Host:
         try:
             await self.load()
         finally:
-            web_app = await web  # also when loading failed: no thread left importing at stop
+            web_layer = await web  # also when loading failed: no thread left importing at stop
         await self.stream_store.start(self.hub, self.health)
         await self.queue.watch(self.worker.wake)  # deliveries made due by other hosts
         if recovered := await self.queue.recover():
             self.logs.write("info", f"{recovered} delivery(ies) interrupted by the last stop will run again")
-        self.app = web_app.build_app(self)
+        self.app = web_layer.front_door(self)
         self.refresh()
         self.worker.start(self.tasks.spawner("delivery worker"))
         self._watch_task = self.tasks.supervise("storage watch", self.storage_watch.run)
@@ -172,7 +172,7 @@ class Host:
         self.queue.set_limits({name: p.concurrency for name, p in policies.items()})
         self.cron.sync(self.project.ok_steps("cron"))
         if self.app is not None:
-            self.app.router.routes[:] = _import_web().build_routes(self)
+            self.app.routes[:] = _import_web().build_routes(self)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking work, let in-flight deliveries finish within the grace period (the rest stay in the

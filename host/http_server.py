@@ -16,6 +16,13 @@ class SignalledServer(uvicorn.Server):
     its runners; here a signal only asks the server to stop, and the host shuts down in order after it."""
 
     on_exit: list[Any] = []  # called when a signal asks the server to stop (before it waits for responses)
+    on_listening: list[Any] = []  # called once the sockets listen
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            for hook in self.on_listening:
+                hook()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         for hook in self.on_exit:

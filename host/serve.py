@@ -17,14 +17,17 @@ from .settings import Settings
 from .web.guard import AdminPolicy
 
 MIN_TOKEN_LENGTH = 16  # shorter admin tokens get a warning at start-up
+# imported in Host.start's thread while the runners start: the HTTP server, and what uvicorn.Config.load()
+# imports when the server starts (the WebSocket protocol, a quarter of uvicorn's import time, and lifespan)
+WARM = ("http_server", "web.http_protocol", "uvicorn.protocols.websockets.auto", "uvicorn.lifespan.off")
 
 
 def settle_garbage_collector() -> None:
     """After start-up: move everything loaded so far out of the collector's sight (gc.freeze), and collect
     the young generation less often. Full collections over a large heap were the main source of
     tail latency on the request path (p99 halved in a wrk run). Start-up itself ran without collections
-    (cli.cmd_serve): they resume here."""
-    gc.collect()
+    (cli.cmd_serve): they resume here. No full collection first: it walked the whole start-up heap on the path
+    to the first answer (25–250 ms here) to find ~550 objects of garbage, which stay frozen instead."""
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
     gc.enable()
@@ -33,7 +36,7 @@ def settle_garbage_collector() -> None:
 async def serve(settings: Settings) -> int:
     host = Host(settings)
     try:
-        app = await host.start(warm=(f"{__package__}.http_server", f"{__package__}.web.http_protocol"))
+        app = await host.start(warm=tuple(m if m.startswith("uvicorn") else f"{__package__}.{m}" for m in WARM))
     except ProjectError as e:
         host.logs.write("error", f"cannot start: {e}")
         await host.stop()
@@ -57,6 +60,8 @@ async def serve(settings: Settings) -> int:
                             ws_per_message_deflate=settings.ws_compression)
     server = SignalledServer(config)
     server.on_exit = [host.telemetry.feed.close] if host.telemetry else []  # end the Workbench's live feeds
+    if settings.mode == "dev" and settings.workbench:  # the Workbench is about to be opened: its app is built
+        server.on_listening = [app.build_soon]  # in the background (`start` builds it on the first admin request)
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
     host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode); "
                     + AdminPolicy.of(settings).describe())

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
-import psutil
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -45,6 +44,8 @@ def runner_row(supervisor: Any) -> dict[str, Any]:
                            "unhealthy": supervisor.unhealthy, "lastError": supervisor.unhealthy,
                            "uptime": None, "rss": None}
     if pid is not None:
+        import psutil  # here: only the admin view needs it, and an idle host need not carry it (~1 MB)
+
         try:
             p = psutil.Process(pid)
             with p.oneshot():
