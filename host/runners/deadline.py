@@ -87,7 +87,7 @@ async def settled(fut: asyncio.Future[Any], timeout: float | None,
     cancelled (the runner still owes its answer; a cancel is asked of it separately), neither on timeout nor
     when the waiting task is cancelled: only the waiter is. `wake_on(waiter)`, if given, has `waiter`'s
     result set (None) by whatever settles `fut`, in the same callback; else a done callback on `fut` does."""
-    loop = asyncio.get_running_loop()
+    loop = fut.get_loop()  # asyncio.get_running_loop() costs a getpid() per call on 3.11
     waiter: asyncio.Future[None] = loop.create_future()
 
     def wake(_: Any) -> None:
