@@ -7,7 +7,8 @@ Its writes are corked (CorkedTransport): uvicorn writes a response's head and it
 send() calls where one does; on loopback each send also runs the receiver's TCP work, and the two were the
 largest single cost of an API request in the host's profile. A complete response leaves at once, in one
 write: held for the loop's next turn, it waited behind every callback queued meanwhile (under load, the
-other connections' work) and cost one request at a time an extra loop turn."""
+other connections' work) and cost one request at a time an extra loop turn. The keep-alive timeout armed
+then shares a timer with the other connections idling into the same window (host/web/keep_alive.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 
 from ..event import new_id
+from .keep_alive import keep_alive_timers
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -119,6 +121,11 @@ def bounded_protocol(max_headers: int) -> Any:
         def on_response_complete(self) -> None:
             if isinstance(self.transport, CorkedTransport):  # the response's head and body, in one write now
                 self.transport.flush()
-            super().on_response_complete()
+            # uvicorn arms the keep-alive timeout on `self.loop` here: a timer per response, unless shared
+            loop, self.loop = self.loop, keep_alive_timers(self.loop)  # type: ignore[assignment]  # duck-typed
+            try:
+                super().on_response_complete()
+            finally:
+                self.loop = loop
 
     return BoundedHttpToolsProtocol
