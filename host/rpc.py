@@ -79,6 +79,7 @@ class RpcConnection:
         self._on_request, self._on_notification, self._on_garbage = on_request, on_notification, on_garbage
         self._ids = itertools.count(1)
         self._pending: dict[wire.Id, asyncio.Future[Any]] = {}
+        self._wakers: dict[wire.Id, asyncio.Future[None]] = {}  # woken with the answer (wake_on_answer)
         self._ended: asyncio.Future[str] = self._loop.create_future()  # why reading stopped
         self.closed_reason: str | None = None
 
@@ -110,6 +111,16 @@ class RpcConnection:
 
     def forget(self, rid: wire.Id) -> None:
         self._pending.pop(rid, None)
+        self._wakers.pop(rid, None)
+
+    def wake_on_answer(self, rid: wire.Id, waiter: asyncio.Future[None]) -> None:
+        """Set `waiter`'s result (None) as soon as request `rid` is settled, in the same callback (a done
+        callback on the request's future runs a loop turn later, so its waiting task would wake a turn late);
+        at once if it is settled already."""
+        if rid in self._pending:
+            self._wakers[rid] = waiter
+        elif not waiter.done():
+            waiter.set_result(None)
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         if self.closed_reason is None:
@@ -174,9 +185,13 @@ class RpcConnection:
         if self.closed_reason is None:
             self.closed_reason = reason
         pending, self._pending = self._pending, {}
+        wakers, self._wakers = self._wakers, {}
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(ConnectionLost(reason))
+        for waiter in wakers.values():
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _dispatch(self, line: bytes) -> None:
         try:
@@ -194,11 +209,14 @@ class RpcConnection:
             fut = self._pending.pop(rid, None) if isinstance(rid, (int, float, str)) else None  # type: ignore[arg-type]
             if fut is None:
                 self._on_garbage(line, "answer to an unknown request id")
-            elif not fut.done():
+                return
+            if not fut.done():
                 if (err := msg.get("error")) is not None:
                     fut.set_exception(_error_from(err))
                 else:
                     fut.set_result(msg.get("result"))
+            if self._wakers and (waiter := self._wakers.pop(rid, None)) is not None and not waiter.done():  # type: ignore[arg-type]
+                waiter.set_result(None)
             return
         params = msg.get("params")
         params = params if isinstance(params, dict) else {}

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +277,7 @@ class RunnerSupervisor:
         rid, fut = process.rpc.request("invoke", dict(params))
         self.invocations[rid] = context
         try:
-            if not fut.done() and not await settled(fut, timeout):
+            if not fut.done() and not await settled(fut, timeout, partial(process.rpc.wake_on_answer, rid)):
                 self._cancel_later(process, rid, fut)
                 raise InvocationTimeout(f"handler did not finish within {timeout}s")
             return fut.result()

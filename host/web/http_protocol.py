@@ -5,7 +5,10 @@ the bound is answered 431 JSON and closed while it is still sending. Heads under
 
 Its writes are corked (CorkedTransport): uvicorn writes a response's head and its body separately, two
 send() calls where one does; on loopback each send also runs the receiver's TCP work, and the two were the
-largest single cost of an API request in the host's profile."""
+largest single cost of an API request in the host's profile. A complete response leaves at once, in one
+write: held for the loop's next turn, it waited behind every callback queued meanwhile (under load, the
+other connections' work) and cost one request at a time an extra loop turn. The keep-alive timeout armed
+then shares a timer with the other connections idling into the same window (host/web/keep_alive.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Any
 import orjson
 
 from ..event import new_id
+from .keep_alive import keep_alive_timers
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -37,9 +41,9 @@ def refusal_431(max_headers: int) -> bytes:
 
 
 class CorkedTransport:
-    """A transport whose writes made in one turn of the event loop go out as one write at its next turn
-    (a response's head and body; the answers to pipelined requests). Closing sends what is held first.
-    Everything else is the real transport's."""
+    """A transport whose writes made in one turn of the event loop go out as one write at its next turn,
+    or sooner by `flush` (a response's head and body, flushed when the response is complete; the parts of a
+    streamed one). Closing sends what is held first. Everything else is the real transport's."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.raw, self._loop = transport, loop
@@ -113,5 +117,15 @@ def bounded_protocol(max_headers: int) -> Any:
         def on_message_complete(self) -> None:
             self._head_bytes = 0
             super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            if isinstance(self.transport, CorkedTransport):  # the response's head and body, in one write now
+                self.transport.flush()
+            # uvicorn arms the keep-alive timeout on `self.loop` here: a timer per response, unless shared
+            loop, self.loop = self.loop, keep_alive_timers(self.loop)  # type: ignore[assignment]  # duck-typed
+            try:
+                super().on_response_complete()
+            finally:
+                self.loop = loop
 
     return BoundedHttpToolsProtocol
