@@ -1,10 +1,13 @@
 """The durable queue, the embedded default: SQLite in WAL mode under `.steppe/queue.db`.
 
-Writes are group-committed: every `put`, `ack`, `retry` and `bury` made in one turn of the event loop
-shares one transaction, committed at the end of that turn, and each caller resumes only after the
-commit. So an accepted emit is on disk (in the WAL) before `emit` resolves, at the cost of one commit per
-loop turn rather than one per event. Leases are taken with one `UPDATE ... RETURNING` each. The WAL is
-checkpointed by a thread of its own (`Checkpointer`), never by a commit on the event loop.
+Writes are group-committed: everything the queue writes in one turn of the event loop (the leases of
+`take`, and every `put`, `ack`, `retry` and `bury`) shares one transaction, committed at the end of that
+turn, and the callers of `put`, `ack`, `retry` and `bury` resume only after the commit. So an accepted
+emit is on disk (in the WAL) before `emit` resolves, and a chain of hops pays one commit per loop turn
+rather than one per operation. A lease needs no commit of its own before its delivery runs: leases are
+all released at the next start (`recover`), and a lease whose commit fails is written again in the next
+transaction, before any other take can see its row. The WAL is checkpointed by a thread of its own
+(`Checkpointer`), never by a commit on the event loop.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..db import Checkpointer, DbFile, open_db, transaction
+from ..db import Checkpointer, DbFile, open_db
 from ..event import Event
 from .base import DeadLetter, Delivery, Queue, Subscription
 
@@ -78,6 +83,10 @@ class SqliteQueue(Queue):
         self._writes: list[tuple[str, tuple[Any, ...]]] = []
         self._waiters: list[asyncio.Future[bool]] = []
         self._flush_scheduled = False
+        # leases taken in the open transaction (their deliveries are running), and leases whose transaction
+        # rolled back: written again first thing in the next one
+        self._leases: list[int] = []
+        self._lost_leases: list[int] = []
         self._next_purge = 0.0
         self._window = 0.0
         # Deliveries put by this process and not yet taken: their Event, by row id, so the first take hands
@@ -95,6 +104,34 @@ class SqliteQueue(Queue):
             loop.call_soon(self._flush)
         return fut
 
+    def _begin(self) -> None:
+        """Open this loop turn's transaction unless it is open (under the caller's guard); the end of the
+        turn commits it."""
+        if self._db.in_transaction:
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._open()
+
+    def _open(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        if self._lost_leases:  # their deliveries run: no take may hand them out again
+            try:
+                self._db.execute("UPDATE deliveries SET leased = 1, attempts = attempts + 1 "
+                                 "WHERE id IN (SELECT value FROM json_each(?))",
+                                 (orjson.dumps(self._lost_leases).decode(),))
+            except BaseException:
+                self._rollback()
+                raise
+            self._leases, self._lost_leases = self._lost_leases, []
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # SQLite may have rolled back already (e.g. disk full): don't mask why
+            self._db.execute("ROLLBACK")
+        self._lost_leases.extend(self._leases)
+        self._leases = []
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         puts, self._puts = self._puts, []
@@ -104,7 +141,7 @@ class SqliteQueue(Queue):
         now = time.time()
         results: list[bool] = []
         try:
-            with self.file.guard(), transaction(self._db):
+            with self.file.guard(), self._turn():
                 rows: list[tuple[str, str, bytearray, float, float]] = []
                 events: list[Event] = []  # the event of each row
                 for event, routes, window, _ in puts:
@@ -156,6 +193,34 @@ class SqliteQueue(Queue):
             if not fut.done():
                 fut.set_result(True)
 
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The turn's transaction, from its first statement (a take may have opened it) to its commit."""
+        try:
+            if not self._db.in_transaction:
+                self._open()
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._leases = []
+
+    async def _commit(self, *statements: tuple[str, Sequence[Any]]) -> list[int]:
+        """Run these statements now, in the turn's transaction, and resume once it is committed; their
+        rowcounts. (Not all-or-nothing within the turn: a failing one rolls the whole turn back.)"""
+        counts = []
+        with self.file.guard():
+            try:
+                self._begin()
+                for sql, params in statements:
+                    counts.append(self._db.execute(sql, params).rowcount)
+            except BaseException:
+                self._rollback()
+                raise
+        await self._write()
+        return counts
+
     async def _write(self, sql: str | None = None, params: tuple[Any, ...] = ()) -> None:
         if sql is not None:
             self._writes.append((sql, params))
@@ -172,10 +237,17 @@ class SqliteQueue(Queue):
     async def take(self, step: str, limit: int, fifo: bool) -> list[Delivery]:
         in_hand = self._in_hand
         with self.file.guard():
-            rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
-            # the stored event only of those not in hand (a retry, a delivery from before a restart)
-            if missing := [r[0] for r in rows if r[0] not in in_hand]:
-                stored = dict(self._db.execute(_STORED, (orjson.dumps(missing).decode(),)).fetchall())
+            try:
+                self._begin()
+                rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
+                # the stored event only of those not in hand (a retry, a delivery from before a restart)
+                if missing := [r[0] for r in rows if r[0] not in in_hand]:
+                    stored = dict(self._db.execute(_STORED, (orjson.dumps(missing).decode(),)).fetchall())
+            except BaseException:
+                if not self._db.in_transaction:  # the turn's transaction is gone, with its earlier leases
+                    self._rollback()
+                raise
+            self._leases.extend(r[0] for r in rows)
         rows.sort()  # RETURNING gives no order; FIFO order is id order
         taken, corrupt = [], []
         for did, attempts, created_at, last_error in rows:
@@ -193,7 +265,7 @@ class SqliteQueue(Queue):
     def _bury_corrupt(self, step: str, corrupt: list[tuple[int, str]]) -> None:
         """Move undecodable deliveries to the dead-letter store as they are (raw bytes kept)."""
         now = time.time()
-        with self.file.guard(), transaction(self._db):
+        with self.file.guard():  # in the turn's transaction, which the take opened
             for did, error in corrupt:
                 self._db.execute(
                     "INSERT OR REPLACE INTO dead_letters (id, step, grp, event, attempts, error, stack, first_at, "
@@ -223,16 +295,13 @@ class SqliteQueue(Queue):
         await self._write("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
 
     async def recover(self) -> int:
-        with self.file.guard():
-            return self._db.execute("UPDATE deliveries SET leased = 0 WHERE leased = 1").rowcount
+        return (await self._commit(("UPDATE deliveries SET leased = 0 WHERE leased = 1", ())))[0]
 
     async def release(self, ids: list[int]) -> int:
         if not ids:
             return 0
-        with self.file.guard():
-            return self._db.execute(
-                f"UPDATE deliveries SET leased = 0, available_at = ? WHERE leased = 1 AND id IN "
-                f"({','.join('?' * len(ids))})", (time.time(), *ids)).rowcount
+        return (await self._commit((f"UPDATE deliveries SET leased = 0, available_at = ? WHERE leased = 1 AND id IN "
+                                    f"({','.join('?' * len(ids))})", (time.time(), *ids))))[0]
 
     async def counts(self) -> dict[str, int]:
         with self.file.guard(reading=True):
@@ -277,20 +346,16 @@ class SqliteQueue(Queue):
         if not ids:
             return 0
         marks, now = ",".join("?" * len(ids)), time.time()
-        with self.file.guard(), transaction(self._db):
-            n = self._db.execute(
-                "INSERT INTO deliveries (step, grp, event, available_at, created_at) "
-                f"SELECT step, grp, event, ?, ? FROM dead_letters WHERE id IN ({marks}) ORDER BY id",
-                (now, now, *ids)).rowcount
-            self._db.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", ids)
+        n, _ = await self._commit(
+            ("INSERT INTO deliveries (step, grp, event, available_at, created_at) "
+             f"SELECT step, grp, event, ?, ? FROM dead_letters WHERE id IN ({marks}) ORDER BY id", (now, now, *ids)),
+            (f"DELETE FROM dead_letters WHERE id IN ({marks})", ids))
         return n
 
     async def drop(self, ids: list[int]) -> int:
         if not ids:
             return 0
-        with self.file.guard():
-            return self._db.execute(
-                f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(ids))})", ids).rowcount
+        return (await self._commit((f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(ids))})", ids)))[0]
 
     async def close(self) -> None:
         if self._flush_scheduled:

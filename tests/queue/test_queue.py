@@ -483,6 +483,27 @@ async def test_sqlite_close_flushes_writes_of_the_current_turn(tmp_path: Path) -
         await q.close()
 
 
+async def test_sqlite_take_shares_its_turns_commit(tmp_path: Path) -> None:
+    db = tmp_path / "queue.db"
+    q = SqliteQueue(db)
+    commits: list[str] = []
+    try:
+        for i in range(3):
+            await q.put(ev(f"e{i}"), [A])
+        q._db.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+        [first] = await q.take("a", 1, False)
+        await q.ack(first)  # in the take's loop turn
+        assert len(commits) == 1  # the lease and the ack: one transaction
+        [second] = await q.take("a", 1, False)
+        await asyncio.sleep(0)
+        assert len(commits) == 2  # a lease alone is committed at the end of its turn
+        with sqlite3.connect(db) as reader:  # what a restart would find
+            assert reader.execute("SELECT id, leased, attempts FROM deliveries ORDER BY id").fetchall() == [
+                (second.id, 1, 1), (second.id + 1, 0, 0)]
+    finally:
+        await q.close()
+
+
 async def test_sqlite_group_commit(tmp_path: Path) -> None:
     db = tmp_path / "queue.db"
     q = SqliteQueue(db)
@@ -505,6 +526,7 @@ async def test_sqlite_group_commit(tmp_path: Path) -> None:
 
         # acks, retries and burials of one turn share a commit too
         taken = await q.take("a", 30, False)
+        await asyncio.sleep(0)  # the take's turn commits its leases
         commits.clear()
         await asyncio.gather(*(q.ack(d) for d in taken[:10]), *(q.retry(d, 0, "r") for d in taken[10:20]),
                              *(q.bury(d, "b") for d in taken[20:]), q.put(ev("late"), [A]))
