@@ -6,8 +6,10 @@ turn, and the callers of `put`, `ack`, `retry` and `bury` resume only after the 
 emit is on disk (in the WAL) before `emit` resolves, and a chain of hops pays one commit per loop turn
 rather than one per operation. A lease needs no commit of its own before its delivery runs: leases are
 all released at the next start (`recover`), and a lease whose commit fails is written again in the next
-transaction, before any other take can see its row. The WAL is checkpointed by a thread of its own
-(`Checkpointer`), never by a commit on the event loop.
+transaction, before any other take can see its row. Once a step's rows on disk are drained, the
+deliveries this process puts for it are taken from memory (no query; their leases are written with the
+turn) until a retry, a release or a delayed put makes the disk the only full account again. The WAL
+is checkpointed by a thread of its own (`Checkpointer`), never by a commit on the event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +68,7 @@ _TAKE_FIFO = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE
 _STORED = "SELECT id, event FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
 _PURGE_EVERY = 60.0
 _IN_HAND_MAX = 10_000
+_EXACT_FOR = 1.0  # seconds a step is taken from memory before a query looks at its rows on disk again
 CORRUPT = "CorruptRecord"
 
 
@@ -83,10 +87,16 @@ class SqliteQueue(Queue):
         self._writes: list[tuple[str, tuple[Any, ...]]] = []
         self._waiters: list[asyncio.Future[bool]] = []
         self._flush_scheduled = False
-        # leases taken in the open transaction (their deliveries are running), and leases whose transaction
-        # rolled back: written again first thing in the next one
+        # Leases of running deliveries: written in the open transaction (`_leases`), or not yet (`_unwritten`:
+        # taken from memory, or rolled back with their transaction), which `_begin` writes before any other
+        # statement can see their rows.
         self._leases: list[int] = []
-        self._lost_leases: list[int] = []
+        self._unwritten: list[int] = []
+        # Steps whose every unleased row is known to this process (until a loop time): their due deliveries,
+        # (id, created_at) in id order, taken from memory with no query. A retry, a release or a delayed or
+        # FIFO put ends it; a take that drains the step's rows on disk starts it again.
+        self._exact: dict[str, float] = {}
+        self._ready: dict[str, deque[tuple[int, float]]] = {}
         self._next_purge = 0.0
         self._window = 0.0
         # Deliveries put by this process and not yet taken: their Event, by row id, so the first take hands
@@ -104,33 +114,42 @@ class SqliteQueue(Queue):
             loop.call_soon(self._flush)
         return fut
 
-    def _begin(self) -> None:
-        """Open this loop turn's transaction unless it is open (under the caller's guard); the end of the
-        turn commits it."""
-        if self._db.in_transaction:
-            return
+    def _schedule(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
-        self._open()
 
-    def _open(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        if self._lost_leases:  # their deliveries run: no take may hand them out again
+    def _begin(self, flushing: bool = False) -> None:
+        """Open this loop turn's transaction unless it is open (under the caller's guard), with every lease
+        handed out written; the end of the turn (`_flush`, unless it is the caller) commits it."""
+        if not self._db.in_transaction:
+            if not flushing:
+                self._schedule()
+            self._db.execute("BEGIN IMMEDIATE")
+        if self._unwritten:  # their deliveries run: no take may hand them out again
+            ids, self._unwritten = self._unwritten, []
+            self._leases.extend(ids)
             try:
                 self._db.execute("UPDATE deliveries SET leased = 1, attempts = attempts + 1 "
-                                 "WHERE id IN (SELECT value FROM json_each(?))",
-                                 (orjson.dumps(self._lost_leases).decode(),))
+                                 "WHERE id IN (SELECT value FROM json_each(?))", (orjson.dumps(ids).decode(),))
             except BaseException:
                 self._rollback()
                 raise
-            self._leases, self._lost_leases = self._lost_leases, []
 
     def _rollback(self) -> None:
         if self._db.in_transaction:  # SQLite may have rolled back already (e.g. disk full): don't mask why
             self._db.execute("ROLLBACK")
-        self._lost_leases.extend(self._leases)
+        self._unwritten.extend(self._leases)
         self._leases = []
+
+    def _inexact(self, step: str | None = None) -> None:
+        """Rows of `step` (None: of any) may now exist that this process does not hold: take by query."""
+        if step is None:
+            self._exact.clear()
+            self._ready.clear()
+        else:
+            self._exact.pop(step, None)
+            self._ready.pop(step, None)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -143,7 +162,7 @@ class SqliteQueue(Queue):
         try:
             with self.file.guard(), self._turn():
                 rows: list[tuple[str, str, bytearray, float, float]] = []
-                events: list[Event] = []  # the event of each row
+                events: list[tuple[Event, Subscription]] = []  # the event and route of each row
                 for event, routes, window, _ in puts:
                     if window is not None:
                         self._window = max(self._window, window)
@@ -160,7 +179,7 @@ class SqliteQueue(Queue):
                     for r in routes:
                         group = event.message_group_id if r.fifo and event.message_group_id else ""
                         rows.append((r.step, group, blob, now + r.delay, now))
-                        events.append(event)
+                        events.append((event, r))
                     results.append(True)
                 if rows:
                     self._db.executemany("INSERT INTO deliveries (step, grp, event, available_at, created_at) "
@@ -184,8 +203,8 @@ class SqliteQueue(Queue):
                     fut.set_exception(e)
             return
         self._checkpointer.nudge()
-        if rows and len(self._in_hand) < _IN_HAND_MAX:
-            self._in_hand.update(zip(range(last - len(rows) + 1, last + 1), events, strict=True))
+        if rows:
+            self._hold(range(last - len(rows) + 1, last + 1), events, now)
         for (*_, fut), ok in zip(puts, results, strict=True):
             if not fut.done():
                 fut.set_result(ok)
@@ -193,12 +212,25 @@ class SqliteQueue(Queue):
             if not fut.done():
                 fut.set_result(True)
 
+    def _hold(self, ids: range, events: list[tuple[Event, Subscription]], now: float) -> None:
+        """Keep the events just committed in hand, and due ones of exactly known steps ready to take."""
+        if len(self._in_hand) >= _IN_HAND_MAX:
+            for _, route in events:
+                self._inexact(route.step)
+            return
+        self._in_hand.update(zip(ids, (e for e, _ in events), strict=True))
+        for did, (_, route) in zip(ids, events, strict=True):
+            if (ready := self._ready.get(route.step)) is not None:
+                if route.delay or route.fifo:
+                    self._inexact(route.step)
+                else:
+                    ready.append((did, now))
+
     @contextmanager
     def _turn(self) -> Iterator[None]:
         """The turn's transaction, from its first statement (a take may have opened it) to its commit."""
         try:
-            if not self._db.in_transaction:
-                self._open()
+            self._begin(flushing=True)
             yield
             self._db.execute("COMMIT")
         except BaseException:
@@ -210,6 +242,7 @@ class SqliteQueue(Queue):
         """Run these statements now, in the turn's transaction, and resume once it is committed; their
         rowcounts. (Not all-or-nothing within the turn: a failing one rolls the whole turn back.)"""
         counts = []
+        self._inexact()
         with self.file.guard():
             try:
                 self._begin()
@@ -236,6 +269,10 @@ class SqliteQueue(Queue):
 
     async def take(self, step: str, limit: int, fifo: bool) -> list[Delivery]:
         in_hand = self._in_hand
+        ready = self._ready.get(step)
+        if ready is not None and not fifo and self._exact[step] > time.monotonic():
+            return self._take_ready(step, ready, limit)
+        self._inexact(step)
         with self.file.guard():
             try:
                 self._begin()
@@ -248,6 +285,9 @@ class SqliteQueue(Queue):
                     self._rollback()
                 raise
             self._leases.extend(r[0] for r in rows)
+            if len(rows) < limit and not fifo and self._db.execute(
+                    "SELECT 1 FROM deliveries WHERE step = ? AND leased = 0 LIMIT 1", (step,)).fetchone() is None:
+                self._exact[step], self._ready[step] = time.monotonic() + _EXACT_FOR, deque()
         rows.sort()  # RETURNING gives no order; FIFO order is id order
         taken, corrupt = [], []
         for did, attempts, created_at, last_error in rows:
@@ -260,6 +300,18 @@ class SqliteQueue(Queue):
             taken.append(Delivery(did, step, event, attempts, created_at, last_error))
         if corrupt:
             self._bury_corrupt(step, corrupt)
+        return taken
+
+    def _take_ready(self, step: str, ready: deque[tuple[int, float]], limit: int) -> list[Delivery]:
+        """Hand out due deliveries this process put, with no query: their leases are written in the turn's
+        transaction."""
+        taken: list[Delivery] = []
+        while ready and len(taken) < limit:
+            did, created_at = ready.popleft()
+            taken.append(Delivery(did, step, self._in_hand.pop(did), 1, created_at))
+        if taken:
+            self._unwritten.extend(d.id for d in taken)
+            self._schedule()
         return taken
 
     def _bury_corrupt(self, step: str, corrupt: list[tuple[int, str]]) -> None:
@@ -283,6 +335,7 @@ class SqliteQueue(Queue):
 
     async def retry(self, delivery: Delivery, delay: float, error: str) -> None:
         delivery.last_error = error
+        self._inexact(delivery.step)
         await self._write("UPDATE deliveries SET leased = 0, available_at = ?, last_error = ? WHERE id = ?",
                           (time.time() + delay, error, delivery.id))
 
@@ -304,6 +357,9 @@ class SqliteQueue(Queue):
                                     f"({','.join('?' * len(ids))})", (time.time(), *ids))))[0]
 
     async def counts(self) -> dict[str, int]:
+        if self._unwritten:
+            with self.file.guard():
+                self._begin()
         with self.file.guard(reading=True):
             by_lease = dict(self._db.execute("SELECT leased, COUNT(*) FROM deliveries GROUP BY leased").fetchall())
             dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
@@ -311,6 +367,9 @@ class SqliteQueue(Queue):
 
     async def oldest_due(self, steps: list[str]) -> float:
         now, since = time.time(), None
+        if self._unwritten:
+            with self.file.guard():
+                self._begin()
         with self.file.guard(reading=True):
             for step in steps:  # walks deliveries_by_step (step, leased, id): stops at the first due one
                 row = self._db.execute("SELECT available_at FROM deliveries WHERE step = ? AND leased = 0 "
