@@ -252,6 +252,8 @@ class DbFile:
 
     def probe(self) -> None:
         """While writes fail: try a tiny write, which clears `failure` when it succeeds."""
+        if self.conn.in_transaction:  # a transaction of the owner's (the queue's loop turn): its commit tells
+            return
         with self.guard(), transaction(self.conn):
             self.conn.execute("CREATE TABLE IF NOT EXISTS steppe_probe (at REAL)")
             self.conn.execute("INSERT INTO steppe_probe (at) VALUES (?)", (time.time(),))

@@ -1,10 +1,15 @@
 """The durable queue, the embedded default: SQLite in WAL mode under `.steppe/queue.db`.
 
-Writes are group-committed: every `put`, `ack`, `retry` and `bury` made in one turn of the event loop
-shares one transaction, committed at the end of that turn, and each caller resumes only after the
-commit. So an accepted emit is on disk (in the WAL) before `emit` resolves, at the cost of one commit per
-loop turn rather than one per event. Leases are taken with one `UPDATE ... RETURNING` each. The WAL is
-checkpointed by a thread of its own (`Checkpointer`), never by a commit on the event loop.
+Writes are group-committed: everything the queue writes in one turn of the event loop (the leases of
+`take`, and every `put`, `ack`, `retry` and `bury`) shares one transaction, committed at the end of that
+turn, and the callers of `put`, `ack`, `retry` and `bury` resume only after the commit. So an accepted
+emit is on disk (in the WAL) before `emit` resolves, and a chain of hops pays one commit per loop turn
+rather than one per operation. A lease needs no commit of its own before its delivery runs: leases are
+all released at the next start (`recover`), and a lease whose commit fails is written again in the next
+transaction, before any other take can see its row. Once a step's rows on disk are drained, the
+deliveries this process puts for it are taken from memory (no query; their leases are written with the
+turn) until a retry, a release or a delayed put makes the disk the only full account again. The WAL
+is checkpointed by a thread of its own (`Checkpointer`), never by a commit on the event loop.
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..db import Checkpointer, DbFile, open_db, transaction
+from ..db import Checkpointer, DbFile, open_db
 from ..event import Event
 from .base import DeadLetter, Delivery, Queue, Subscription
 
@@ -60,6 +68,7 @@ _TAKE_FIFO = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE
 _STORED = "SELECT id, event FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
 _PURGE_EVERY = 60.0
 _IN_HAND_MAX = 10_000
+_EXACT_FOR = 1.0  # seconds a step is taken from memory before a query looks at its rows on disk again
 CORRUPT = "CorruptRecord"
 
 
@@ -78,6 +87,16 @@ class SqliteQueue(Queue):
         self._writes: list[tuple[str, tuple[Any, ...]]] = []
         self._waiters: list[asyncio.Future[bool]] = []
         self._flush_scheduled = False
+        # Leases of running deliveries: written in the open transaction (`_leases`), or not yet (`_unwritten`:
+        # taken from memory, or rolled back with their transaction), which `_begin` writes before any other
+        # statement can see their rows.
+        self._leases: list[int] = []
+        self._unwritten: list[int] = []
+        # Steps whose every unleased row is known to this process (until a loop time): their due deliveries,
+        # (id, created_at) in id order, taken from memory with no query. A retry, a release or a delayed or
+        # FIFO put ends it; a take that drains the step's rows on disk starts it again.
+        self._exact: dict[str, float] = {}
+        self._ready: dict[str, deque[tuple[int, float]]] = {}
         self._next_purge = 0.0
         self._window = 0.0
         # Deliveries put by this process and not yet taken: their Event, by row id, so the first take hands
@@ -95,6 +114,43 @@ class SqliteQueue(Queue):
             loop.call_soon(self._flush)
         return fut
 
+    def _schedule(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _begin(self, flushing: bool = False) -> None:
+        """Open this loop turn's transaction unless it is open (under the caller's guard), with every lease
+        handed out written; the end of the turn (`_flush`, unless it is the caller) commits it."""
+        if not self._db.in_transaction:
+            if not flushing:
+                self._schedule()
+            self._db.execute("BEGIN IMMEDIATE")
+        if self._unwritten:  # their deliveries run: no take may hand them out again
+            ids, self._unwritten = self._unwritten, []
+            self._leases.extend(ids)
+            try:
+                self._db.execute("UPDATE deliveries SET leased = 1, attempts = attempts + 1 "
+                                 "WHERE id IN (SELECT value FROM json_each(?))", (orjson.dumps(ids).decode(),))
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # SQLite may have rolled back already (e.g. disk full): don't mask why
+            self._db.execute("ROLLBACK")
+        self._unwritten.extend(self._leases)
+        self._leases = []
+
+    def _inexact(self, step: str | None = None) -> None:
+        """Rows of `step` (None: of any) may now exist that this process does not hold: take by query."""
+        if step is None:
+            self._exact.clear()
+            self._ready.clear()
+        else:
+            self._exact.pop(step, None)
+            self._ready.pop(step, None)
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         puts, self._puts = self._puts, []
@@ -104,9 +160,9 @@ class SqliteQueue(Queue):
         now = time.time()
         results: list[bool] = []
         try:
-            with self.file.guard(), transaction(self._db):
+            with self.file.guard(), self._turn():
                 rows: list[tuple[str, str, bytearray, float, float]] = []
-                events: list[Event] = []  # the event of each row
+                events: list[tuple[Event, Subscription]] = []  # the event and route of each row
                 for event, routes, window, _ in puts:
                     if window is not None:
                         self._window = max(self._window, window)
@@ -123,7 +179,7 @@ class SqliteQueue(Queue):
                     for r in routes:
                         group = event.message_group_id if r.fifo and event.message_group_id else ""
                         rows.append((r.step, group, blob, now + r.delay, now))
-                        events.append(event)
+                        events.append((event, r))
                     results.append(True)
                 if rows:
                     self._db.executemany("INSERT INTO deliveries (step, grp, event, available_at, created_at) "
@@ -147,14 +203,56 @@ class SqliteQueue(Queue):
                     fut.set_exception(e)
             return
         self._checkpointer.nudge()
-        if rows and len(self._in_hand) < _IN_HAND_MAX:
-            self._in_hand.update(zip(range(last - len(rows) + 1, last + 1), events, strict=True))
+        if rows:
+            self._hold(range(last - len(rows) + 1, last + 1), events, now)
         for (*_, fut), ok in zip(puts, results, strict=True):
             if not fut.done():
                 fut.set_result(ok)
         for fut in waiters:
             if not fut.done():
                 fut.set_result(True)
+
+    def _hold(self, ids: range, events: list[tuple[Event, Subscription]], now: float) -> None:
+        """Keep the events just committed in hand, and due ones of exactly known steps ready to take."""
+        if len(self._in_hand) >= _IN_HAND_MAX:
+            for _, route in events:
+                self._inexact(route.step)
+            return
+        self._in_hand.update(zip(ids, (e for e, _ in events), strict=True))
+        for did, (_, route) in zip(ids, events, strict=True):
+            if (ready := self._ready.get(route.step)) is not None:
+                if route.delay or route.fifo:
+                    self._inexact(route.step)
+                else:
+                    ready.append((did, now))
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The turn's transaction, from its first statement (a take may have opened it) to its commit."""
+        try:
+            self._begin(flushing=True)
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        self._leases = []
+
+    async def _commit(self, *statements: tuple[str, Sequence[Any]]) -> list[int]:
+        """Run these statements now, in the turn's transaction, and resume once it is committed; their
+        rowcounts. (Not all-or-nothing within the turn: a failing one rolls the whole turn back.)"""
+        counts = []
+        self._inexact()
+        with self.file.guard():
+            try:
+                self._begin()
+                for sql, params in statements:
+                    counts.append(self._db.execute(sql, params).rowcount)
+            except BaseException:
+                self._rollback()
+                raise
+        await self._write()
+        return counts
 
     async def _write(self, sql: str | None = None, params: tuple[Any, ...] = ()) -> None:
         if sql is not None:
@@ -171,11 +269,25 @@ class SqliteQueue(Queue):
 
     async def take(self, step: str, limit: int, fifo: bool) -> list[Delivery]:
         in_hand = self._in_hand
+        ready = self._ready.get(step)
+        if ready is not None and not fifo and self._exact[step] > time.monotonic():
+            return self._take_ready(step, ready, limit)
+        self._inexact(step)
         with self.file.guard():
-            rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
-            # the stored event only of those not in hand (a retry, a delivery from before a restart)
-            if missing := [r[0] for r in rows if r[0] not in in_hand]:
-                stored = dict(self._db.execute(_STORED, (orjson.dumps(missing).decode(),)).fetchall())
+            try:
+                self._begin()
+                rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
+                # the stored event only of those not in hand (a retry, a delivery from before a restart)
+                if missing := [r[0] for r in rows if r[0] not in in_hand]:
+                    stored = dict(self._db.execute(_STORED, (orjson.dumps(missing).decode(),)).fetchall())
+            except BaseException:
+                if not self._db.in_transaction:  # the turn's transaction is gone, with its earlier leases
+                    self._rollback()
+                raise
+            self._leases.extend(r[0] for r in rows)
+            if len(rows) < limit and not fifo and self._db.execute(
+                    "SELECT 1 FROM deliveries WHERE step = ? AND leased = 0 LIMIT 1", (step,)).fetchone() is None:
+                self._exact[step], self._ready[step] = time.monotonic() + _EXACT_FOR, deque()
         rows.sort()  # RETURNING gives no order; FIFO order is id order
         taken, corrupt = [], []
         for did, attempts, created_at, last_error in rows:
@@ -190,10 +302,22 @@ class SqliteQueue(Queue):
             self._bury_corrupt(step, corrupt)
         return taken
 
+    def _take_ready(self, step: str, ready: deque[tuple[int, float]], limit: int) -> list[Delivery]:
+        """Hand out due deliveries this process put, with no query: their leases are written in the turn's
+        transaction."""
+        taken: list[Delivery] = []
+        while ready and len(taken) < limit:
+            did, created_at = ready.popleft()
+            taken.append(Delivery(did, step, self._in_hand.pop(did), 1, created_at))
+        if taken:
+            self._unwritten.extend(d.id for d in taken)
+            self._schedule()
+        return taken
+
     def _bury_corrupt(self, step: str, corrupt: list[tuple[int, str]]) -> None:
         """Move undecodable deliveries to the dead-letter store as they are (raw bytes kept)."""
         now = time.time()
-        with self.file.guard(), transaction(self._db):
+        with self.file.guard():  # in the turn's transaction, which the take opened
             for did, error in corrupt:
                 self._db.execute(
                     "INSERT OR REPLACE INTO dead_letters (id, step, grp, event, attempts, error, stack, first_at, "
@@ -211,6 +335,7 @@ class SqliteQueue(Queue):
 
     async def retry(self, delivery: Delivery, delay: float, error: str) -> None:
         delivery.last_error = error
+        self._inexact(delivery.step)
         await self._write("UPDATE deliveries SET leased = 0, available_at = ?, last_error = ? WHERE id = ?",
                           (time.time() + delay, error, delivery.id))
 
@@ -223,18 +348,18 @@ class SqliteQueue(Queue):
         await self._write("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
 
     async def recover(self) -> int:
-        with self.file.guard():
-            return self._db.execute("UPDATE deliveries SET leased = 0 WHERE leased = 1").rowcount
+        return (await self._commit(("UPDATE deliveries SET leased = 0 WHERE leased = 1", ())))[0]
 
     async def release(self, ids: list[int]) -> int:
         if not ids:
             return 0
-        with self.file.guard():
-            return self._db.execute(
-                f"UPDATE deliveries SET leased = 0, available_at = ? WHERE leased = 1 AND id IN "
-                f"({','.join('?' * len(ids))})", (time.time(), *ids)).rowcount
+        return (await self._commit((f"UPDATE deliveries SET leased = 0, available_at = ? WHERE leased = 1 AND id IN "
+                                    f"({','.join('?' * len(ids))})", (time.time(), *ids))))[0]
 
     async def counts(self) -> dict[str, int]:
+        if self._unwritten:
+            with self.file.guard():
+                self._begin()
         with self.file.guard(reading=True):
             by_lease = dict(self._db.execute("SELECT leased, COUNT(*) FROM deliveries GROUP BY leased").fetchall())
             dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
@@ -242,6 +367,9 @@ class SqliteQueue(Queue):
 
     async def oldest_due(self, steps: list[str]) -> float:
         now, since = time.time(), None
+        if self._unwritten:
+            with self.file.guard():
+                self._begin()
         with self.file.guard(reading=True):
             for step in steps:  # walks deliveries_by_step (step, leased, id): stops at the first due one
                 row = self._db.execute("SELECT available_at FROM deliveries WHERE step = ? AND leased = 0 "
@@ -277,20 +405,16 @@ class SqliteQueue(Queue):
         if not ids:
             return 0
         marks, now = ",".join("?" * len(ids)), time.time()
-        with self.file.guard(), transaction(self._db):
-            n = self._db.execute(
-                "INSERT INTO deliveries (step, grp, event, available_at, created_at) "
-                f"SELECT step, grp, event, ?, ? FROM dead_letters WHERE id IN ({marks}) ORDER BY id",
-                (now, now, *ids)).rowcount
-            self._db.execute(f"DELETE FROM dead_letters WHERE id IN ({marks})", ids)
+        n, _ = await self._commit(
+            ("INSERT INTO deliveries (step, grp, event, available_at, created_at) "
+             f"SELECT step, grp, event, ?, ? FROM dead_letters WHERE id IN ({marks}) ORDER BY id", (now, now, *ids)),
+            (f"DELETE FROM dead_letters WHERE id IN ({marks})", ids))
         return n
 
     async def drop(self, ids: list[int]) -> int:
         if not ids:
             return 0
-        with self.file.guard():
-            return self._db.execute(
-                f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(ids))})", ids).rowcount
+        return (await self._commit((f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(ids))})", ids)))[0]
 
     async def close(self) -> None:
         if self._flush_scheduled:

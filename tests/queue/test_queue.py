@@ -483,6 +483,52 @@ async def test_sqlite_close_flushes_writes_of_the_current_turn(tmp_path: Path) -
         await q.close()
 
 
+async def test_sqlite_take_shares_its_turns_commit(tmp_path: Path) -> None:
+    db = tmp_path / "queue.db"
+    q = SqliteQueue(db)
+    commits: list[str] = []
+    try:
+        for i in range(3):
+            await q.put(ev(f"e{i}"), [A])
+        q._db.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+        [first] = await q.take("a", 1, False)
+        await q.ack(first)  # in the take's loop turn
+        assert len(commits) == 1  # the lease and the ack: one transaction
+        [second] = await q.take("a", 1, False)
+        await asyncio.sleep(0)
+        assert len(commits) == 2  # a lease alone is committed at the end of its turn
+        with sqlite3.connect(db) as reader:  # what a restart would find
+            assert reader.execute("SELECT id, leased, attempts FROM deliveries ORDER BY id").fetchall() == [
+                (second.id, 1, 1), (second.id + 1, 0, 0)]
+    finally:
+        await q.close()
+
+
+async def test_sqlite_takes_what_it_put_from_memory_once_the_step_is_drained(tmp_path: Path) -> None:
+    db = tmp_path / "queue.db"
+    q = SqliteQueue(db)
+    statements: list[str] = []
+    try:
+        await q.put(ev("old"), [A])
+        assert names(await q.take("a", 10, False)) == ["old"]  # by query: drains the step's rows
+        await asyncio.gather(*(q.put(ev(f"e{i}"), [A]) for i in range(3)))
+        q._db.set_trace_callback(lambda sql: statements.append(sql.split()[0].upper()))
+        first = await q.take("a", 2, False)
+        assert (names(first), [d.attempts for d in first]) == (["e0", "e1"], [1, 1])
+        assert statements == []  # no query: the step's unleased rows are all in hand
+        await q.retry(first[0], 0, "boom")  # a row this process no longer holds: by query again
+        await asyncio.sleep(0)
+        statements.clear()
+        assert names(await q.take("a", 10, False)) == ["e0", "e2"]
+        assert "UPDATE" in statements
+        await asyncio.sleep(0)
+        with sqlite3.connect(db) as reader:  # every lease on disk after its turn
+            assert reader.execute("SELECT leased, attempts FROM deliveries ORDER BY id").fetchall() == [
+                (1, 1), (1, 2), (1, 1), (1, 1)]  # old, e0 (run twice), e1, e2
+    finally:
+        await q.close()
+
+
 async def test_sqlite_group_commit(tmp_path: Path) -> None:
     db = tmp_path / "queue.db"
     q = SqliteQueue(db)
@@ -505,6 +551,7 @@ async def test_sqlite_group_commit(tmp_path: Path) -> None:
 
         # acks, retries and burials of one turn share a commit too
         taken = await q.take("a", 30, False)
+        await asyncio.sleep(0)  # the take's turn commits its leases
         commits.clear()
         await asyncio.gather(*(q.ack(d) for d in taken[:10]), *(q.retry(d, 0, "r") for d in taken[10:20]),
                              *(q.bury(d, "b") for d in taken[20:]), q.put(ev("late"), [A]))

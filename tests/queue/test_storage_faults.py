@@ -156,6 +156,29 @@ async def test_a_full_disk_answers_storage_full_and_unrecorded_outcomes_are_writ
         await queue.close()
 
 
+async def test_a_lease_whose_commit_fails_is_written_again_before_any_take() -> None:
+    """A take's lease is committed with the rest of its loop turn; when that commit fails, the delivery
+    already runs, so its lease is written again before anything else can take its row."""
+    with small_tmpfs("2m") as disk:
+        queue = SqliteQueue(disk / "queue.db")
+        for n in range(2):
+            await queue.put(event(n), ROUTE)
+        filler = fill(disk)
+        [running] = await queue.take("S", 1, fifo=False)  # leased in this turn's transaction...
+        with pytest.raises(StorageError):
+            await queue.put(event(9, pad=20_000), ROUTE)  # ...which the full disk rolls back
+        filler.unlink()
+        again = await queue.take("S", 10, fifo=False)
+        assert [(d.id, d.event.data["n"], d.attempts) for d in again] == [(2, 1, 1)]  # never delivery 1 twice
+        await asyncio.sleep(0)  # the turn commits
+        with sqlite3.connect(disk / "queue.db") as other:  # on disk, as a restart would find them
+            assert other.execute("SELECT id, leased, attempts FROM deliveries ORDER BY id").fetchall() == [
+                (1, 1, 1), (2, 1, 1)]
+        await queue.ack(running)
+        assert await queue.counts() == {"ready": 0, "leased": 1, "dead": 0}
+        await queue.close()
+
+
 async def _empty(queue: SqliteQueue) -> bool:
     return await queue.counts() == {"ready": 0, "leased": 0, "dead": 0}
 
