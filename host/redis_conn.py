@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 HEALTH_KEY = "redis"
 
 
+def many(prelude: str, body: str) -> str:
+    """The script running `body` once per item of a batch, in order, on the same KEYS: ARGV = n1, the n1
+    arguments of item 1, n2, ...; it returns the list of the items' results (a body never returns nil).
+    RedisConn.batched sends the consecutive calls of one script in a batch as one call of this: one
+    script run in Redis instead of one per call (each run costs Redis ~10 µs before it does anything)."""
+    return prelude + "local function one(ARGV)\n" + body + """end
+local out, i = {}, 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  out[#out + 1] = one({unpack(ARGV, i + 1, i + n)})
+  i = i + n + 1
+end
+return out
+"""
+
+
 def part(name: str) -> str:
     """A user-chosen name as one unambiguous key segment (its length in UTF-8 bytes, as Lua counts)."""
     return f"{len(name.encode())}:{name}"
@@ -62,7 +78,7 @@ class RedisConn:
 
     def script(self, source: str, many: str | None = None) -> Any:
         """A Lua script, sent once and then called by its SHA (loaded again after a Redis restart). `many`:
-        its batch form (queue.redis_lua.many), used for consecutive calls of it in one batch."""
+        its batch form (`many` above), used for consecutive calls of it in one batch."""
         script = self.client.register_script(source)
         if many is not None:
             self._many[id(script)] = self.client.register_script(many)
