@@ -76,25 +76,20 @@ class TurnWriter:
     """Writes the messages of one event-loop turn with few writes: the first goes out at once (an idle
     connection gets no added latency), the rest are joined and written when the loop gets to the callback
     scheduled then, after everything else that was ready in that turn has run, or as soon as `flush_at`
-    bytes are held (the peer starts on a long burst while the rest of it is still being produced).
-    `first_at_once=False`: the first is held too (one write per turn, for a peer whose every write costs
-    more than a turn's wait)."""
+    bytes are held (the peer starts on a long burst while the rest of it is still being produced)."""
 
-    def __init__(self, writer: ByteWriter, loop: asyncio.AbstractEventLoop, flush_at: int = 32 * 1024,
-                 first_at_once: bool = True) -> None:
+    def __init__(self, writer: ByteWriter, loop: asyncio.AbstractEventLoop, flush_at: int = 32 * 1024) -> None:
         self._writer, self._loop, self._flush_at = writer, loop, flush_at
-        self._first_at_once = first_at_once
         self._held: list[bytes] | None = None  # None: nothing written this turn yet
         self._held_bytes = 0
 
     def write(self, data: bytes) -> None:
         held = self._held
         if held is None:
-            self._held = held = []
+            self._held = []
             self._loop.call_soon(self._flush)
-            if self._first_at_once:
-                self._writer.write(data)
-                return
+            self._writer.write(data)
+            return
         held.append(data)
         self._held_bytes += len(data)
         if self._held_bytes >= self._flush_at:

@@ -43,9 +43,7 @@ class _Wire(asyncio.Protocol):
         self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.closed: Exception | None = None
-        # the commands of one loop turn in one write, the first one too: each write costs the host a system
-        # call and Redis a read and a reply write, and a command waits at most until the turn ends
-        self.out = TurnWriter(self, self.loop, first_at_once=False)
+        self.out = TurnWriter(self, self.loop)  # the commands of one loop turn, batched
 
     def send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         packed = hiredis.pack_command(args)

@@ -6,9 +6,7 @@ Layout, under the app's prefix (see steppe.redis_conn):
   key was first set, which is the order `get_group` promises;
 - `s:groups`: the set of group names that may hold keys (pruned when they turn out empty).
 
-Writes that touch more than one of these are Lua scripts, so they are atomic across hosts. The sets of
-one loop turn go out in one write, as one call of the set script's batch form (RedisConn.batched): the
-state write of a busy one-hop handler costs Redis one script run per turn rather than one per call. `update`
+Writes that touch more than one of these are Lua scripts, so they are atomic across hosts. `update`
 reads, applies the ops (state/ops.py) and writes inside WATCH/MULTI, retried when another client
 changed the key in between: no concurrent update or set of the key is lost. Updates of one key from
 one host queue on a local lock first, so only updates racing from other hosts ever retry (without it,
@@ -24,12 +22,11 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
-from ..redis_conn import RedisConn, many, part
+from ..redis_conn import RedisConn, part
 from .base import StateStore, check_group_key, check_name, decode_value, encode_value, expiry
 from .ops import apply_ops
 
-# KEYS: seq, groups. ARGV: value key, order key, blob, ttl ms ("" = none), key, group. The per-key names are
-# arguments so that every set has the same KEYS: the sets of one loop turn run as one call of its batch form.
+# KEYS: seq, groups. ARGV: value key, order key, blob, ttl ms ("" = none), key, group
 _SET = """
 local new = redis.call('EXISTS', ARGV[1]) == 0
 if ARGV[4] ~= '' then redis.call('SET', ARGV[1], ARGV[3], 'PX', ARGV[4]) else redis.call('SET', ARGV[1], ARGV[3]) end
@@ -94,7 +91,7 @@ class RedisStateStore(StateStore):
         self.conn = conn
         self._r = conn.client
         self._groups_key, self._seq_key = conn.key("s", "groups"), conn.key("s", "seq")
-        self._set, self._delete = conn.script(_SET, many=many("", _SET)), conn.script(_DELETE)
+        self._set, self._delete = conn.script(_SET), conn.script(_DELETE)
         self._set_keys = [self._seq_key, self._groups_key]
         self._updating: dict[str, asyncio.Lock] = {}  # value key -> lock held by this host's updates of it
         self._get_group, self._clear, self._groups = conn.script(_GET_GROUP), conn.script(_CLEAR), conn.script(_GROUPS)
@@ -113,8 +110,10 @@ class RedisStateStore(StateStore):
     async def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> Any:
         check_group_key(group, key)
         blob, ms = encode_value(value), _ttl_ms(ttl)
-        await self.conn.batched(self._set, self._set_keys, [self._value_prefix(group) + key, self._order(group), blob,
-                                                            "" if ms is None else ms, key, group])
+        # on the lane directly, not in RedisConn.batched: one batch is in flight at a time, and sets waiting
+        # behind a burst's batches of puts and acks lowered R1's one hop with a state write when tried
+        await self.conn.run(self._set, self._set_keys, [self._value_prefix(group) + key, self._order(group), blob,
+                                                        "" if ms is None else ms, key, group])
         return value
 
     async def update(self, group: str, key: str, ops: list[dict[str, Any]], ttl: float | None = None) -> Any:

@@ -39,23 +39,6 @@ def test_first_write_of_a_turn_goes_out_at_once_the_rest_together_at_its_end() -
     asyncio.run(main())
 
 
-def test_held_first_write_makes_one_write_per_turn() -> None:
-    async def main() -> None:
-        sink = Sink()
-        out = TurnWriter(sink, asyncio.get_running_loop(), first_at_once=False)  # as the Redis lane's
-        out.write(b"a\n")
-        out.write(b"b\n")
-        assert sink.writes == []
-        await asyncio.sleep(0)
-        assert sink.writes == [b"a\nb\n"]
-        out.write(b"c\n")  # a new turn: held again, written at its end
-        assert sink.writes == [b"a\nb\n"]
-        await asyncio.sleep(0)
-        assert sink.writes == [b"a\nb\n", b"c\n"]
-
-    asyncio.run(main())
-
-
 def test_a_long_burst_leaves_in_pieces_of_flush_at_bytes_in_order() -> None:
     async def main() -> None:
         sink = Sink()

@@ -144,8 +144,9 @@ async def test_acks_batched_into_one_script_call_settle_every_delivery() -> None
 
 
 async def test_sets_puts_and_acks_interleaved_in_one_turn_each_keep_their_own_order() -> None:
-    # one batch holding the calls of three scripts in turn: each script's calls run as one call of its
-    # batch form, in their call order (the last set of a key wins; a FIFO group's puts keep their order)
+    # one turn's calls of three kinds in turn; the puts and the ack share a batch, each script's calls
+    # run as one call of its batch form, in their call order (the last set of a key wins; a FIFO group's
+    # puts keep their order)
     async with redis_conn() as conn:
         q, state = RedisQueue(conn, upkeep=False), RedisStateStore(conn)
         try:
