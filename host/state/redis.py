@@ -26,13 +26,13 @@ from ..redis_conn import RedisConn, part
 from .base import StateStore, check_group_key, check_name, decode_value, encode_value, expiry
 from .ops import apply_ops
 
-# KEYS: seq, groups. ARGV: value key, order key, blob, ttl ms ("" = none), key, group
+# KEYS: value, order, seq, groups. ARGV: blob, ttl ms ("" = none), key, group
 _SET = """
-local new = redis.call('EXISTS', ARGV[1]) == 0
-if ARGV[4] ~= '' then redis.call('SET', ARGV[1], ARGV[3], 'PX', ARGV[4]) else redis.call('SET', ARGV[1], ARGV[3]) end
+local new = redis.call('EXISTS', KEYS[1]) == 0
+if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('SET', KEYS[1], ARGV[1]) end
 if new then
-  redis.call('ZADD', ARGV[2], redis.call('INCR', KEYS[1]), ARGV[5])
-  redis.call('SADD', KEYS[2], ARGV[6])
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[3])
+  redis.call('SADD', KEYS[4], ARGV[4])
 end
 return 1
 """
@@ -92,7 +92,6 @@ class RedisStateStore(StateStore):
         self._r = conn.client
         self._groups_key, self._seq_key = conn.key("s", "groups"), conn.key("s", "seq")
         self._set, self._delete = conn.script(_SET), conn.script(_DELETE)
-        self._set_keys = [self._seq_key, self._groups_key]
         self._updating: dict[str, asyncio.Lock] = {}  # value key -> lock held by this host's updates of it
         self._get_group, self._clear, self._groups = conn.script(_GET_GROUP), conn.script(_CLEAR), conn.script(_GROUPS)
 
@@ -110,10 +109,8 @@ class RedisStateStore(StateStore):
     async def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> Any:
         check_group_key(group, key)
         blob, ms = encode_value(value), _ttl_ms(ttl)
-        # on the lane directly, not in RedisConn.batched: one batch is in flight at a time, and sets waiting
-        # behind a burst's batches of puts and acks lowered R1's one hop with a state write when tried
-        await self.conn.run(self._set, self._set_keys, [self._value_prefix(group) + key, self._order(group), blob,
-                                                        "" if ms is None else ms, key, group])
+        await self.conn.run(self._set, [self._value_prefix(group) + key, self._order(group), self._seq_key,
+                                        self._groups_key], [blob, "" if ms is None else ms, key, group])
         return value
 
     async def update(self, group: str, key: str, ops: list[dict[str, Any]], ttl: float | None = None) -> Any:
