@@ -10,7 +10,8 @@
   wrk, on Redis state against SQLite state.
 
 Each Redis host has a key prefix of its own, deleted afterwards. Redis is the machine's (127.0.0.1:6379,
-or STEPPE_BENCH_REDIS_URL), sharing this machine's cores with the hosts it serves.
+or STEPPE_BENCH_REDIS_URL), sharing this machine's cores with the hosts it serves. STEPPE_BENCH_R1_PARTS
+(comma-separated: events, peer, state; default all) runs only some of these groups of rows.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .state import calls_per_second
 REDIS_URL = os.environ.get("STEPPE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 BUSES = ("redis", "sqlite", "memory")
 STATE_LANGS = {"python": "Python", "js": "JS"}
+PARTS = ("events", "peer", "state")
 PEER_RUNS = 3  # the Dramatiq peer is slow: at most this many runs of it (and of its Steppe subject)
 
 # the one-hop subscriber, writing one state key per event before counting it (the Dramatiq peer's work)
@@ -77,8 +79,12 @@ def _drop(prefix: str) -> None:
 
 def run(cfg: Config, work: Path) -> list[Row]:
     prefix = f"steppe-bench:{uuid.uuid4().hex[:8]}:"
+    wanted = [w.strip() for w in os.environ.get("STEPPE_BENCH_R1_PARTS", ",".join(PARTS)).split(",") if w.strip()]
+    if unknown := set(wanted) - set(PARTS):
+        raise ValueError(f"STEPPE_BENCH_R1_PARTS: unknown part(s) {sorted(unknown)} (expected some of {PARTS})")
+    parts = {"events": _events, "peer": _peer, "state": _state}
     try:
-        return _events(cfg, work, prefix) + _peer(cfg, work, prefix) + _state(cfg, work, prefix)
+        return [row for name in PARTS if name in wanted for row in parts[name](cfg, work, prefix)]
     finally:
         _drop(prefix)
 

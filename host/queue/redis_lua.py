@@ -1,6 +1,8 @@
 """The Lua scripts of the Redis queue (queue/redis.py explains the layout): each one state change, atomic
 across every host sharing the Redis."""
 
+from ..redis_conn import many
+
 # Shared Lua helpers. A step's keys all start with its `base` (`<prefix>q:<step>:`).
 LIB = """
 local function ensure(base)
@@ -47,22 +49,6 @@ WAKE = """
 local function wake(flag, channel)
   if redis.call('SET', flag, '1', 'NX', 'PX', 50) then redis.call('PUBLISH', channel, '') end
 end
-"""
-
-
-def many(prelude: str, body: str) -> str:
-    """The script running `body` once per item of a batch, in order, on the same KEYS: ARGV = n1, the n1
-    arguments of item 1, n2, ...; it returns the list of the items' results (a body never returns nil).
-    RedisConn.batched sends the consecutive calls of one script in a batch as one call of this: one
-    script run in Redis instead of one per delivery (each run costs Redis ~10 µs before it does anything)."""
-    return prelude + "local function one(ARGV)\n" + body + """end
-local out, i = {}, 1
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  out[#out + 1] = one({unpack(ARGV, i + 1, i + n)})
-  i = i + n + 1
-end
-return out
 """
 
 

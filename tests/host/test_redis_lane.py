@@ -143,6 +143,39 @@ async def test_acks_batched_into_one_script_call_settle_every_delivery() -> None
             await q.close()
 
 
+async def test_sets_puts_and_acks_interleaved_in_one_turn_each_keep_their_own_order() -> None:
+    # one turn's calls of three kinds in turn; the puts and the ack share a batch, each script's calls
+    # run as one call of its batch form, in their call order (the last set of a key wins; a FIFO group's
+    # puts keep their order)
+    async with redis_conn() as conn:
+        q, state = RedisQueue(conn, upkeep=False), RedisStateStore(conn)
+        try:
+            fifo = Subscription("f", fifo=True)
+            await q.put(Event(topic="t", data={}, trace_id="tr", id="first"), [fifo])
+            [held] = await q.take("f", 10, True)
+            calls, expected = [], []
+            for i in range(10):
+                calls += [state.set("g", "k", i), state.set("g", f"k{i}", i),
+                          q.put(Event(topic="t", data={"i": i}, trace_id="tr", id=f"p{i}", message_group_id="G"),
+                                [fifo])]
+                expected += [i, i, True]
+                if i == 5:
+                    calls.append(q.ack(held))
+                    expected.append(None)
+            answers = await asyncio.gather(*calls)
+            assert answers == expected
+            assert await state.get("g", "k") == 9
+            assert await state.get_group("g") == [9, *range(10)]  # in the order the keys were first set
+            order = []
+            for _ in range(10):
+                [d] = await q.take("f", 10, True)
+                order.append(d.event.id)
+                await q.ack(d)
+            assert order == [f"p{i}" for i in range(10)]
+        finally:
+            await q.close()
+
+
 async def test_without_a_lane_the_same_calls_go_through_redis_py() -> None:
     # TLS URLs (rediss://) have no lane: scripts, batches (batch forms included) and commands use the pool
     assert not usable("rediss://example.invalid:6380/0")
