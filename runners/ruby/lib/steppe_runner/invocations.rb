@@ -16,6 +16,9 @@ module SteppeRunner
   # it retires instead of taking another task.
   class Invocations
     Job = Struct.new(:id, :work, :thread)
+    # built once: a Hash literal in the call would be allocated for every invoke
+    DEFERRED = { Steppe::Cancelled => :never }.freeze
+    ALLOWED = { Steppe::Cancelled => :immediate }.freeze
 
     def initialize(writer, captures, pool)
       @writer = writer
@@ -61,13 +64,13 @@ module SteppeRunner
 
     # True when this thread may take another task.
     def run(job)
-      Thread.handle_interrupt(Steppe::Cancelled => :never) do
+      Thread.handle_interrupt(DEFERRED) do
         # cancelled before it started: nothing to run, and no interrupt can be pending for this thread
         return true unless @lock.synchronize { @running[job.id].equal?(job) && (job.thread = Thread.current) }
 
         Current.invocation = job.id
         line = begin
-          Thread.handle_interrupt(Steppe::Cancelled => :immediate, &job.work)
+          Thread.handle_interrupt(ALLOWED, &job.work)
         rescue Steppe::Cancelled
           nil
         end
