@@ -297,6 +297,26 @@ async def test_invocations_run_concurrently_and_ping_answers_meanwhile(runner: A
     assert time.monotonic() - started < 1.5
 
 
+async def test_a_handler_waiting_out_of_sight_never_stalls_the_reading(runner: Any) -> None:
+    # The reading thread runs the invokes it reads; it hands the reading on when a handler waits. Here
+    # the wait is a join on the handler's own thread, whose host call needs the reading to go on, and
+    # a quick invoke and a ping sit behind a sleeping invoke in the same write.
+    runner.host.state["g"] = {"k": "v"}
+    helper, sleepy = STEPS / "helper_thread_step.rb", STEPS / "sleepy_step.rb"
+    await load(runner, helper)
+    await load(runner, sleepy)
+    assert await asyncio.wait_for(invoke(runner, helper, "event", {"group": "g"}), 5) is None
+    assert {"invocation": runner.logs[-1]["invocation"], "level": "info", "msg": "helper got v", "fields": {},
+            "source": "stdout"} in runner.logs
+    started = time.monotonic()
+    slow = runner.request_nowait("invoke", invoke_params(sleepy, "event", {"seconds": 1}))[1]
+    quick = runner.request_nowait("invoke", invoke_params(sleepy, "event", {"seconds": 0}))[1]
+    assert await runner.request("ping", {}) == "pong"
+    assert await asyncio.wait_for(quick, 5) is None
+    assert time.monotonic() - started < 0.5
+    assert await asyncio.wait_for(slow, 5) is None
+
+
 async def test_cancel_answers_at_once_and_runs_ensure(runner: Any) -> None:
     path = STEPS / "sleepy_step.rb"
     await load(runner, path)

@@ -7,6 +7,9 @@ module SteppeRunner
   # Requests a handler makes back into the host. The calling thread blocks on its own Queue until the
   # reader thread hands it the answer, so any number of handlers can wait at once.
   class HostCalls
+    # called on the handler's thread before it waits for an answer (Leadership#before_wait)
+    attr_writer :before_wait
+
     # how a refused encoding is described to the handler, per method
     PAYLOAD_NAMES = {
       'emit' => 'emit data', 'state.set' => 'state.set value', 'streams.set' => 'streams.set data',
@@ -18,6 +21,7 @@ module SteppeRunner
       @lock = Mutex.new
       @pending = {}
       @next_id = 0
+      @before_wait = nil
     end
 
     def call(method, params)
@@ -27,6 +31,7 @@ module SteppeRunner
       answer = Queue.new
       @lock.synchronize { @pending[id] = answer }
       begin
+        @before_wait&.call
         @writer.write_line(line)
         reply = answer.pop
       ensure

@@ -4,43 +4,45 @@ require_relative 'capture'
 require_relative 'errors'
 
 module SteppeRunner
-  # Runs invocations on a pool of threads and cancels them with Thread#raise.
+  # Runs invocations on the runner's threads (Pool) and cancels them with Thread#raise.
   #
-  # Every job gets a thread of its own at once (an idle worker, else a new one), because handlers
-  # block on sleeps and host calls and must never queue behind each other; workers that finish
-  # return to the pool (up to MAX_IDLE), which under bursts costs far less than a thread per invoke.
+  # An invoke runs either on a pool thread (`submit`) or on the thread that read it (`run_here`, see
+  # Leadership), so the common invoke needs no thread hand-off.
   #
-  # The table of running jobs decides who answers an invoke: whoever removes the entry (the worker
+  # The table of running jobs decides who answers an invoke: whoever removes the entry (the thread
   # finishing, or `cancel`) answers it, so each invoke is answered exactly once. Steppe::Cancelled is
   # deferred (handle_interrupt) everywhere except while the user's code runs, so it never cuts the
-  # writing of an answer; a worker whose job was cancelled may still hold that pending interrupt, so
-  # it retires instead of taking another job.
+  # writing of an answer; a thread whose job was cancelled may still hold that pending interrupt, so
+  # it retires instead of taking another task.
   class Invocations
-    MAX_IDLE = 32
     Job = Struct.new(:id, :work, :thread)
+    # built once: a Hash literal in the call would be allocated for every invoke
+    DEFERRED = { Steppe::Cancelled => :never }.freeze
+    ALLOWED = { Steppe::Cancelled => :immediate }.freeze
 
-    def initialize(writer, captures, diag)
+    def initialize(writer, captures, pool)
       @writer = writer
       @captures = captures
-      @diag = diag
+      @pool = pool
       @lock = Mutex.new
       @running = {}
-      @jobs = Queue.new
-      @idle = 0
     end
 
-    # Runs the block on a worker thread; the block returns the answer line to write.
-    def start(id, &work)
+    # Registers an invocation (from now on `cancel` finds it); the block returns the answer line to write.
+    def prepare(id, &work)
       job = Job.new(id, work, nil)
-      spawn = @lock.synchronize do
-        @running[id] = job
-        next true if @idle.zero?
+      @lock.synchronize { @running[id] = job }
+      job
+    end
 
-        @idle -= 1
-        false
-      end
-      @jobs << job
-      Thread.new { worker } if spawn
+    # Runs a prepared job on a pool thread.
+    def submit(job)
+      @pool.submit { run(job) }
+    end
+
+    # Runs a prepared job on the calling thread; true when this thread may go on to other tasks.
+    def run_here(job)
+      run(job)
     end
 
     def cancel(id)
@@ -48,7 +50,7 @@ module SteppeRunner
         job = @running.delete(id)
         return unless job
 
-        # a job still in the queue has no thread yet: the worker sees it gone and skips it
+        # a job not started yet has no thread: the thread that takes it sees it gone and skips it
         job.thread&.raise(Steppe::Cancelled, 'invocation cancelled')
       end
       @writer.error(id, Errors.object(CANCELLED, 'invocation cancelled', 'Cancelled'))
@@ -60,25 +62,15 @@ module SteppeRunner
 
     private
 
-    def worker
-      loop do
-        job = @jobs.pop
-        break unless run(job)
-        break unless @lock.synchronize { @idle < MAX_IDLE && (@idle += 1) }
-      end
-    rescue Exception => e # rubocop:disable Lint/RescueException
-      @diag.note("invocation worker crashed: #{e.class}: #{e.message}")
-    end
-
-    # True when this thread may take another job.
+    # True when this thread may take another task.
     def run(job)
-      Thread.handle_interrupt(Steppe::Cancelled => :never) do
-        # cancelled while queued: nothing to run, and no interrupt can be pending for this thread
+      Thread.handle_interrupt(DEFERRED) do
+        # cancelled before it started: nothing to run, and no interrupt can be pending for this thread
         return true unless @lock.synchronize { @running[job.id].equal?(job) && (job.thread = Thread.current) }
 
         Current.invocation = job.id
         line = begin
-          Thread.handle_interrupt(Steppe::Cancelled => :immediate, &job.work)
+          Thread.handle_interrupt(ALLOWED, &job.work)
         rescue Steppe::Cancelled
           nil
         end

@@ -20,15 +20,17 @@ module SteppeRunner
       @dropping = false # inside a line over the limit: skip to its newline
     end
 
-    # Yields each chunk's lines as an array (without their newlines, empty ones left out); at EOF, the
-    # unfinished last line too, as a message of its own. Returns at EOF.
-    def each_batch
+    # The lines of the next chunk (without their newlines, empty ones left out), never an empty array;
+    # at EOF the unfinished last line, as a message of its own, then nil. Only one thread reads at a
+    # time (the runner's leader).
+    def next_batch
       while (chunk = read)
         lines = split(chunk)
-        yield lines unless lines.empty?
+        return lines unless lines.empty?
       end
       last = @partial
-      yield [last] unless last.empty? || @dropping
+      @partial = String.new(encoding: Encoding::BINARY)
+      last.empty? || @dropping ? nil : [last]
     end
 
     private

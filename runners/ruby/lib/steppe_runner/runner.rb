@@ -8,7 +8,9 @@ require_relative 'capture'
 require_relative 'host_calls'
 require_relative 'loader'
 require_relative 'invoker'
+require_relative 'pool'
 require_relative 'invocations'
+require_relative 'leadership'
 
 module SteppeRunner
   VERSION = '0.1.0'
@@ -16,10 +18,13 @@ module SteppeRunner
   # the registry name the host runs this runner under
   LANGUAGE = ENV.fetch('STEPPE_RUNNER_NAME', '').then { |name| name.empty? ? 'ruby' : name }
 
-  # The reader loop: the main thread reads stdin continuously and never runs user code itself.
-  # Invocations get their own threads; loads run one at a time on a loader thread, in arrival order,
-  # so a slow file never delays a ping. An invoke that arrives while a load of its path is still
-  # queued waits its turn on that same thread, so `load` then `invoke` always meet the new file.
+  # Leader/follower: one thread at a time reads the protocol input (the leader), answers what is quick
+  # itself (pings, cancels, host-call answers) and runs the invokes of a chunk itself, handing the
+  # reading to a pool thread as soon as a handler may wait (Leadership), so handlers waiting on host
+  # calls, cancels and further invokes are never held up for long by a running handler. Loads run one at a time on a loader thread, in arrival order, so a slow file never
+  # delays a ping; an invoke that arrives while a load of its path is still queued waits its turn on
+  # that same thread, so `load` then `invoke` always meet the new file. The main thread only waits for
+  # the end (EOF, `shutdown`), since `exit` ends the process only there.
   class Runner
     def initialize(input:, writer:, captures:, diag:)
       @writer = writer
@@ -27,29 +32,67 @@ module SteppeRunner
       @calls = HostCalls.new(writer)
       @loader = Loader.new
       @invoker = Invoker.new(@calls, writer)
-      @invocations = Invocations.new(writer, captures, diag)
+      @pool = Pool.new(diag)
+      @invocations = Invocations.new(writer, captures, @pool)
+      @leadership = Leadership.new(@pool, @invocations) { lead }
+      @calls.before_wait = @leadership.method(:before_wait)
       @serial = Queue.new
       @loads_pending = Hash.new(0)
       @loads_lock = Mutex.new
       @serial_thread = Thread.new { serial_loop }
+      @finished = Queue.new # [:stop, shutdown id or nil] or [:crash, exception]
+      @shutdown = nil # the id of a `shutdown` request once read
       # the longest line either side sends (STEPPE_MAX_LINE, or maxLine in initialize)
       max_line = Integer(ENV.fetch('STEPPE_MAX_LINE', ''), exception: false) || (64 * 1024 * 1024)
       @lines = Lines.new(input, max_line, diag)
     end
 
     def run
-      @lines.each_batch do |lines|
-        @writer.hold # the answers to this chunk's lines leave in one write
-        begin
-          lines.each { |line| handle_line(line) }
-        ensure
-          @writer.release
-        end
-      end
-      stop
+      @pool.submit { lead }
+      how, detail = @finished.pop
+      raise detail if how == :crash
+
+      stop(detail)
     end
 
     private
+
+    # A pool task: reads and answers until this thread is promoted away from reading (Leadership).
+    def lead
+      loop do
+        lines = @lines.next_batch
+        return finish(:stop, nil) if lines.nil?
+
+        jobs = answer(lines)
+        return finish(:stop, @shutdown) if @shutdown
+        next if jobs.empty?
+
+        case @leadership.run(jobs)
+        when :pool then return true
+        when :retire then return false
+        end
+      end
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      finish(:crash, e)
+    end
+
+    def finish(how, detail)
+      @finished << [how, detail]
+      false # this thread reads no more
+    end
+
+    # Handles a chunk's lines, whose answers leave in one write (Writer#hold); returns the invokes
+    # read, prepared, for the leader to run.
+    def answer(lines)
+      @batch = []
+      @writer.hold
+      begin
+        catch(:shutdown) { lines.each { |line| handle_line(line) } }
+      ensure
+        @writer.release
+      end
+      @batch
+    end
 
     def handle_line(line)
       message = Codec.parse(line.force_encoding(Encoding::UTF_8))
@@ -95,7 +138,7 @@ module SteppeRunner
       when 'ping' then @writer.respond(id, 'pong')
       when 'load' then queue_load(id, params)
       when 'initialize' then initialize_session(id, params)
-      when 'shutdown' then stop(id)
+      when 'shutdown' then shutdown(id)
       when String then raise ProtocolError.new(METHOD_NOT_FOUND, "unknown method #{method}", 'MethodNotFound')
       else raise ProtocolError.new(INVALID_REQUEST, 'method must be a string', 'InvalidRequest')
       end
@@ -117,22 +160,28 @@ module SteppeRunner
 
     def invoke(id, params)
       pending = @loads_lock.synchronize { @loads_pending.key?(params['path']) }
-      pending ? @serial << [:invoke, id, params] : start_invoke(id, params)
+      pending ? @serial << [:invoke, id, params] : start_invoke(id, params, batch: @batch)
     end
 
-    def start_invoke(id, params)
+    # Checks an invoke and prepares it: the leader runs the invokes of its chunk (`batch`), the
+    # loader thread hands its queued ones to the pool.
+    def start_invoke(id, params, batch: nil)
       loaded = @loader[params['path']]
       raise ProtocolError.new(NOT_LOADED, "#{params['path']} was never loaded", 'NotLoaded') unless loaded
 
       @invoker.validate(loaded, params)
-      @invocations.start(id) do
-        result = @invoker.run(id, loaded, params)
-        encode_answer(id, result)
-      rescue Steppe::Cancelled
-        raise
-      rescue Exception => e # rubocop:disable Lint/RescueException
-        Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => Errors.from_exception(HANDLER_ERROR, e) })
-      end
+      job = @invocations.prepare(id) { invocation(id, loaded, params) }
+      batch ? batch << job : @invocations.submit(job)
+    end
+
+    # The answer line of one invocation.
+    def invocation(id, loaded, params)
+      result = @invoker.run(id, loaded, params)
+      encode_answer(id, result)
+    rescue Steppe::Cancelled
+      raise
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => Errors.from_exception(HANDLER_ERROR, e) })
     end
 
     def encode_answer(id, result)
@@ -167,6 +216,13 @@ module SteppeRunner
         path = params['path']
         (@loads_pending[path] -= 1).zero? && @loads_pending.delete(path)
       end
+    end
+
+    # The leader reads no more (the lines after `shutdown` are ignored, the invokes before it cancelled
+    # by `stop`); the main thread answers and exits.
+    def shutdown(id)
+      @shutdown = id
+      throw :shutdown
     end
 
     # `shutdown` (answered with null) or EOF on stdin: cancel what runs, then exit 0.
