@@ -56,6 +56,8 @@ class LineCapture(io.TextIOBase):
 
     def finish(self, inv: Any) -> None:
         """Send what an invocation left without a newline."""
+        if not self._partial:  # nobody left a line open (a read under the GIL; writers hold the lock)
+            return
         with self._lock:
             rest = self._partial.pop(inv, None)
         if rest:
