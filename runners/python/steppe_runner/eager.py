@@ -24,55 +24,49 @@ except ImportError:  # pragma: no cover - an interpreter without them: plain tas
     _enter_task = _leave_task = None
 
 
-class _Rest:
-    """What the task runs: the rest of a coroutine whose first step ran outside the task's own steps.
+class _Rest(Coroutine[Any, Any, Any]):
+    """What the task runs: the rest of a coroutine whose first step ran before the task's own first step.
 
-    Primed before the task is made, it waits at a first yield for the task's first step; then it hands the
-    task whatever the coroutine's first step yielded (a future to wait for, or None for a bare yield), and
-    from then on passes each value sent or exception thrown by the task on to the coroutine. An exception
-    thrown at that first yield (the handler cancelled its own task in its first step) goes to the
-    coroutine too, as the task would have thrown it there."""
+    The task's first step gets what the coroutine's first step yielded (a future to wait for, or None for a
+    bare yield), or an immediate end if it finished; later steps go straight to the coroutine. An exception
+    thrown in at the first step (the handler cancelled its own task before its first await) goes to the
+    coroutine, where the task would have thrown it. A Coroutine object rather than an `async def` wrapper:
+    the task of a handler that finished costs one method call."""
 
-    __slots__ = ("coro", "yielded", "finished")
+    __slots__ = ("_coro", "_yielded", "_first", "finished")
 
     def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
-        self.coro = coro
-        self.yielded: Any = None
+        self._coro = coro
+        self._yielded: Any = None
+        self._first = True
         self.finished = False
 
+    def suspended_at(self, yielded: Any) -> None:
+        self._yielded = yielded
+
+    def send(self, value: Any) -> Any:
+        if self._first:
+            self._first = False
+            if self.finished:
+                raise StopIteration
+            yielded, self._yielded = self._yielded, None
+            return yielded
+        return self._coro.send(value)
+
+    def throw(self, exc: Any, *args: Any) -> Any:  # type: ignore[override]
+        self._first = False
+        if self.finished:
+            raise exc
+        return self._coro.throw(exc, *args)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
     def __await__(self) -> Generator[Any, Any, Any]:
-        yielded: Any = None  # the priming yield
-        coro = self.coro
-        first = True
-        while True:
-            try:
-                sent = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as e:  # noqa: BLE001 - a cancellation or error thrown in by the task
-                if self.finished:
-                    raise
-                try:
-                    yielded = coro.throw(e)
-                except StopIteration as stop:
-                    return stop.value
-                first = False
-                continue
-            if first:
-                first = False
-                if self.finished:
-                    return None
-                yielded, self.yielded = self.yielded, None
-                continue
-            try:
-                yielded = coro.send(sent)
-            except StopIteration as stop:
-                return stop.value
-
-
-async def _run_rest(rest: _Rest) -> Any:
-    return await rest
+        return self  # type: ignore[return-value]
 
 
 def start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> asyncio.Task[Any]:
@@ -83,13 +77,11 @@ def start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> a
     if _enter_task is None or asyncio.current_task(loop) is not None:
         return loop.create_task(coro)  # inside a task already: the plain way
     rest = _Rest(coro)
-    runner = _run_rest(rest)
-    runner.send(None)  # parked at the first yield, where the task's first step resumes it
     context = contextvars.copy_context()
-    task = loop.create_task(runner, context=context)
+    task = loop.create_task(rest, context=context)
     _enter_task(loop, task)
     try:
-        rest.yielded = context.run(coro.send, None)
+        rest.suspended_at(context.run(coro.send, None))
     except StopIteration:
         rest.finished = True
     except BaseException:
