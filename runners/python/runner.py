@@ -11,6 +11,9 @@ def _start() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     if here not in sys.path:
         sys.path.insert(0, here)
+    from steppe_runner import deferred
+
+    deferred.defer()  # before anything imports asyncio
     from steppe_runner import server
 
     # imported now, the package no longer needs this directory on sys.path; leaving it there would let

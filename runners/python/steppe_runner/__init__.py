@@ -5,7 +5,16 @@ User code may `from steppe_runner import HostError` to catch refusals from the h
 a failed `expect` of `state.update`).
 """
 
-from .context import HostError, StateConflict
+from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["HostError", "StateConflict", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # imported on use, so that runner.py can set up `deferred` before anything imports asyncio
+    if name in ("HostError", "StateConflict"):
+        from . import hostcalls
+
+        return getattr(hostcalls, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

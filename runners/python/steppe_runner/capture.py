@@ -1,10 +1,11 @@
 """Keeps stdout for the protocol and turns everything user code prints into `log` notifications.
 
-Under the fds transport (STEPPE_RPC_FDS) the protocol has its own pipe pair and fd 1 is left alone: the
-host captures raw writes to it as log lines. Under stdio, fd 1 is duplicated for the protocol and then pointed at stderr, so even C-level writes to fd 1 cannot
-corrupt the stream; fd 0 is duplicated for the reader and pointed at /dev/null, so a stray input()
-cannot swallow protocol lines. sys.stdout / sys.stderr become line writers that tag each line with the
-invocation found in a context variable (copied into worker threads by the runner).
+Under the fds transport (STEPPE_RPC_FDS) the protocol has its own pipe pair and fd 1 is left alone: the host
+captures raw writes to it as log lines. Under stdio, fd 1 is duplicated for the protocol and then pointed at
+stderr, so even C-level writes to fd 1 cannot corrupt the stream; fd 0 is duplicated for the reader and
+pointed at /dev/null, so a stray input() cannot swallow protocol lines. sys.stdout / sys.stderr become line
+writers that tag each line with the invocation found in a context variable (copied into worker threads by the
+runner).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class LineCapture(io.TextIOBase):
 
     def finish(self, inv: Any) -> None:
         """Send what an invocation left without a newline."""
+        if not self._partial:  # nobody left a line open (a read under the GIL; writers hold the lock)
+            return
         with self._lock:
             rest = self._partial.pop(inv, None)
         if rest:

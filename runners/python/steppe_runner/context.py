@@ -34,21 +34,43 @@ class Request(dict):  # type: ignore[type-arg]
 
 
 class Context:
-    __slots__ = ("_calls", "_inv", "trace_id", "flows", "topic", "attempt", "event_id", "state", "streams", "logger")
+    # state, streams and logger are made on first use: most handlers touch one of them or none
+    __slots__ = ("_calls", "_inv", "_out", "trace_id", "flows", "topic", "attempt", "event_id", "_state",
+                 "_streams", "_logger")
 
     def __init__(self, calls: HostCalls, out: Output, inv: Any, trace_id: Any, flows: Any,
                  delivery: Mapping[str, Any] | None = None) -> None:
-        self._calls, self._inv = calls, inv
+        self._calls, self._inv, self._out = calls, inv, out
         self.trace_id = trace_id
         self.flows = flows if flows is not None else []
         # the delivery an event handler runs for (invoke params topic/attempt/eventId); None otherwise
-        delivery = delivery or {}
-        self.topic: str | None = delivery.get("topic")
-        self.attempt: int | None = delivery.get("attempt")
-        self.event_id: str | None = delivery.get("eventId")
-        self.state = State(calls, inv)
-        self.streams = Streams(calls, inv)
-        self.logger = Logger(out, inv.rid)
+        if delivery:
+            self.topic: str | None = delivery.get("topic")
+            self.attempt: int | None = delivery.get("attempt")
+            self.event_id: str | None = delivery.get("eventId")
+        else:
+            self.topic = self.attempt = self.event_id = None
+        self._state: State | None = None
+        self._streams: Streams | None = None
+        self._logger: Logger | None = None
+
+    @property
+    def state(self) -> State:
+        if self._state is None:
+            self._state = State(self._calls, self._inv)
+        return self._state
+
+    @property
+    def streams(self) -> Streams:
+        if self._streams is None:
+            self._streams = Streams(self._calls, self._inv)
+        return self._streams
+
+    @property
+    def logger(self) -> Logger:
+        if self._logger is None:
+            self._logger = Logger(self._out, self._inv.rid)
+        return self._logger
 
     def emit(self, event: Any) -> Any:
         if not isinstance(event, Mapping):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import contextvars
 import inspect
@@ -19,13 +18,19 @@ from .hostcalls import HostCalls
 from .loader import LoadedFile
 from .syncpool import SyncPool
 
-_set_async_exc: Any
-try:
-    import ctypes
 
-    _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-except (ImportError, AttributeError):  # an interpreter without ctypes: threads just run to the end
-    _set_async_exc = None
+def _aim(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Make `exc` fire in a worker thread at its next bytecode (None: drop one still pending).
+
+    ctypes (~0.5 MB of RSS) is imported on the first cancel that reaches a thread; an interpreter without
+    it lets such threads run to the end."""
+    try:
+        import ctypes
+
+        set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    except (ImportError, AttributeError):
+        return
+    set_async_exc(ctypes.c_ulong(thread_id), None if exc is None else ctypes.py_object(exc))
 
 
 class InvocationCancelled(BaseException):
@@ -59,10 +64,10 @@ class Invocation:
         finally:
             with self._lock:
                 self._threads.discard(me)
-                if self.cancelled and _set_async_exc is not None:
+                if self.cancelled:
                     # an exception aimed at this thread may still be pending: it must not fire later,
                     # inside the executor or the next handler this thread runs
-                    _set_async_exc(ctypes.c_ulong(me), None)
+                    _aim(me, None)
 
     def wait(self, fut: concurrent.futures.Future[Any]) -> Any:
         """Block a worker thread on `fut` (a host call, an inner layer) in a way cancel() interrupts."""
@@ -79,9 +84,8 @@ class Invocation:
     def cancel(self) -> None:
         with self._lock:
             self.cancelled = True
-            if _set_async_exc is not None:
-                for tid in self._threads:
-                    _set_async_exc(ctypes.c_ulong(tid), ctypes.py_object(InvocationCancelled))
+            for tid in self._threads:
+                _aim(tid, InvocationCancelled)
             blocking = list(self._blocking)
         for fut in blocking:
             fut.cancel()  # for a run_coroutine_threadsafe future this cancels the task in the loop too
@@ -90,7 +94,10 @@ class Invocation:
 
 
 def _is_async(fn: Any) -> bool:
-    # an object whose __call__ is async counts too
+    code = getattr(fn, "__code__", None)  # a plain `async def`, told by its code flags alone
+    if code is not None and code.co_flags & inspect.CO_COROUTINE:
+        return True
+    # partials, marked functions, and an object whose __call__ is async count too
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
 
@@ -134,6 +141,8 @@ class Invoker:
     def _api(self, inv: Invocation, file: LoadedFile, req: Request, ctx: Context) -> Any:
         handler = _required(file.handler, "handler")
         middleware = file.middleware
+        if not middleware:
+            return self.call(inv, handler, req, ctx)
 
         def layer(i: int) -> Any:
             if i == len(middleware):
@@ -188,6 +197,13 @@ def api_response(resp: Any) -> dict[str, Any]:
     is the body of a 200 (None: a 204 with no body)."""
     if resp is None:
         return {"status": 204, "headers": {}}
+    if type(resp) is dict and resp.keys() <= _RESPONSE_KEYS and type(resp.get("status")) is int:
+        body, headers = resp.get("body"), resp.get("headers")  # the common case, without the checks below
+        out = {"status": resp["status"], "headers": dict(headers) if headers else {}}
+        if type(body) in _PLAIN_BODIES:
+            out["body"] = body
+            return out
+        return _with_body(out, body)
     if isinstance(resp, Mapping) and is_response(resp):
         status, body, headers = resp.get("status", 200), resp.get("body"), resp.get("headers")
     elif not isinstance(resp, Mapping) and hasattr(resp, "status"):
@@ -196,11 +212,19 @@ def api_response(resp: Any) -> dict[str, Any]:
         status, body, headers = 200, resp, None
     if not isinstance(status, int) or isinstance(status, bool):
         raise TypeError(f"the response status must be an int, got {status!r}")
+    return _with_body({"status": int(status), "headers": dict(headers) if headers else {}}, body)
+
+
+_PLAIN_BODIES = frozenset((dict, list, str, int, float, bool, type(None)))
+
+
+def _with_body(out: dict[str, Any], body: Any) -> dict[str, Any]:
     model_dump = None if isinstance(body, type) else getattr(body, "model_dump", None)
     if callable(model_dump):
         body = model_dump(mode="json")  # a pydantic model instance as body
-    out: dict[str, Any] = {"status": int(status), "headers": dict(headers) if headers else {}}
     if isinstance(body, (bytes, bytearray, memoryview)):
+        import base64  # on first use: most steps never answer bytes
+
         out["bodyBase64"] = base64.b64encode(body).decode("ascii")
     else:
         out["body"] = body

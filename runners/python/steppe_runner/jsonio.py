@@ -133,6 +133,14 @@ class Output:
         else:
             self._loop.call_soon(self.flush)
 
+    def answer(self, data: bytes) -> None:
+        """An invocation's answer (event loop thread): in the write of the chunk being read when it was
+        produced right away, else in this loop turn's write."""
+        if self._holding:
+            self.write(data)
+        else:
+            self.queue(data)
+
     def flush(self) -> None:
         with self._lock:
             self._flush_scheduled = False

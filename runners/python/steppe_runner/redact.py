@@ -13,8 +13,6 @@ The same rules as the host's (host/redact.py), with the keys the host passes in 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -92,6 +90,9 @@ class Redactor:
 
 
 def _looks_basic(cred: str) -> bool:
+    import base64  # on first use: only text that says "Basic ..." gets here
+    import binascii
+
     try:
         return b":" in base64.b64decode(cred + "=" * (-len(cred) % 4), validate=True)
     except (binascii.Error, ValueError):
