@@ -53,6 +53,11 @@ class KeepAliveTimers:
     def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
         return self._loop.create_task(coro, **kwargs)
 
+    def __getattr__(self, name: str) -> Any:
+        # anything else uvicorn may ask of its loop while completing a response (another uvicorn release may
+        # ask more than call_later and create_task) is the real loop's
+        return getattr(self._loop, name)
+
     def discard(self, at: float, handle: KeepAliveHandle) -> None:
         slot = self._slots.get(at)
         if slot is not None:
