@@ -61,7 +61,7 @@ class InvocationRecorder:
         self._rate = rate  # 0: record everything
         self._per_trace = per_trace  # 0: no cap
         self._tokens, self._refilled = rate, time.monotonic()
-        # hash of the trace id → invocations of it recorded so far, or NOT_RECORDED, for the newest
+        # hash of the trace id → invocations of it begun so far (up to the cap), or NOT_RECORDED, for the newest
         # 10,000–20,000 traces seen (ints, not the ids, to keep it small). Two plain dicts, the newer one
         # replacing the older when it is full: a lookup and an insert per new trace, where an LRU
         # (OrderedDict) cost a microsecond, on every API request of a load test
@@ -70,24 +70,6 @@ class InvocationRecorder:
         self.recording = True  # False: the Workbench's store is off (`telemetry = false`), only the hooks below run
         self.tracing: Any = None  # the OpenTelemetry spans (telemetry/tracing.py), when a collector is configured
         self.metrics: Any = None  # the Prometheus counts (telemetry/metrics.py), unless `metrics = false`
-
-    def _begun(self, trace_id: str) -> int:
-        """Invocations of this trace recorded before this one, or NOT_RECORDED; counts this one."""
-        key = hash(trace_id)
-        traces = self._traces
-        seen = traces.get(key)
-        if seen is None:
-            seen = self._older.get(key)
-            if seen is None:
-                seen = self._decide()
-            if len(traces) >= GENERATION:
-                self._older, self._traces = traces, {}
-                traces = self._traces
-        if seen != NOT_RECORDED:
-            traces[key] = seen + 1
-        elif key not in traces:
-            traces[key] = seen
-        return seen
 
     def _decide(self) -> int:
         """0 (record this new trace) or NOT_RECORDED, as the token bucket allows."""
@@ -105,15 +87,27 @@ class InvocationRecorder:
     def begin(self, ctx: Any, step: Any, trigger: str, input: Any, attempt: int = 1,
               topic: str | None = None) -> Any:
         """What `end` needs: the Invocation followed, or for one not recorded, what a failure needs (a
-        tuple; its last item says whether it counts as one of its recorded trace's unrecorded)."""
+        tuple, saying whether the invocation is one of a recorded trace's past the cap)."""
         self.busy += 1
         if self.tracing is not None:
             self.tracing.start(ctx, step, trigger, attempt, topic)
         if not self.recording:
-            return (step, trigger, input, attempt, topic, 0.0, time.perf_counter(), False)
-        begun = self._begun(ctx.trace_id)
+            return (step, trigger, input, attempt, topic, False, time.perf_counter())
+        # what the recorder remembers of the trace (inline: this runs for every API request of a load test)
+        key = hash(ctx.trace_id)
+        traces = self._traces
+        begun = traces.get(key)
+        if begun is None:
+            begun = self._older.get(key)
+            if begun is None:
+                begun = self._decide()
+            if len(traces) >= GENERATION:
+                self._older = traces
+                traces = self._traces = {}
+            traces[key] = begun
         if begun < 0 or self._per_trace and begun >= self._per_trace:
-            return (step, trigger, input, attempt, topic, time.time(), time.perf_counter(), begun >= 0)
+            return (step, trigger, input, attempt, topic, begun >= 0, time.perf_counter())
+        traces[key] = begun + 1
         inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger, step.language,
                          ctx.flows, time.time(), time.perf_counter(), attempt, topic, input)
         self.running[id(ctx)] = inv
@@ -125,7 +119,7 @@ class InvocationRecorder:
         if self.tracing is not None and getattr(ctx, "span", None) is not None:
             self.tracing.end(ctx, error)
         if type(inv) is tuple:  # not recorded, unless it failed
-            step, trigger, input, attempt, topic, started, t0, capped = inv
+            step, trigger, input, attempt, topic, capped, t0 = inv
             if self.metrics is not None:
                 self.metrics.invocation(step.name, trigger, attempt, error, time.perf_counter() - t0)
             if not self.recording:
@@ -134,6 +128,7 @@ class InvocationRecorder:
                 if capped:
                     self._count_unrecorded(ctx.trace_id)
                 return
+            started = time.time() - (time.perf_counter() - t0)
             inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger,
                              step.language, ctx.flows, started, t0, attempt, topic, input)
         else:

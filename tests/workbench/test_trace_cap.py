@@ -30,9 +30,9 @@ FILES = {
 
         async def handler(data, context):
             await context.state.set("ticks", str(data["i"]), 1)
-            if data["i"] == %d:  # past the cap: recorded all the same, as every failure is
+            if data["i"] == LAST:  # past the cap: recorded all the same, as every failure is
                 raise RuntimeError("the last tick fails")
-    """ % (EVENTS - 1),
+    """.replace("LAST", str(EVENTS - 1)),
 }
 
 
