@@ -50,6 +50,7 @@ class Settings:
     telemetry_days: float = 7.0  # telemetry older than this many days is deleted
     telemetry_mb: float = 200.0  # past this many MB of telemetry, the oldest records are deleted
     telemetry_rate: float = 200.0  # new traces a second recorded in full; past it, a sample (failures always); 0: all
+    telemetry_per_trace: int = 1000  # invocations recorded per trace; past it failures only, the rest counted; 0: all
     metrics: bool = True  # Prometheus metrics at /__steppe/metrics (docs/observability.md)
     otel_endpoint: str = ""  # OTLP/HTTP collector base URL for traces; empty: the OTEL_EXPORTER_OTLP_* env, or off
     otel_service_name: str = ""  # service.name of the exported spans; empty: OTEL_SERVICE_NAME, else the project folder

@@ -54,7 +54,8 @@ def encode(inv: Invocation) -> Row:
     ops = b",".join(b'{"op":%s,"at":%.3f,"ms":%.3f,"target":%s,"data":%s}'
                     % (orjson.dumps(op), at, ms, orjson.dumps(target), payload(data))
                     for op, at, ms, target, data in inv.ops)
-    body = b'{"stack":%s,"input":%s,"ops":[%s]}' % (orjson.dumps(inv.stack), payload(_input(inv)), ops)
+    body = b'{"stack":%s,"input":%s,"ops":[%s],"opsNotRecorded":%d}' % (
+        orjson.dumps(inv.stack), payload(_input(inv)), ops, inv.unrecorded_ops)
     return (inv.id, inv.trace_id, inv.step, inv.trigger, inv.language, inv.started, inv.duration, inv.status,
             inv.attempt, inv.topic, inv.error, bar(inv.flows), body)
 
@@ -65,4 +66,5 @@ def decode(row: Row) -> dict[str, Any]:
     return {"id": id_, "traceId": trace, "step": step, "trigger": trigger, "language": language, "start": start,
             "duration": duration, "status": status, "attempt": attempt, "topic": topic, "error": error,
             "flows": split(flows), "stack": extra["stack"], "input": extra["input"],
-            "opCounts": dict(Counter(o["op"] for o in extra["ops"])), "ops": extra["ops"]}
+            "opCounts": dict(Counter(o["op"] for o in extra["ops"])), "ops": extra["ops"],
+            "opsNotRecorded": extra.get("opsNotRecorded", 0)}

@@ -25,6 +25,7 @@ class Invocation:
     error: str | None = None
     stack: str | None = None
     ops: list[tuple[str, float, float, str, Any]] = field(default_factory=list)  # (op, at ms, ms, target, data)
+    unrecorded_ops: int = 0  # host calls past the recorder's MAX_OPS: counted, not kept
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "traceId": self.trace_id, "step": self.step, "trigger": self.trigger,
@@ -34,6 +35,6 @@ class Invocation:
     def as_dict(self) -> dict[str, Any]:
         counts = Counter(op for op, *_ in self.ops)
         return {**self.summary(), "flows": self.flows, "stack": self.stack, "input": self.input,
-                "opCounts": dict(counts),
+                "opCounts": dict(counts), "opsNotRecorded": self.unrecorded_ops,
                 "ops": [{"op": op, "at": round(at, 3), "ms": round(ms, 3), "target": target, "data": data}
                         for op, at, ms, target, data in self.ops]}

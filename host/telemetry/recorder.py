@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,9 @@ from .invocation import Invocation
 _ADDRESS = {"state": ("group", "key"), "streams": ("stream", "groupId", "id")}
 STATE_WRITES = {"state.set", "state.delete", "state.clear", "state.update"}
 STREAM_WRITES = {"streams.set", "streams.delete", "streams.send"}
+NOT_RECORDED = -1  # a trace's place in the recorder's memory when the sample left it out
+GENERATION = 10_000  # traces remembered per generation (two are kept)
+MAX_OPS = 1000  # host calls recorded per invocation; past it they are only counted
 
 
 def _target(method: str, params: dict[str, Any]) -> str:
@@ -37,12 +39,16 @@ class InvocationRecorder:
     Every trace is recorded in full up to `rate` new traces a second; past it (a load test, a flood) a
     new trace is recorded only when the token bucket allows, so recording stays a small, bounded cost.
     A failed invocation is always recorded. The decision is made once per trace and kept, so a recorded
-    trace has all of its invocations.
+    trace has all of its invocations, up to `per_trace` of them: past that (a burst of 20,000 events is
+    one trace) only its failures are, and the others are counted (`count_unrecorded`), so that a large
+    trace costs neither the host's memory nor the writer's time in proportion to its size.
     """
 
     def __init__(self, sink: Callable[[tuple[Any, ...]], None], publish: Callable[[str, Any], None],
-                 rate: float = 200.0) -> None:
+                 rate: float = 200.0, per_trace: int = 1000,
+                 count_unrecorded: Callable[[str], None] | None = None) -> None:
         self._sink, self._publish = sink, publish
+        self._count_unrecorded = count_unrecorded or (lambda trace_id: None)
         # ids unique across restarts without a random draw per invocation: this run's prefix, then a count
         self._prefix = os.urandom(4).hex()
         self._count = itertools.count(1)
@@ -53,39 +59,55 @@ class InvocationRecorder:
         self.skipped = 0  # traces not recorded because new ones came faster than `rate`
         self.stream_writers: set[tuple[str, str]] = set()  # (step, stream) seen writing: edges of the graph
         self._rate = rate  # 0: record everything
+        self._per_trace = per_trace  # 0: no cap
         self._tokens, self._refilled = rate, time.monotonic()
-        # hash of the trace id → recorded? for the newest 20,000 traces: ints, not the ids, to keep it small;
-        # an OrderedDict forgets its oldest in O(1) (a dict's first key is found by skipping every deleted slot)
-        self._decided: OrderedDict[int, bool] = OrderedDict()
+        # hash of the trace id → invocations of it begun so far (up to the cap), or NOT_RECORDED, for the newest
+        # 10,000–20,000 traces seen (ints, not the ids, to keep it small). Two plain dicts, the newer one
+        # replacing the older when it is full: a lookup and an insert per new trace, where an LRU
+        # (OrderedDict) cost a microsecond, on every API request of a load test
+        self._traces: dict[int, int] = {}
+        self._older: dict[int, int] = {}
         self.recording = True  # False: the Workbench's store is off (`telemetry = false`), only the hooks below run
         self.tracing: Any = None  # the OpenTelemetry spans (telemetry/tracing.py), when a collector is configured
         self.metrics: Any = None  # the Prometheus counts (telemetry/metrics.py), unless `metrics = false`
 
-    def _recorded(self, trace_id: str) -> bool:
-        key = hash(trace_id)
-        keep = self._decided.get(key)
-        if keep is None:
-            now = time.monotonic()
-            self._tokens = min(self._rate, self._tokens + (now - self._refilled) * self._rate)
-            self._refilled = now
-            keep = self._tokens >= 1
-            if keep:
-                self._tokens -= 1
-            else:
-                self.skipped += 1
-            self._decided[key] = keep
-            if len(self._decided) > 20_000:
-                self._decided.popitem(last=False)
-        return keep
+    def _decide(self) -> int:
+        """0 (record this new trace) or NOT_RECORDED, as the token bucket allows."""
+        if not self._rate:
+            return 0
+        now = time.monotonic()
+        self._tokens = min(self._rate, self._tokens + (now - self._refilled) * self._rate)
+        self._refilled = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0
+        self.skipped += 1
+        return NOT_RECORDED
 
     def begin(self, ctx: Any, step: Any, trigger: str, input: Any, attempt: int = 1,
               topic: str | None = None) -> Any:
-        """What `end` needs: the Invocation followed, or for a trace not recorded, what a failure needs."""
+        """What `end` needs: the Invocation followed, or for one not recorded, what a failure needs (a
+        tuple, saying whether the invocation is one of a recorded trace's past the cap)."""
         self.busy += 1
         if self.tracing is not None:
             self.tracing.start(ctx, step, trigger, attempt, topic)
-        if not self.recording or self._rate and not self._recorded(ctx.trace_id):
-            return (step, trigger, input, attempt, topic, time.time(), time.perf_counter())
+        if not self.recording:
+            return (step, trigger, input, attempt, topic, False, time.perf_counter())
+        # what the recorder remembers of the trace (inline: this runs for every API request of a load test)
+        key = hash(ctx.trace_id)
+        traces = self._traces
+        begun = traces.get(key)
+        if begun is None:
+            begun = self._older.get(key)
+            if begun is None:
+                begun = self._decide()
+            if len(traces) >= GENERATION:
+                self._older = traces
+                traces = self._traces = {}
+            traces[key] = begun
+        if begun < 0 or self._per_trace and begun >= self._per_trace:
+            return (step, trigger, input, attempt, topic, begun >= 0, time.perf_counter())
+        traces[key] = begun + 1
         inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger, step.language,
                          ctx.flows, time.time(), time.perf_counter(), attempt, topic, input)
         self.running[id(ctx)] = inv
@@ -97,11 +119,16 @@ class InvocationRecorder:
         if self.tracing is not None and getattr(ctx, "span", None) is not None:
             self.tracing.end(ctx, error)
         if type(inv) is tuple:  # not recorded, unless it failed
-            step, trigger, input, attempt, topic, started, t0 = inv
+            step, trigger, input, attempt, topic, capped, t0 = inv
             if self.metrics is not None:
                 self.metrics.invocation(step.name, trigger, attempt, error, time.perf_counter() - t0)
-            if error is None or not self.recording:
+            if not self.recording:
                 return
+            if error is None:
+                if capped:
+                    self._count_unrecorded(ctx.trace_id)
+                return
+            started = time.time() - (time.perf_counter() - t0)
             inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger,
                              step.language, ctx.flows, started, t0, attempt, topic, input)
         else:
@@ -129,6 +156,9 @@ class InvocationRecorder:
                                     "step": ctx.step.name if ctx is not None and ctx.step is not None else None})
         inv = self.running.get(id(ctx))
         if inv is None:
+            return
+        if len(inv.ops) >= MAX_OPS:  # a loop of state calls: its first ones show what it does
+            inv.unrecorded_ops += 1
             return
         now = time.perf_counter()
         target = _target(method, params)

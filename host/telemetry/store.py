@@ -4,7 +4,7 @@ request path), kept by age and by size, and queried by the Workbench's API.
 Records wait in memory until the next flush (every `interval` seconds, or sooner when `batch` are
 waiting); a store that cannot keep up drops the oldest waiting records and says so in the health registry.
 Each write is one `executemany` per table; traces are not stored apart: a trace is its invocations,
-summarised when read.
+summarised when read, and the count of those the recorder left out past its per-trace cap (`unrecorded`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS invocations (
   error TEXT, flows TEXT, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS invocations_trace ON invocations (trace_id);
 CREATE INDEX IF NOT EXISTS invocations_step ON invocations (step);
+CREATE TABLE IF NOT EXISTS unrecorded (
+  trace_id TEXT PRIMARY KEY, count INTEGER NOT NULL, time REAL NOT NULL) WITHOUT ROWID;
 """
 # Rows are written in time order, so rowid order is time order: listing, paging and pruning go by rowid
 # and no time index has to be kept up on every write.
@@ -56,6 +58,7 @@ class TelemetryStore:
         self._lock = threading.Lock()  # one connection, used from the flush thread and the API's reads
         self._logs: list[dict[str, Any]] = []
         self._invocations: list[Row] = []
+        self._unrecorded: dict[str, int] = {}  # trace id → its invocations past the recorder's cap, since the flush
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next_prune = 0.0
@@ -71,6 +74,13 @@ class TelemetryStore:
         """An ended invocation, as codec.encode made it."""
         self._invocations.append(row)
         self._pressure(self._invocations)
+
+    def add_unrecorded(self, trace_id: str) -> None:
+        """One more invocation of a recorded trace that was past its cap (counted, not kept)."""
+        self._unrecorded[trace_id] = self._unrecorded.get(trace_id, 0) + 1
+
+    def pending_unrecorded(self, trace_id: str) -> int:
+        return self._unrecorded.get(trace_id, 0)
 
     def _pressure(self, pending: list[Any]) -> None:
         if len(pending) >= self.batch:
@@ -97,16 +107,16 @@ class TelemetryStore:
             await self.flush()
 
     async def flush(self) -> None:
-        logs, invocations = self._logs, self._invocations
-        if not logs and not invocations and time.time() < self._next_prune:
+        logs, invocations, unrecorded = self._logs, self._invocations, self._unrecorded
+        if not logs and not invocations and not unrecorded and time.time() < self._next_prune:
             return
-        self._logs, self._invocations = [], []
+        self._logs, self._invocations, self._unrecorded = [], [], {}
         try:
-            await asyncio.to_thread(self._write, logs, invocations)
+            await asyncio.to_thread(self._write, logs, invocations, unrecorded)
             if not self.dropped:
                 self._on_problem("ok", "")
         except sqlite3.Error as e:
-            self.dropped += len(logs) + len(invocations)
+            self.dropped += len(logs) + len(invocations) + len(unrecorded)
             self._on_problem("degraded", f"telemetry could not be written ({type(e).__name__}); recent logs "
                                          "and traces are missing from the Workbench")
 
@@ -118,7 +128,7 @@ class TelemetryStore:
         with self._lock:
             self._db.close()
 
-    def _write(self, logs: list[dict[str, Any]], invocations: list[Row]) -> None:
+    def _write(self, logs: list[dict[str, Any]], invocations: list[Row], unrecorded: dict[str, int]) -> None:
         with self._lock:
             with transaction(self._db):
                 if logs:
@@ -132,6 +142,12 @@ class TelemetryStore:
                 if invocations:
                     self._db.executemany(f"INSERT INTO invocations ({COLUMNS}) VALUES "
                                          "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", invocations)
+                if unrecorded:
+                    now = time.time()
+                    self._db.executemany(
+                        "INSERT INTO unrecorded (trace_id, count, time) VALUES (?, ?, ?) ON CONFLICT (trace_id) "
+                        "DO UPDATE SET count = count + excluded.count, time = excluded.time",
+                        [(trace, n, now) for trace, n in unrecorded.items()])
             if time.time() >= self._next_prune:
                 self._prune()
 
@@ -144,12 +160,14 @@ class TelemetryStore:
             self._db.execute(f"DELETE FROM {table} WHERE rowid < coalesce((SELECT rowid FROM {table} WHERE "
                              f"{column} >= ? ORDER BY rowid LIMIT 1), (SELECT max(rowid) + 1 FROM {table}))",
                              (cutoff,))
+        self._db.execute("DELETE FROM unrecorded WHERE time < ?", (cutoff,))
         for _ in range(20):
             if self.used_bytes() <= self.max_bytes:
                 break
             for table in ("logs", "invocations"):
                 self._db.execute(f"DELETE FROM {table} WHERE rowid <= (SELECT rowid FROM {table} "
                                  f"ORDER BY rowid LIMIT 1 OFFSET (SELECT COUNT(*) / 10 FROM {table}))")
+            self._db.execute("DELETE FROM unrecorded WHERE trace_id NOT IN (SELECT trace_id FROM invocations)")
         self._db.executescript("PRAGMA incremental_vacuum;")  # run to the end: each step frees one page
 
     def used_bytes(self) -> int:
@@ -250,6 +268,8 @@ class TelemetryStore:
             t["languages"].add(language)
             t["steps"].add(step)
             t["flows"].update(split(flows))
+        marks = ",".join("?" * len(ids))
+        counts = dict(self._rows(f"SELECT trace_id, count FROM unrecorded WHERE trace_id IN ({marks})", ids))
         out = []
         for trace in ids:  # in the order asked: newest first
             if (t := traces.get(trace)) is None:
@@ -257,8 +277,14 @@ class TelemetryStore:
             t["duration"] = round((t.pop("end") - t["start"]) * 1000, 3)
             for key in ("languages", "steps", "flows"):
                 t[key] = sorted(t[key])
+            t["notRecorded"] = counts.get(trace, 0) + self.pending_unrecorded(trace)
             out.append(t)
         return out
+
+    def not_recorded(self, trace_id: str) -> int:
+        """Invocations of the trace past the recorder's cap: counted, not kept."""
+        rows = self._rows("SELECT count FROM unrecorded WHERE trace_id = ?", [trace_id])
+        return (rows[0][0] if rows else 0) + self.pending_unrecorded(trace_id)
 
     def invocations(self, *, trace_id: str | None = None, step: str | None = None, trigger: str | None = None,
                     limit: int = 5000) -> list[dict[str, Any]]:

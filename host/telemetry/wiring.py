@@ -22,7 +22,8 @@ class Telemetry:
         self.store = TelemetryStore(settings.data_path / "telemetry.db", max_age=settings.telemetry_days * 86400,
                                     max_bytes=int(settings.telemetry_mb * 1024 * 1024),
                                     on_problem=lambda status, reason: health.report("telemetry", status, reason))
-        self.recorder = InvocationRecorder(self.on_invocation, self.feed.publish, settings.telemetry_rate)
+        self.recorder = InvocationRecorder(self.on_invocation, self.feed.publish, settings.telemetry_rate,
+                                           settings.telemetry_per_trace, self.store.add_unrecorded)
         self.started_at = time.time()
         self._started = False
 

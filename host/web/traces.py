@@ -1,4 +1,5 @@
-"""`/__steppe/api/traces`: recorded traces (filter by status, step, flow) and one trace's invocations."""
+"""`/__steppe/api/traces`: recorded traces (filter by status, step, flow) and one trace's invocations, with
+the count of those past the recorder's per-trace cap (`notRecorded`)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def trace_routes(store: TelemetryStore, recorder: InvocationRecorder,
     async def show(request: Request) -> Response:
         trace_id = request.path_params["trace_id"]
         done = await asyncio.to_thread(store.invocations, trace_id=trace_id, limit=20_000)
+        not_recorded = await asyncio.to_thread(store.not_recorded, trace_id)
         running: list[dict[str, Any]] = [i.as_dict() for i in recorder.running_in(trace_id)]
         seen = {i["id"] for i in done}
         invocations = done + [r for r in running if r["id"] not in seen]
@@ -46,7 +48,8 @@ def trace_routes(store: TelemetryStore, recorder: InvocationRecorder,
                                    "status": "error" if any(i["status"] == "error" for i in invocations)
                                    else "running" if any(i["status"] == "running" for i in invocations) else "ok",
                                    "languages": sorted({i["language"] for i in invocations}),
-                                   "invocations": invocations})
+                                   # past the recorder's cap (telemetry_per_trace): counted, not kept
+                                   "notRecorded": not_recorded, "invocations": invocations})
 
     async def step_invocations(request: Request) -> Response:
         rows = await asyncio.to_thread(store.invocations, step=request.path_params["name"],

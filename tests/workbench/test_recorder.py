@@ -57,3 +57,45 @@ def test_rate_zero_records_everything() -> None:
     for n in range(1000):
         run(rec, f"t{n}", "S")
     assert len(rows) == 1000 and rec.skipped == 0
+
+
+def test_past_per_trace_only_failures_are_recorded_and_the_rest_counted() -> None:
+    rows: list[tuple[Any, ...]] = []
+    counted: list[str] = []
+    rec = InvocationRecorder(rows.append, lambda kind, data: None, rate=0, per_trace=10,
+                             count_unrecorded=counted.append)
+    for n in range(25):
+        run(rec, "big", "Hop", RuntimeError("boom") if n == 20 else None)
+    run(rec, "small", "Hop")
+    recorded = [decode(r) for r in rows]
+    assert [i["status"] for i in recorded if i["traceId"] == "big"] == ["ok"] * 10 + ["error"]
+    assert counted == ["big"] * 14 and [i["traceId"] for i in recorded].count("small") == 1
+    assert rec.in_flight() == 0 and rec.finished == 26 and not rec.running
+
+
+def test_an_invocation_keeps_its_first_host_calls_and_counts_the_rest() -> None:
+    from steppe.telemetry.recorder import MAX_OPS
+
+    rows: list[tuple[Any, ...]] = []
+    rec = InvocationRecorder(rows.append, lambda kind, data: None, rate=0)
+    ctx = Ctx(Step("Loop"), "t")
+    inv = rec.begin(ctx, ctx.step, "event", {})
+    for n in range(MAX_OPS + 5):
+        rec.operation(ctx, "state.get", {"group": "g", "key": str(n)}, 0.0)
+    rec.end(ctx, inv, None)
+    (recorded,) = [decode(r) for r in rows]
+    assert len(recorded["ops"]) == MAX_OPS and recorded["opsNotRecorded"] == 5
+
+
+def test_the_traces_remembered_are_bounded_and_a_recent_one_keeps_its_decision() -> None:
+    from steppe.telemetry.recorder import GENERATION
+
+    rows: list[tuple[Any, ...]] = []
+    rec = InvocationRecorder(rows.append, lambda kind, data: None, rate=0, per_trace=2)
+    run(rec, "kept", "A")
+    for n in range(3 * GENERATION):
+        if n % 1000 == 0:
+            run(rec, "kept", "A")  # seen again: stays remembered, so its cap still holds
+        run(rec, f"t{n}", "A")
+    assert len(rec._traces) + len(rec._older) <= 2 * GENERATION
+    assert [decode(r)["traceId"] for r in rows].count("kept") == 2

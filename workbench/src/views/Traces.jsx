@@ -40,7 +40,8 @@ function TraceList({ params }) {
             {rows.map((t) => (
               <tr key={t.traceId} class="clickable" onClick={() => { location.hash = `#/traces/${t.traceId}` }}>
                 <td>{time(t.start)}</td><td>{t.entry} <span class="muted">({t.trigger})</span></td>
-                <td><Status value={t.status} /></td><td>{ms(t.duration)}</td><td>{t.invocations}</td>
+                <td><Status value={t.status} /></td><td>{ms(t.duration)}</td>
+                <td>{t.invocations}{t.notRecorded > 0 && <span class="muted"> +{t.notRecorded.toLocaleString()} not recorded</span>}</td>
                 <td>{t.languages.join(' → ')}</td><td class="mono">{t.traceId.slice(0, 8)}</td>
               </tr>
             ))}
@@ -90,6 +91,11 @@ function TraceDetail({ id }) {
         <Status value={trace.status} />
         <span>{ms(trace.duration)}</span>
         <span>{trace.invocations.length} invocation(s)</span>
+        {trace.notRecorded > 0 && (
+          <span class="muted" data-testid="trace-not-recorded" title="past telemetry_per_trace: counted, not recorded">
+            {trace.notRecorded.toLocaleString()} more not recorded
+          </span>
+        )}
         <span data-testid="trace-languages">{trace.languages.join(', ')}</span>
         <a href={`#/logs?traceId=${trace.traceId}`} data-testid="trace-logs">Logs of this trace</a>
       </div>
@@ -127,7 +133,8 @@ function Invocation({ inv }) {
       <dl>
         <dt>status</dt><dd><Status value={inv.status} /></dd>
         <dt>started</dt><dd>{time(inv.start)}</dd>
-        <dt>operations</dt><dd>{Object.entries(inv.opCounts || {}).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}</dd>
+        <dt>operations</dt><dd>{Object.entries(inv.opCounts || {}).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}
+          {inv.opsNotRecorded > 0 && <span class="muted"> (+{inv.opsNotRecorded.toLocaleString()} not recorded)</span>}</dd>
       </dl>
       {inv.error && <div class="error-note">{inv.error}</div>}
       {inv.stack && <pre class="stack">{inv.stack}</pre>}
