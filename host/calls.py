@@ -83,7 +83,8 @@ class HandlerCalls:
         await self.publish(Event(topic=topic, data=event.get("data"), trace_id=ctx.trace_id, flows=ctx.flows,
                                  message_group_id=event.get("messageGroupId"),
                                  emitted_by=step.name, id=str(event.get("id") or new_event_id()),
-                                 hops=getattr(ctx, "hops", 0) + 1, parent_span=getattr(ctx, "span_id", None)),
+                                 hops=getattr(ctx, "hops", 0) + 1, parent_span=getattr(ctx, "span_id", None),
+                                 sampled=ctx.sampled if type(ctx.sampled) is bool else None),
                            dedupe=bool(event.get("id")))
 
     def oversize(self, data: Any) -> str | None:

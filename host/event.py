@@ -15,6 +15,7 @@ def new_id() -> str:
 
 
 new_event_id = new_id
+NEW_TRACE = "new"  # InvocationContext.sampled of an invocation that starts its trace: the recorder decides at once
 
 
 @dataclass
@@ -29,16 +30,21 @@ class Event:
     emitted_at: float = field(default_factory=time.time)
     hops: int = 0  # emits between the trace's first event and this one (the hop limit, max_hops, cuts loops)
     parent_span: str | None = None  # the OpenTelemetry span of the invocation that emitted it, when tracing is on
+    # whether the Workbench records the emitting trace, as W3C's "sampled" flag: stored with the event, so
+    # that a hop read back from disk or taken by another host follows its trace's decision (None: unknown)
+    sampled: bool | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "topic": self.topic, "data": self.data, "traceId": self.trace_id,
                 "flows": self.flows, "messageGroupId": self.message_group_id, "emittedBy": self.emitted_by,
                 "emittedAt": self.emitted_at, "hops": self.hops,
-                **({"parentSpan": self.parent_span} if self.parent_span else {})}
+                **({"parentSpan": self.parent_span} if self.parent_span else {}),
+                **({"sampled": self.sampled} if self.sampled is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
         return cls(topic=d["topic"], data=d.get("data"), trace_id=d.get("traceId") or "", flows=d.get("flows") or [],
                    message_group_id=d.get("messageGroupId"), id=d.get("id") or new_event_id(),
                    emitted_by=d.get("emittedBy"), emitted_at=d.get("emittedAt") or time.time(),
-                   hops=int(d.get("hops") or 0), parent_span=d.get("parentSpan") or None)
+                   hops=int(d.get("hops") or 0), parent_span=d.get("parentSpan") or None,
+                   sampled=s if type(s := d.get("sampled")) is bool else None)

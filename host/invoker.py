@@ -74,8 +74,9 @@ class Invoker:
 
     async def invoke(self, step: Step, trigger: wire.Trigger, input: Any, trace_id: str, flows: list[str],
                      timeout: float | None, delivery: DeliveryMeta | None = None, hops: int = 0,
-                     parent_span: str | None = None) -> Any:
-        ctx = DeliveryContext(step, trace_id, flows, hops=hops, parent_span=parent_span)
+                     parent_span: str | None = None, sampled: Any = None) -> Any:
+        """`sampled`: the Workbench's recording decision for the trace when known (InvocationContext.sampled)."""
+        ctx = DeliveryContext(step, trace_id, flows, hops=hops, parent_span=parent_span, sampled=sampled)
         params = invoke_params(step, trigger, input, trace_id, flows, delivery)
         if (recorder := self.recorder) is None:
             return await self.supervisor(step).invoke(params, ctx, timeout)
@@ -122,7 +123,8 @@ class Invoker:
             raise Reject(reason)
         try:
             await self.invoke(step, "event", event.data, event.trace_id, event.flows or step.flows, policy.timeout,
-                              DeliveryMeta(event.topic, delivery.attempts, event.id), event.hops, event.parent_span)
+                              DeliveryMeta(event.topic, delivery.attempts, event.id), event.hops, event.parent_span,
+                              event.sampled)
         except Exception as e:
             self.log_failure(step, event.trace_id, e, topic=event.topic, attempt=delivery.attempts,
                              maxAttempts=policy.max_attempts)

@@ -85,15 +85,16 @@ def recorder_us(n: int, metrics: bool = False) -> float:
     `metrics`, the Prometheus counts it feeds from its end hook (the default, `metrics = true`) included."""
     import os
 
+    from steppe.event import NEW_TRACE
     from steppe.telemetry.metrics import Metrics
     from steppe.telemetry.recorder import InvocationRecorder
 
     class Step:
         name, language = "HelloJs", "node"
 
-    class Ctx:
+    class Ctx:  # an API request's: it starts its trace
         def __init__(self) -> None:
-            self.trace_id, self.flows, self.step = os.urandom(16).hex(), [], Step
+            self.trace_id, self.flows, self.step, self.sampled = os.urandom(16).hex(), [], Step, NEW_TRACE
 
     rows: list[Any] = []
     recorder = InvocationRecorder(rows.append, lambda kind, data: None, rate=200)

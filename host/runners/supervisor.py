@@ -39,6 +39,9 @@ class InvocationContext:
     trace_id: str
     flows: list[str]
     started: float = field(default_factory=time.monotonic)
+    # the Workbench's recording decision for this trace: event.NEW_TRACE (this invocation starts it), True/False once
+    # made (inherited from the emitting invocation), None (unknown: the recorder looks it up)
+    sampled: Any = None
 
 
 HostCall = Callable[[InvocationContext | None, str, dict[str, Any]], Awaitable[Any]]

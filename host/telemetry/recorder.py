@@ -13,8 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..event import NEW_TRACE
 from .codec import encode
 from .invocation import Invocation
+
+_monotonic, _perf_counter = time.monotonic, time.perf_counter  # module globals: one lookup, not two
 
 # the host calls whose arguments name what they touched, and which ones change state
 _ADDRESS = {"state": ("group", "key"), "streams": ("stream", "groupId", "id")}
@@ -75,8 +78,9 @@ class InvocationRecorder:
         """0 (record this new trace) or NOT_RECORDED, as the token bucket allows."""
         if not self._rate:
             return 0
-        now = time.monotonic()
-        self._tokens = min(self._rate, self._tokens + (now - self._refilled) * self._rate)
+        now = _monotonic()
+        tokens = self._tokens + (now - self._refilled) * self._rate
+        self._tokens = tokens if tokens < self._rate else self._rate
         self._refilled = now
         if self._tokens >= 1:
             self._tokens -= 1
@@ -92,24 +96,34 @@ class InvocationRecorder:
         if self.tracing is not None:
             self.tracing.start(ctx, step, trigger, attempt, topic)
         if not self.recording:
-            return (step, trigger, input, attempt, topic, False, time.perf_counter())
-        # what the recorder remembers of the trace (inline: this runs for every API request of a load test)
+            return (step, trigger, input, attempt, topic, False, _perf_counter())
+        sampled = ctx.sampled
+        if sampled is False:  # inherited from the emitting invocation: its trace is left out
+            return (step, trigger, input, attempt, topic, False, _perf_counter())
         key = hash(ctx.trace_id)
         traces = self._traces
-        begun = traces.get(key)
-        if begun is None:
-            begun = self._older.get(key)
-            if begun is None:
-                begun = self._decide()
-            if len(traces) >= GENERATION:
-                self._older = traces
-                traces = self._traces = {}
-            traces[key] = begun
+        if sampled == NEW_TRACE:  # the invocation starts its trace (an API request): decide, no lookup
+            begun = self._decide()
+            if begun < 0:  # the common case under load; its emits inherit the decision, so nothing is kept
+                ctx.sampled = False
+                return (step, trigger, input, attempt, topic, False, _perf_counter())
+        else:
+            # a trace seen before, or one from outside an invocation (an emit by the admin API, an event
+            # stored before a restart or put by another host): what the recorder remembers of it, else decide
+            known = traces.get(key)
+            if known is None:
+                known = self._older.get(key)
+            begun = known if known is not None else 0 if sampled is True else self._decide()
+        if len(traces) >= GENERATION:
+            self._older = traces
+            traces = self._traces = {}
+        traces[key] = begun
+        ctx.sampled = begun >= 0
         if begun < 0 or self._per_trace and begun >= self._per_trace:
-            return (step, trigger, input, attempt, topic, begun >= 0, time.perf_counter())
+            return (step, trigger, input, attempt, topic, begun >= 0, _perf_counter())
         traces[key] = begun + 1
         inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger, step.language,
-                         ctx.flows, time.time(), time.perf_counter(), attempt, topic, input)
+                         ctx.flows, time.time(), _perf_counter(), attempt, topic, input)
         self.running[id(ctx)] = inv
         return inv
 
@@ -121,12 +135,12 @@ class InvocationRecorder:
         if type(inv) is tuple:  # not recorded, unless it failed
             step, trigger, input, attempt, topic, capped, t0 = inv
             if self.metrics is not None:
-                self.metrics.invocation(step.name, trigger, attempt, error, time.perf_counter() - t0)
-            if not self.recording:
-                return
+                self.metrics.invocation(step.name, trigger, attempt, error, _perf_counter() - t0)
             if error is None:
-                if capped:
+                if capped:  # only ever True while recording
                     self._count_unrecorded(ctx.trace_id)
+                return
+            if not self.recording:
                 return
             started = time.time() - (time.perf_counter() - t0)
             inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger,

@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from .. import wire
 from ..db import as_storage_error, storage_payload
+from ..event import NEW_TRACE
 from ..invoker import Invoker, new_trace_id
 from ..logs import LogBook
 from ..rpc import ConnectionLost, RpcError
@@ -81,7 +82,7 @@ class StepEndpoint:
             "rawBody": raw.decode("utf-8", "replace")}
         try:
             result = await invoker.invoke(step, "api", req, trace_id, step.flows, self.timeout,
-                                          parent_span=parent_span)
+                                          parent_span=parent_span, sampled=None if parent_span else NEW_TRACE)
             return handler_answer(result, trace_id)
         except Exception as e:
             return _answer(self.failure(e, method, scope["path"], trace_id))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from steppe.event import NEW_TRACE
 from steppe.telemetry.codec import decode
 from steppe.telemetry.recorder import InvocationRecorder
 
@@ -21,6 +22,7 @@ class Ctx:  # the shape of runners.InvocationContext that the recorder reads
     step: Step
     trace_id: str
     flows: list[str] = field(default_factory=list)
+    sampled: Any = None
 
 
 def run(rec: InvocationRecorder, trace: str, step: str, error: Exception | None = None) -> None:
@@ -99,3 +101,27 @@ def test_the_traces_remembered_are_bounded_and_a_recent_one_keeps_its_decision()
         run(rec, f"t{n}", "A")
     assert len(rec._traces) + len(rec._older) <= 2 * GENERATION
     assert [decode(r)["traceId"] for r in rows].count("kept") == 2
+
+
+def test_a_trace_begun_by_an_invocation_passes_its_decision_to_its_emits() -> None:
+    """An API request starts its trace: the recorder decides without remembering it, and the decision
+    travels with the context (and from there with the events it emits, host/calls.py)."""
+    rows: list[tuple[Any, ...]] = []
+    rec = InvocationRecorder(rows.append, lambda kind, data: None, rate=2)
+    roots = [Ctx(Step("Api"), f"t{n}", sampled=NEW_TRACE) for n in range(50)]
+    for ctx in roots:
+        rec.end(ctx, rec.begin(ctx, ctx.step, "api", {}), None)
+    kept = [c.trace_id for c in roots if c.sampled is True]
+    left = [c.trace_id for c in roots if c.sampled is False]
+    assert 1 <= len(kept) <= 4 and len(kept) + len(left) == 50  # every root decided, at the rate
+    assert not rec._traces.keys() & {hash(t) for t in left}  # nothing kept of the traces left out
+    rec._tokens = 1000.0  # however many tokens there are now, a child follows its trace's decision
+    for trace in left + kept:
+        child = Ctx(Step("Child"), trace, sampled=trace in kept)
+        rec.end(child, rec.begin(child, child.step, "event", {}), None)
+    recorded = [decode(r) for r in rows]
+    assert sorted(i["traceId"] for i in recorded if i["step"] == "Child") == sorted(kept)
+    assert sorted(i["traceId"] for i in recorded if i["step"] == "Api") == sorted(kept)
+    orphan = Ctx(Step("Child"), "from-outside")  # sampled None: an event emitted by the admin API
+    rec.end(orphan, rec.begin(orphan, orphan.step, "event", {}), None)
+    assert orphan.sampled is True and decode(rows[-1])["traceId"] == "from-outside"
