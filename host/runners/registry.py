@@ -105,10 +105,11 @@ def _node_spec() -> tuple[list[str], str | None]:
 
 # glibc raises its mmap and trim thresholds to the size of the largest mmapped block freed so far (up to
 # 32 MiB): after a handler has built and dropped a big container once, the next one comes from the heap and,
-# freed, stays in RSS as the heap's free top (the Python runner kept ~2.5 MB more after the second S4 burst in
-# bench S8, a tally step's set of 20,000 ints). Fixed thresholds, glibc's own starting values, keep returning
-# it, at no measurable cost per message (bench S4, S5). The runner hands its children the user's own
-# GLIBC_TUNABLES back (STEPPE_USER_GLIBC_TUNABLES); a user's settings come after these, so theirs win.
+# freed, stays in RSS as the heap's free top (the Python runner kept ~2.5 MB more after the second S4 burst
+# in bench S8, whose tally step builds a set of 20,000 ints per burst). Fixed thresholds, glibc's own
+# starting values, keep returning it, at no measurable cost per message (bench S4, S5). The runner hands its
+# children the user's own GLIBC_TUNABLES back (STEPPE_USER_GLIBC_TUNABLES); a user's settings come after
+# these, so theirs win.
 PYTHON_MALLOC_TUNABLES = "glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072"
 
 
