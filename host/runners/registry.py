@@ -103,6 +103,22 @@ def _node_spec() -> tuple[list[str], str | None]:
     return [node or "node", "--max-semi-space-size=4", *node_flags, str(RUNNERS_DIR / "node" / "runner.js")], why
 
 
+# glibc raises its mmap and trim thresholds to the size of the largest mmapped block freed so far (up to
+# 32 MiB): after a handler has built and dropped a big container once, the next one comes from the heap and,
+# freed, stays in RSS as the heap's free top (the Python runner kept ~2.5 MB more after the second S4 burst
+# in bench S8, whose tally step builds a set of 20,000 ints per burst). Fixed thresholds, glibc's own
+# starting values, keep returning it, at no measurable cost per message (bench S4, S5). The runner hands its
+# children the user's own GLIBC_TUNABLES back (STEPPE_USER_GLIBC_TUNABLES); a user's settings come after
+# these, so theirs win.
+PYTHON_MALLOC_TUNABLES = "glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072"
+
+
+def _python_env() -> dict[str, str]:
+    user = os.environ.get("GLIBC_TUNABLES", "")
+    return {"GLIBC_TUNABLES": f"{PYTHON_MALLOC_TUNABLES}:{user}" if user else PYTHON_MALLOC_TUNABLES,
+            "STEPPE_USER_GLIBC_TUNABLES": user}
+
+
 def _ruby_spec() -> tuple[list[str], str | None]:
     ruby, why = _ruby_command()
     return [ruby or "ruby", str(RUNNERS_DIR / "ruby" / "runner.rb")], why
@@ -138,7 +154,8 @@ class RunnerRegistry:
         if self._resolved:
             return
         self._resolved = True
-        self.add(RunnerSpec("python", [self._python, str(RUNNERS_DIR / "python" / "runner.py")], (".py",)))
+        self.add(RunnerSpec("python", [self._python, str(RUNNERS_DIR / "python" / "runner.py")], (".py",),
+                            env=_python_env()))
         self.add(RunnerSpec("node", [], (".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"), probe=_node_spec))
         self.add(RunnerSpec("ruby", [], (".rb",), probe=_ruby_spec))
         for lang, entry in self._extra.items():

@@ -10,8 +10,12 @@ const { makeContext } = require('./context')
 const dialect = require('./dialect')
 const { codes, toRpcError, rpcError, CancelledError } = require('./errors')
 
-/** invoke request id -> invocation, while its handler runs and has not been cancelled. */
-const running = new Map()
+/**
+ * invoke request id -> invocation, while its handler runs and has not been cancelled. A plain object, not a
+ * Map, for the reason wire.js gives for its pending calls: a Map in old space leaves each hash table it
+ * regrows or shrinks to there, and those keep finished invocations alive until the next full GC.
+ */
+const running = Object.create(null)
 
 // the loaded file's function that each trigger calls
 const TARGET = { api: 'handler', event: 'handler', cron: 'handler', canAccess: 'canAccess', authenticate: 'authenticate' }
@@ -88,8 +92,8 @@ async function dispatch(entry, params, inv) {
 }
 
 function finish(inv, result) {
-  if (running.get(inv.id) !== inv) return // cancelled: its answer was already sent
-  running.delete(inv.id)
+  if (running[inv.id] !== inv) return // cancelled: its answer was already sent
+  delete running[inv.id]
   capture.flush(inv.id)
   let json
   try {
@@ -107,8 +111,8 @@ function finish(inv, result) {
 }
 
 function fail(inv, error) {
-  if (running.get(inv.id) !== inv) return
-  running.delete(inv.id)
+  if (running[inv.id] !== inv) return
+  delete running[inv.id]
   capture.flush(inv.id)
   wire.replyError(inv.id, toRpcError(codes.HANDLER_ERROR, error))
 }
@@ -144,7 +148,7 @@ function start(id, params) {
     cancelled: false,
     controller: null,
   }
-  running.set(id, inv)
+  running[id] = inv
   capture.invocations.run(inv, dispatch, entry, params, inv).then(
     (result) => finish(inv, result),
     (error) => fail(inv, error))
@@ -152,9 +156,11 @@ function start(id, params) {
 
 /** Answers invocation `id` with CANCELLED now and drops whatever its handler does later. */
 function cancel(id) {
-  const inv = running.get(id)
+  if (typeof id !== 'number' && typeof id !== 'string') return
+  const inv = running[id]
   if (inv === undefined) return
-  running.delete(id)
+  delete running[id]
+  id = inv.id // the invoke's id as the host sent it, a number or a string
   inv.cancelled = true
   if (inv.controller !== null) inv.controller.abort(new CancelledError('the invocation was cancelled'))
   capture.flush(id)
@@ -162,7 +168,7 @@ function cancel(id) {
 }
 
 function cancelAll() {
-  for (const id of [...running.keys()]) cancel(id)
+  for (const inv of Object.values(running)) cancel(inv.id)
 }
 
 module.exports = { start, cancel, cancelAll, running }

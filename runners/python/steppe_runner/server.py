@@ -301,9 +301,20 @@ async def serve(stdio: Stdio) -> None:
     await asyncio.sleep(0)  # let cancelled handlers unwind and run their finally blocks
 
 
+def _restore_user_tunables() -> None:
+    """GLIBC_TUNABLES as the user had it, for a handler's child processes: the host started this runner with
+    fixed malloc thresholds of its own (host/runners/registry.py), which glibc has read by now."""
+    user = os.environ.pop("STEPPE_USER_GLIBC_TUNABLES", None)
+    if user:
+        os.environ["GLIBC_TUNABLES"] = user
+    elif user is not None:
+        os.environ.pop("GLIBC_TUNABLES", None)
+
+
 def main() -> None:
     # Ctrl-C in a dev terminal reaches the whole process group; the host decides when runners stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _restore_user_tunables()
     global LANGUAGE
     LANGUAGE = os.environ.get("STEPPE_RUNNER_NAME") or LANGUAGE
     try:
