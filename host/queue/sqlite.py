@@ -87,6 +87,7 @@ class SqliteQueue(Queue):
         self._writes: list[tuple[str, tuple[Any, ...]]] = []
         self._waiters: list[asyncio.Future[bool]] = []
         self._flush_scheduled = False
+        self._turn_loop: asyncio.AbstractEventLoop  # the loop of the scheduled flush (set with _flush_scheduled)
         # Leases of running deliveries: written in the open transaction (`_leases`), or not yet (`_unwritten`:
         # taken from memory, or rolled back with their transaction), which `_begin` writes before any other
         # statement can see their rows.
@@ -107,17 +108,17 @@ class SqliteQueue(Queue):
 
     # --- group commit
     def _submit(self) -> asyncio.Future[bool]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[bool] = loop.create_future()
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return fut
+        return self._schedule().create_future()
 
-    def _schedule(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+    def _schedule(self) -> asyncio.AbstractEventLoop:
+        """The running loop, with this turn's flush scheduled on it. The loop is looked up once per turn
+        (asyncio.get_running_loop() costs a getpid() on 3.11), not for each put, ack and take of the turn."""
+        if self._flush_scheduled:
+            return self._turn_loop
+        self._flush_scheduled = True
+        loop = self._turn_loop = asyncio.get_running_loop()
+        loop.call_soon(self._flush)
+        return loop
 
     def _begin(self, flushing: bool = False) -> None:
         """Open this loop turn's transaction unless it is open (under the caller's guard), with every lease
