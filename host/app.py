@@ -84,7 +84,6 @@ class Host:
         self.calls.emitted.resize(settings.emitted_kept)
         if early is not None:
             self.project: Project = early.project
-            early.attach(self.calls)
         else:
             self.project = build_project(settings, self.logs, self.health, self.calls)
         self._loading = early.loading if early else None  # the project's load, when it began before the Host
@@ -107,6 +106,8 @@ class Host:
         self.app: FrontDoor | None = None
         self.serving = False  # started and not stopping: what /__steppe/ready answers
         self.reloader: DevReloader | None = None
+        if early is not None:
+            early.attach(self.calls)  # last: its held log records go to the telemetry sink too
 
     async def load(self) -> None:
         """Load every file (raises ProjectError when the project cannot start)."""

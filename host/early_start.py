@@ -66,13 +66,16 @@ class EarlyStart:
         self.settings = settings
         self.health = Health()
         self.logs = LogBook(pretty=settings.pretty_logs, level=settings.log_level)
+        self.logs.hold()  # released once the Host is built (attach), dropped if it cannot be (abandon)
         prepare_logs(settings, self.logs)
         self._calls: asyncio.Future[HostCall] = asyncio.get_running_loop().create_future()
         self.project = build_project(settings, self.logs, self.health, self._call)
         self.loading: asyncio.Task[None] = asyncio.ensure_future(self.project.load())
 
     def attach(self, calls: HostCall) -> None:
-        """The Host exists: runner calls go to its handler from now on."""
+        """The Host exists (its telemetry listening to the log book): runner calls go to its handler from now
+        on, and the records kept back meanwhile go out."""
+        self.logs.release()
         if not self._calls.done():
             self._calls.set_result(calls)
 
@@ -84,3 +87,4 @@ class EarlyStart:
         """The Host could not be built: let the loading end (no runner is left half-spawned), then stop them."""
         await asyncio.gather(self.loading, return_exceptions=True)
         await self.project.stop(5.0)
+        self.logs.drop_held()
