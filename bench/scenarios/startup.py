@@ -37,8 +37,8 @@ def compile_steppe() -> None:
     """Byte-code for Steppe's own modules (the host package and the Python runner), as installing the wheel
     writes it: the baseline's Starlette and uvicorn run from site-packages, compiled when pip installed them.
     Without this, a source checkout under PYTHONDONTWRITEBYTECODE (set on this machine) compiles every Steppe
-    module on every start: ~50 ms of the host's CPU and ~15 ms of the Python runner's, ~0.1 s of spawn → first
-    200 on two busy cores (same-run A/B)."""
+    module on every start: ~50 ms of the host's CPU and ~15 ms of the Python runner's, ~45 ms of spawn → first
+    200 (same-run A/B)."""
     for folder in (Path(steppe.__file__).parent, RUNNERS_DIR / "python"):
         compileall.compile_dir(folder, quiet=1)
 
