@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import logging
-import os
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .bus import EventBus
 from .calls import HandlerCalls
 from .cron import CronScheduler
+from .early_start import EarlyStart, build_project, prepare_logs
 from .health import Health
 from .invoker import Invoker
-from .logs import LogBook, LogBookHandler
+from .logs import LogBook
 from .motia_config import check_auth_context
 from .project import Project, ProjectError
 from .queue import DeliveryWorker, Subscription, open_queue, with_retries
-from .redact import Redactor, parse_keys
-from .runners import InvocationContext, RunnerRegistry
 from .runners.limits import check_line_limits
 from .settings import Settings
 from .state import open_state_store
@@ -34,14 +31,6 @@ if TYPE_CHECKING:
     from .redis_conn import RedisConn
     from .reload import DevReloader
     from .web.front import FrontDoor
-
-
-def _route_python_logs(book: LogBook) -> None:
-    """The host's own modules log through `logging` (`steppe.*`); those records join the LogBook."""
-    logger = logging.getLogger("steppe")
-    logger.handlers[:] = [LogBookHandler(book)]
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
 
 
 def _import_web(warm: tuple[str, ...] = ()) -> ModuleType:
@@ -71,15 +60,16 @@ def _cron_lock(redis: RedisConn) -> Any:
 
 
 class Host:
-    def __init__(self, settings: Settings, logs: LogBook | None = None) -> None:
-        check_line_limits(settings)  # refuse to start when a request could outgrow a protocol line
+    def __init__(self, settings: Settings, logs: LogBook | None = None, early: EarlyStart | None = None) -> None:
+        """`early`: the project already loading, with its log book and health (`steppe start`, serve.py)."""
+        if early is None:
+            check_line_limits(settings)  # refuse to start when a request could outgrow a protocol line
         self.settings = settings
-        self.health = Health()  # what is wrong right now: every part reports here, the probes read it
-        self.logs = logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
-        _route_python_logs(self.logs)
-        self.logs.redactor = Redactor(settings.redact_keys)
-        # runners inherit the host's environment: this is how they learn the same keys
-        os.environ["STEPPE_REDACT_KEYS"] = ",".join(parse_keys(settings.redact_keys))
+        # what is wrong right now: every part reports here, the probes read it
+        self.health = early.health if early else Health()
+        self.logs = early.logs if early else logs or LogBook(pretty=settings.pretty_logs, level=settings.log_level)
+        if early is None:
+            prepare_logs(settings, self.logs)
         settings.data_path.mkdir(parents=True, exist_ok=True)
         self.redis = _open_redis(settings)  # the pool the Redis backends share, when any part uses Redis
         self.queue = open_queue(settings.bus, settings.data_path, self.redis, settings.redis_lease)
@@ -92,15 +82,11 @@ class Host:
                                lambda: set(self.project.streams) | set(settings.open_streams))
         self.calls = HandlerCalls(self.bus, self.state, self.streams, self.logs, settings.max_event)
         self.calls.emitted.resize(settings.emitted_kept)
-        registry = RunnerRegistry(python=settings.python_executable(), extra=settings.runners,
-                                  project_root=settings.root)
-        self.project = Project(settings.root, registry, host_call=self.calls, on_log=self._runner_log,
-                               on_event=self._supervisor_event, auth_file=settings.auth,
-                               runner_options={"max_line": settings.max_line, "ping_interval": settings.ping_interval,
-                                               "ping_timeout": settings.ping_timeout,
-                                               "cancel_grace": settings.cancel_grace,
-                                               "restart_cap": settings.restart_cap},
-                               declarations=settings.steps, health=self.health)
+        if early is not None:
+            self.project: Project = early.project
+        else:
+            self.project = build_project(settings, self.logs, self.health, self.calls)
+        self._loading = early.loading if early else None  # the project's load, when it began before the Host
         self.invoker = Invoker(self.project, self.logs, settings.event_timeout, settings.max_hops)
         self.telemetry = Telemetry.attach(self)  # the Workbench's traces and persisted logs
         self.metrics, self.tracing = observe(self)  # Prometheus counts and OpenTelemetry spans (docs/observability.md)
@@ -120,10 +106,15 @@ class Host:
         self.app: FrontDoor | None = None
         self.serving = False  # started and not stopping: what /__steppe/ready answers
         self.reloader: DevReloader | None = None
+        if early is not None:
+            early.attach(self.calls)  # last: its held log records go to the telemetry sink too
 
     async def load(self) -> None:
         """Load every file (raises ProjectError when the project cannot start)."""
-        await self.project.load()
+        if self._loading is not None:
+            await self._loading
+        else:
+            await self.project.load()
 
     async def start(self, warm: tuple[str, ...] = ()) -> FrontDoor:
         if self.redis is not None:
@@ -185,6 +176,8 @@ class Host:
         if self._watch_task:
             self._watch_task.cancel()
         self.tasks.close()
+        if self._loading is not None:  # stopped before the load that began early ended: no runner half-spawned
+            await asyncio.gather(self._loading, return_exceptions=True)
         left = await self.worker.stop(grace)
         if left:
             self.logs.write("warn", f"{left} delivery(ies) still running after {grace}s; they will run again "
@@ -224,15 +217,3 @@ class Host:
         allowed = await self.invoker.run_hook(definition.language, definition.path, stream, "canAccess",
                                               {"subscription": subscription, "authContext": auth_context})
         return bool(allowed)
-
-    def _runner_log(self, params: dict[str, Any], ctx: InvocationContext | None) -> None:
-        step = ctx.step.name if ctx and ctx.step is not None else None
-        source = str(params.get("source") or "logger")
-        if step is None and "language" in params:
-            source = f"{params['language']}-{source}" if not source.startswith(params["language"]) else source
-        self.logs.write(str(params.get("level") or "info"), str(params.get("msg", "")), step=step,
-                        trace_id=ctx.trace_id if ctx else None, flows=ctx.flows if ctx else None, source=source,
-                        fields=params.get("fields") or None)
-
-    def _supervisor_event(self, level: str, msg: str) -> None:
-        self.logs.write(level, msg, source="supervisor")

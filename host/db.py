@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.request import pathname2url
+from urllib.parse import quote  # not urllib.request's pathname2url (the same on POSIX): it imports http.client
 
 
 class StorageError(Exception):
@@ -152,7 +152,7 @@ class Checkpointer:
 
     def _run(self) -> None:
         try:  # mode=rw: never create the file (deleted under the host, it must stay gone: DbFile reports it)
-            conn = sqlite3.connect(f"file:{pathname2url(self.path)}?mode=rw", uri=True, isolation_level=None)
+            conn = sqlite3.connect(f"file:{quote(str(self.path))}?mode=rw", uri=True, isolation_level=None)
         except sqlite3.Error as e:
             log.warning(f"cannot open {self.path} to checkpoint it: {e}")
             return

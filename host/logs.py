@@ -40,6 +40,7 @@ class LogBook:
         self._color = pretty and self.out.isatty()
         self.redactor = Redactor()  # the host sets its configured keys; safe defaults until then
         self.sinks: list[Callable[[dict[str, Any]], None]] = []  # told every record (the telemetry store)
+        self._held: list[dict[str, Any]] | None = None  # records kept back by hold(), until release()
 
     def write(self, level: str, msg: str, *, step: str | None = None, trace_id: str | None = None,
               flows: list[str] | None = None, source: str = "host",
@@ -58,9 +59,29 @@ class LogBook:
         if fields:
             record["fields"] = fields
         self.recent.append(record)
+        if self._held is not None:
+            self._held.append(record)
+            return
+        self._emit(record)
+
+    def hold(self) -> None:
+        """Keep records back from the sinks and the output until release(), or drop them (drop_held): the
+        runners start before the host is built (early_start.py), and a start that fails building it says so
+        in one line, as it did before any runner was spawned."""
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held or [], None
+        for record in held:
+            self._emit(record)
+
+    def drop_held(self) -> None:
+        self._held = None
+
+    def _emit(self, record: dict[str, Any]) -> None:
         for sink in self.sinks:
             sink(record)
-        if LEVELS[level] < self.min_level:
+        if LEVELS[record["level"]] < self.min_level:
             return
         self.out.write(self._pretty(record) if self.pretty else orjson.dumps(record, default=str).decode())
         self.out.write("\n")

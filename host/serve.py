@@ -1,20 +1,27 @@
 """`steppe dev` / `steppe start`: the host started, then served over uvicorn until a signal, then stopped in
-order. uvicorn is imported while the runners start (Host.start's `warm`), not before them: the runners are
-on the path to the first answer, and they start first."""
+order. The runners are on the path to the first answer, so they start first (early_start.py): the host's
+own modules (app.py), then the web layer and uvicorn (Host.start's `warm`), are imported in a thread while
+they start. Only light modules are imported at the top of this one."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import importlib
 import logging
+from typing import TYPE_CHECKING
 
-from .app import Host
 from .db import StorageError
+from .early_start import EarlyStart
 from .hostfile import remove_host_file, write_host_file
 from .logs import DropHandshakeNoise
 from .parent_watch import watch_parent_from_env
 from .project import ProjectError
 from .settings import Settings
 from .web.guard import AdminPolicy
+
+if TYPE_CHECKING:
+    from .app import Host
 
 MIN_TOKEN_LENGTH = 16  # shorter admin tokens get a warning at start-up
 # imported in Host.start's thread while the runners start: the HTTP server, and what uvicorn.Config.load()
@@ -33,8 +40,20 @@ def settle_garbage_collector() -> None:
     gc.enable()
 
 
+async def _host(settings: Settings) -> Host:
+    """The runners spawned, then the Host built (its modules imported in a thread while they start)."""
+    early = EarlyStart(settings)
+    try:
+        app = await asyncio.to_thread(importlib.import_module, f"{__package__}.app")
+        host: Host = app.Host(settings, early=early)
+    except BaseException:
+        await early.abandon()
+        raise
+    return host
+
+
 async def serve(settings: Settings) -> int:
-    host = Host(settings)
+    host = await _host(settings)
     try:
         app = await host.start(warm=tuple(m if m.startswith("uvicorn") else f"{__package__}.{m}" for m in WARM))
     except ProjectError as e:

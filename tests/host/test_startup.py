@@ -64,10 +64,12 @@ def test_which_runner_handles_a_file_needs_no_probe(tmp_path: Path) -> None:
 
 
 def test_start_imports_no_http_stack_before_the_runners() -> None:
-    """What `steppe start` imports before Host.start spawns the runners: FastAPI, uvicorn, httpx and redis-py
-    come later (in a thread, beside the runners) or never."""
+    """What `steppe start` imports before early_start spawns the runners: FastAPI, uvicorn, httpx and redis-py
+    come later (in a thread, beside the runners) or never; so do the host's own bus, queues, stores and
+    telemetry (app.py), and http.client (urllib.request pulls it in)."""
     code = ("import sys, steppe.cli, steppe.serve; "
-            "print(' '.join(m for m in ('fastapi', 'uvicorn', 'httpx', 'redis', 'pydantic', 'rich') "
+            "print(' '.join(m for m in ('fastapi', 'uvicorn', 'httpx', 'redis', 'pydantic', 'rich', 'steppe.app', "
+            "'steppe.bus', 'steppe.queue', 'steppe.telemetry', 'starlette.responses', 'http.client') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == ""
@@ -81,6 +83,30 @@ def test_an_idle_host_imports_no_optional_heavyweights() -> None:
             "print(' '.join(m for m in ('prometheus_client', 'jsonschema', 'croniter') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_runners_started_early_are_stopped_when_the_host_cannot_be_built(tmp_path: Path) -> None:
+    """`steppe start` spawns its runners before it builds the Host (early_start.py): when building the Host
+    fails (here `.steppe` is a file, so the data folder cannot be made), the command fails as before and
+    the runner it already started does not outlive it."""
+    import psutil
+
+    pid_file = tmp_path / "runner.pid"
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "hello_step.py").write_text(
+        f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "config = {'type': 'api', 'name': 'Hello', 'path': '/hello', 'method': 'GET', 'emits': []}\n"
+        "async def handler(req, ctx):\n    return {'status': 200, 'body': {}}\n")
+    (tmp_path / ".steppe").write_text("not a folder")
+    out = subprocess.run([sys.executable, "-m", "steppe.cli", "start", "--root", str(tmp_path), "--port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "error:" in out.stderr
+    pid = int(pid_file.read_text())  # the runner had loaded the step before the host gave up
+    try:
+        gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        gone = True
+    assert gone
 
 
 def test_create_points_at_the_packaged_js_helpers() -> None:
