@@ -100,14 +100,14 @@ class InvocationRecorder:
         sampled = ctx.sampled
         if sampled is False:  # inherited from the emitting invocation: its trace is left out
             return (step, trigger, input, attempt, topic, False, _perf_counter())
-        key = hash(ctx.trace_id)
-        traces = self._traces
-        if sampled == NEW_TRACE:  # the invocation starts its trace (an API request): decide, no lookup
+        if sampled is NEW_TRACE:  # the invocation starts its trace (an API request): decide, no lookup
             begun = self._decide()
             if begun < 0:  # the common case under load; its emits inherit the decision, so nothing is kept
                 ctx.sampled = False
                 return (step, trigger, input, attempt, topic, False, _perf_counter())
-        else:
+        key = hash(ctx.trace_id)
+        traces = self._traces
+        if sampled is not NEW_TRACE:
             # a trace seen before, or one from outside an invocation (an emit by the admin API, an event
             # stored before a restart or put by another host): what the recorder remembers of it, else decide
             known = traces.get(key)
