@@ -79,16 +79,19 @@ class RunningHost:
 
     def wait_ready(self, timeout: float = 30) -> RunningHost:
         deadline = time.monotonic() + timeout
+        last = "no answer yet"  # what the probe last got: said when the host is not ready in time
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"host exited with {self.proc.returncode}:\n{self.logs()}")
             try:
-                if httpx.get(f"{self.url}/__steppe/health", timeout=1).status_code == 200:
+                r = httpx.get(f"{self.url}/__steppe/health", timeout=1)
+                if r.status_code == 200:
                     return self
-            except httpx.HTTPError:
-                pass
+                last = f"{r.status_code} {r.text[:200]}"
+            except httpx.HTTPError as e:
+                last = f"{type(e).__name__}: {e}"
             time.sleep(0.05)
-        raise AssertionError(f"host not ready after {timeout}s:\n{self.logs()}")
+        raise AssertionError(f"host at {self.url} not ready after {timeout}s (last probe: {last}):\n{self.logs()}")
 
     async def ready(self, timeout: float = 30) -> None:
         """wait_ready for tests already inside an event loop (it must not be blocked)."""
