@@ -117,9 +117,9 @@ class InvocationRecorder:
         if len(traces) >= GENERATION:
             self._older = traces
             traces = self._traces = {}
-        traces[key] = begun
         ctx.sampled = begun >= 0
         if begun < 0 or self._per_trace and begun >= self._per_trace:
+            traces[key] = begun
             return (step, trigger, input, attempt, topic, begun >= 0, _perf_counter())
         traces[key] = begun + 1
         inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger, step.language,
@@ -142,7 +142,7 @@ class InvocationRecorder:
                 return
             if not self.recording:
                 return
-            started = time.time() - (time.perf_counter() - t0)
+            started = time.time() - (_perf_counter() - t0)
             inv = Invocation(f"{self._prefix}{next(self._count):x}", ctx.trace_id, step.name, trigger,
                              step.language, ctx.flows, started, t0, attempt, topic, input)
         else:
