@@ -1,7 +1,8 @@
 """The delivery journal behind the bus: one delivery per subscribing step, leased while it runs, deleted
 when acked, rescheduled when it fails, moved to the dead-letter store when it is exhausted.
 
-One interface, one file per backend (`memory.py`, the testing tool; `sqlite.py`, the embedded default).
+One interface, one file per backend (`memory.py`, the testing tool; `sqlite.py`, the embedded default, with
+its tables and statements in `sqlite_sql.py`; `redis.py`).
 """
 
 from __future__ import annotations

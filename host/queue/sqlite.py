@@ -2,7 +2,9 @@
 
 Writes are group-committed: everything the queue writes in one turn of the event loop (the leases of
 `take`, and every `put`, `ack`, `retry` and `bury`) shares one transaction, committed at the end of that
-turn, and the callers of `put`, `ack`, `retry` and `bury` resume only after the commit. So an accepted
+turn, and the callers of `put`, `retry` and `bury` resume only after the commit. An `ack` is not waited
+for while writes succeed: it is written with its turn, or with a later one if that turn's commit fails
+(the row stays leased meanwhile, and runs again only after a restart, which at-least-once allows). So an accepted
 emit is on disk (in the WAL) before `emit` resolves, and a chain of hops pays one commit per loop turn
 rather than one per operation. A lease needs no commit of its own before its delivery runs: leases are
 all released at the next start (`recover`), and a lease whose commit fails is written again in the next
@@ -28,62 +30,26 @@ import orjson
 from ..db import Checkpointer, DbFile, open_db
 from ..event import Event
 from .base import DeadLetter, Delivery, Queue, Subscription
+from .sqlite_sql import SCHEMA, STORED, TAKE, TAKE_FIFO, decode, insert_rows
 
 log = logging.getLogger("steppe.queue")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: FIFO order is id order
-    step TEXT NOT NULL,
-    grp TEXT,                              -- FIFO message group, only for fifo steps
-    event BLOB NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    available_at REAL NOT NULL,
-    leased INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_step ON deliveries (step, leased, id);
-CREATE INDEX IF NOT EXISTS deliveries_by_group ON deliveries (step, grp, id) WHERE grp IS NOT NULL;
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    step TEXT NOT NULL,
-    grp TEXT,
-    event BLOB NOT NULL,
-    attempts INTEGER NOT NULL,
-    error TEXT NOT NULL,
-    stack TEXT NOT NULL,
-    first_at REAL NOT NULL,
-    failed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS emitted (id TEXT PRIMARY KEY, at REAL NOT NULL);  -- idempotency keys
-"""
-_RETURNING = "RETURNING id, attempts, created_at, last_error"  # the event: in hand, or read by _STORED
-_TAKE = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE id IN (
-    SELECT id FROM deliveries WHERE step = ? AND leased = 0 AND available_at <= ? ORDER BY id LIMIT ?) {_RETURNING}"""
-_TAKE_FIFO = f"""UPDATE deliveries SET leased = 1, attempts = attempts + 1 WHERE id IN (
-    SELECT d.id FROM deliveries d WHERE d.step = ? AND d.leased = 0 AND d.available_at <= ?
-      AND (d.grp IS NULL OR d.id = (SELECT MIN(e.id) FROM deliveries e WHERE e.step = d.step AND e.grp = d.grp))
-    ORDER BY d.id LIMIT ?) {_RETURNING}"""
-_STORED = "SELECT id, event FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
 _PURGE_EVERY = 60.0
 _IN_HAND_MAX = 10_000
 _EXACT_FOR = 1.0  # seconds a step is taken from memory before a query looks at its rows on disk again
+_ACK_RETRY = 1.0  # seconds: acks whose commit failed are written again by then, if nothing else wrote
 CORRUPT = "CorruptRecord"
-
-
-def _decode(blob: bytes) -> Event:
-    return Event.from_dict(orjson.loads(blob))
 
 
 class SqliteQueue(Queue):
     def __init__(self, path: Path | str) -> None:
         self.path = path
-        self._db = open_db(path, _SCHEMA, autocheckpoint=False)
+        self._db = open_db(path, SCHEMA, autocheckpoint=False)
         self._checkpointer = Checkpointer(path)
         self.file = DbFile(self._db, path, "queue")
         self._puts: list[tuple[Event, list[Subscription], float | None, asyncio.Future[bool]]] = []
-        self._acks: list[int] = []
+        self._acks: list[int] = []  # acked deliveries not yet deleted in the open transaction
+        self._deleted: list[int] = []  # acked deliveries deleted in the open transaction: kept for a rollback
         self._writes: list[tuple[str, tuple[Any, ...]]] = []
         self._waiters: list[asyncio.Future[bool]] = []
         self._flush_scheduled = False
@@ -105,6 +71,7 @@ class SqliteQueue(Queue):
         # attempts, ack by id; a retry, a restart or a release reads it back from disk). Bounded: past it
         # (a long backlog), deliveries are read back as usual.
         self._in_hand: dict[int, Event] = {}
+        self._closed = False
 
     # --- group commit
     def _submit(self) -> asyncio.Future[bool]:
@@ -127,21 +94,29 @@ class SqliteQueue(Queue):
             if not flushing:
                 self._schedule()
             self._db.execute("BEGIN IMMEDIATE")
-        if self._unwritten:  # their deliveries run: no take may hand them out again
-            ids, self._unwritten = self._unwritten, []
-            self._leases.extend(ids)
-            try:
+        try:
+            if self._unwritten:  # their deliveries run: no take may hand them out again
+                ids, self._unwritten = self._unwritten, []
+                self._leases.extend(ids)
                 self._db.execute("UPDATE deliveries SET leased = 1, attempts = attempts + 1 "
                                  "WHERE id IN (SELECT value FROM json_each(?))", (orjson.dumps(ids).decode(),))
-            except BaseException:
-                self._rollback()
-                raise
+            if self._acks:  # before any take query: a FIFO group's next head is due once its head is gone
+                # one statement for the acks so far: a row at a time costs about twice as much
+                ids, self._acks = self._acks, []
+                self._deleted.extend(ids)
+                self._db.execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
+                                 (orjson.dumps(ids).decode(),))  # text: a blob would be JSONB
+        except BaseException:
+            self._rollback()
+            raise
 
     def _rollback(self) -> None:
         if self._db.in_transaction:  # SQLite may have rolled back already (e.g. disk full): don't mask why
             self._db.execute("ROLLBACK")
         self._unwritten.extend(self._leases)
         self._leases = []
+        self._acks.extend(self._deleted)  # written again with the next transaction
+        self._deleted = []
 
     def _inexact(self, step: str | None = None) -> None:
         """Rows of `step` (None: of any) may now exist that this process does not hold: take by query."""
@@ -155,14 +130,13 @@ class SqliteQueue(Queue):
     def _flush(self) -> None:
         self._flush_scheduled = False
         puts, self._puts = self._puts, []
-        acks, self._acks = self._acks, []
         writes, self._writes = self._writes, []
         waiters, self._waiters = self._waiters, []
         now = time.time()
         results: list[bool] = []
         try:
             with self.file.guard(), self._turn():
-                rows: list[tuple[str, str, bytearray, float, float]] = []
+                rows: list[Any] = []  # (step, group, event, available_at, created_at) per row, flat
                 events: list[tuple[Event, Subscription]] = []  # the event and route of each row
                 for event, routes, window, _ in puts:
                     if window is not None:
@@ -179,23 +153,21 @@ class SqliteQueue(Queue):
                     blob = bytearray(orjson.dumps(event.as_dict()))
                     for r in routes:
                         group = event.message_group_id if r.fifo and event.message_group_id else ""
-                        rows.append((r.step, group, blob, now + r.delay, now))
+                        rows += (r.step, group, blob, now + r.delay, now)
                         events.append((event, r))
                     results.append(True)
                 if rows:
-                    self._db.executemany("INSERT INTO deliveries (step, grp, event, available_at, created_at) "
-                                         "VALUES (?, NULLIF(?, ''), ?, ?, ?)", rows)
+                    insert_rows(self._db, rows)
                     # one writer, inside one transaction, AUTOINCREMENT: the rows got consecutive ids
                     last = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
-                if acks:  # one statement for the turn's acks: a row at a time costs about twice as much
-                    self._db.execute("DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",
-                                     (orjson.dumps(acks).decode(),))  # text: a blob would be JSONB
                 for sql, params in writes:
                     self._db.execute(sql, params)
                 if now >= self._next_purge and self._window:
                     self._next_purge = now + _PURGE_EVERY
                     self._db.execute("DELETE FROM emitted WHERE at <= ?", (now - self._window,))
         except Exception as e:  # a failed commit must reach every caller, not vanish in a callback
+            if self._acks:  # not waited for by anyone: written by a later turn, one at least every second
+                asyncio.get_running_loop().call_later(_ACK_RETRY, self._retry_acks)
             for *_, fut in puts:
                 if not fut.done():
                     fut.set_exception(e)
@@ -205,13 +177,17 @@ class SqliteQueue(Queue):
             return
         self._checkpointer.nudge()
         if rows:
-            self._hold(range(last - len(rows) + 1, last + 1), events, now)
+            self._hold(range(last - len(events) + 1, last + 1), events, now)
         for (*_, fut), ok in zip(puts, results, strict=True):
             if not fut.done():
                 fut.set_result(ok)
         for fut in waiters:
             if not fut.done():
                 fut.set_result(True)
+
+    def _retry_acks(self) -> None:
+        if self._acks and not self._closed:
+            self._schedule()
 
     def _hold(self, ids: range, events: list[tuple[Event, Subscription]], now: float) -> None:
         """Keep the events just committed in hand, and due ones of exactly known steps ready to take."""
@@ -238,6 +214,7 @@ class SqliteQueue(Queue):
             self._rollback()
             raise
         self._leases = []
+        self._deleted = []
 
     async def _commit(self, *statements: tuple[str, Sequence[Any]]) -> list[int]:
         """Run these statements now, in the turn's transaction, and resume once it is committed; their
@@ -277,10 +254,10 @@ class SqliteQueue(Queue):
         with self.file.guard():
             try:
                 self._begin()
-                rows = self._db.execute(_TAKE_FIFO if fifo else _TAKE, (step, time.time(), limit)).fetchall()
+                rows = self._db.execute(TAKE_FIFO if fifo else TAKE, (step, time.time(), limit)).fetchall()
                 # the stored event only of those not in hand (a retry, a delivery from before a restart)
                 if missing := [r[0] for r in rows if r[0] not in in_hand]:
-                    stored = dict(self._db.execute(_STORED, (orjson.dumps(missing).decode(),)).fetchall())
+                    stored = dict(self._db.execute(STORED, (orjson.dumps(missing).decode(),)).fetchall())
             except BaseException:
                 if not self._db.in_transaction:  # the turn's transaction is gone, with its earlier leases
                     self._rollback()
@@ -294,7 +271,7 @@ class SqliteQueue(Queue):
         for did, attempts, created_at, last_error in rows:
             if (event := in_hand.pop(did, None)) is None:
                 try:
-                    event = _decode(stored[did])
+                    event = decode(stored[did])
                 except Exception as e:  # one unreadable record must not stop the others
                     corrupt.append((did, f"{CORRUPT}: the stored event cannot be decoded ({type(e).__name__}: {e})"))
                     continue
@@ -331,8 +308,12 @@ class SqliteQueue(Queue):
                       "see `steppe dlq list`")
 
     async def ack(self, delivery: Delivery) -> None:
-        self._acks.append(delivery.id)
-        await self._write()
+        if self.file.failure is None and self.file.lost is None:
+            self._acks.append(delivery.id)
+            self._schedule()  # not waited for: see the module's docstring
+            return
+        # writes fail: waited for, so the caller learns it and keeps the outcome to record it again
+        await self._write("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
 
     async def retry(self, delivery: Delivery, delay: float, error: str) -> None:
         delivery.last_error = error
@@ -358,7 +339,7 @@ class SqliteQueue(Queue):
                                     f"({','.join('?' * len(ids))})", (time.time(), *ids))))[0]
 
     async def counts(self) -> dict[str, int]:
-        if self._unwritten:
+        if self._unwritten or self._acks:
             with self.file.guard():
                 self._begin()
         with self.file.guard(reading=True):
@@ -368,11 +349,11 @@ class SqliteQueue(Queue):
 
     async def oldest_due(self, steps: list[str]) -> float:
         now, since = time.time(), None
-        if self._unwritten:
+        if self._unwritten or self._acks:
             with self.file.guard():
                 self._begin()
         with self.file.guard(reading=True):
-            for step in steps:  # walks deliveries_by_step (step, leased, id): stops at the first due one
+            for step in steps:  # walks deliveries_of_step (step, id): stops at the first due one
                 row = self._db.execute("SELECT available_at FROM deliveries WHERE step = ? AND leased = 0 "
                                        "AND available_at <= ? ORDER BY id LIMIT 1", (step, now)).fetchone()
                 if row is not None:
@@ -396,7 +377,7 @@ class SqliteQueue(Queue):
         letters = []
         for r in rows:
             try:
-                event, raw = _decode(r[2]), None
+                event, raw = decode(r[2]), None
             except Exception:
                 event, raw = None, bytes(r[2])  # a CorruptRecord: shown as stored
             letters.append(DeadLetter(r[0], r[1], event, r[3], r[4], r[5], r[6], r[7], r[8], raw=raw))
@@ -418,7 +399,8 @@ class SqliteQueue(Queue):
         return (await self._commit((f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(ids))})", ids)))[0]
 
     async def close(self) -> None:
-        if self._flush_scheduled:
+        if self._flush_scheduled or self._acks or self._unwritten:
             self._flush()
+        self._closed = True
         self._checkpointer.close()
         self._db.close()

@@ -492,8 +492,10 @@ async def test_sqlite_take_shares_its_turns_commit(tmp_path: Path) -> None:
             await q.put(ev(f"e{i}"), [A])
         q._db.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
         [first] = await q.take("a", 1, False)
-        await q.ack(first)  # in the take's loop turn
-        assert len(commits) == 1  # the lease and the ack: one transaction
+        await q.ack(first)  # in the take's loop turn; an ack is not waited for
+        assert commits == []
+        await asyncio.sleep(0)
+        assert len(commits) == 1  # the lease and the ack: one transaction, at the end of the turn
         [second] = await q.take("a", 1, False)
         await asyncio.sleep(0)
         assert len(commits) == 2  # a lease alone is committed at the end of its turn

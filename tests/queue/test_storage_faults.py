@@ -179,6 +179,32 @@ async def test_a_lease_whose_commit_fails_is_written_again_before_any_take() -> 
         await queue.close()
 
 
+async def test_an_ack_whose_commit_fails_is_written_by_a_later_turn_with_no_one_waiting() -> None:
+    """An ack is not waited for while writes succeed. When its turn's commit fails after all, the ack is
+    kept and written again, within a second even if nothing else writes; the delivery meanwhile stays
+    leased, so it is never handed out twice."""
+    with small_tmpfs("2m") as disk:
+        queue = SqliteQueue(disk / "queue.db")
+        for n in range(2):
+            await queue.put(event(n), ROUTE)
+        [running] = await queue.take("S", 1, fifo=False)
+        await asyncio.sleep(0)  # its lease is committed
+        filler = fill(disk)
+        await queue.ack(running)  # returns at once: no write has failed yet
+        with pytest.raises(StorageError):
+            await queue.put(event(9, pad=20_000), ROUTE)  # the turn's commit fails, the ack's with it
+        filler.unlink()
+
+        def on_disk() -> list[int]:
+            with sqlite3.connect(disk / "queue.db") as other:
+                return [r[0] for r in other.execute("SELECT id FROM deliveries ORDER BY id")]
+
+        assert on_disk() == [1, 2]
+        await until(lambda: on_disk() == [2], 3, "the ack written by a later turn")
+        assert [d.event.data["n"] for d in await queue.take("S", 10, fifo=False)] == [1]  # not delivery 1 again
+        await queue.close()
+
+
 async def _empty(queue: SqliteQueue) -> bool:
     return await queue.counts() == {"ready": 0, "leased": 0, "dead": 0}
 
