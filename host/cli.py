@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .cli_admin import add_admin_commands, admin_headers
-from .cli_generate import add_generate_command
-from .cli_ops import add_ops_commands
-from .create import add_create_command
-from .db import StorageError
-from .doctor import add_doctor_command
-from .envfiles import load_env_files
-from .hostfile import running_host_url
-from .settings import Settings, load_settings
 
-# The host, the web layer and uvicorn are imported by the commands that use them, not here: `steppe start`
-# spawns its runners first and imports the HTTP side while they start (serve.py, Host.start).
+if TYPE_CHECKING:
+    from .settings import Settings
+
+# Every other module is imported by the commands that use them, not here: `steppe start` and `steppe dev`
+# spawn their runners before importing asyncio and the host (prespawn.py), and import the HTTP side while
+# the runners start (serve.py, Host.start).
 
 
 def _settings(args: argparse.Namespace, mode: str) -> Settings:
+    from .envfiles import load_env_files
+    from .settings import load_settings
+
     host = getattr(args, "host", None)
     load_env_files(Path(args.root).resolve())  # before settings: STEPPE_* lines in .env count as environment
     return load_settings(Path(args.root), mode=mode, port=args.port, host=host)
@@ -34,6 +31,8 @@ def _settings(args: argparse.Namespace, mode: str) -> Settings:
 
 def _run(main: Any) -> Any:
     """asyncio.run on uvloop when it is installed (it is, with uvicorn[standard]): faster pipes and sockets."""
+    import asyncio
+
     try:
         import uvloop
     except ImportError:
@@ -48,12 +47,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.disable()
     from .serve import serve
 
-    return int(_run(serve(_settings(args, args.command))))
+    settings = getattr(args, "early_settings", None) or _settings(args, args.command)
+    return int(_run(serve(settings)))
+
+
+def _spawn_runners_early(argv: list[str]) -> Settings | None:
+    """`start` and `dev`: the project's settings, with its runners spawned before the rest of the host is
+    imported (prespawn.py). None when the arguments or the settings are not right: the full parse and
+    the usual start then report what is wrong."""
+    if not argv or argv[0] not in ("start", "dev") or any(a in ("-h", "--help") for a in argv):
+        return None
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    for name, kind in (("--root", str), ("--port", int), ("--host", str)):
+        parser.add_argument(name, type=kind, default="." if name == "--root" else None)
+    try:
+        known, rest = parser.parse_known_args(argv[1:])
+        if rest:
+            return None
+        settings = _settings(known, argv[0])
+    except (argparse.ArgumentError, ValueError, OSError):
+        return None
+    from .prespawn import spawn_early
+
+    spawn_early(settings)
+    return settings
 
 
 def _running_host_steps(settings: Settings, find: bool) -> dict[str, Any] | None:
     """The live view of a host already running this project on its port (health included), if any."""
     import httpx  # here, not at the top: `steppe start` never needs it (a fifth of its import time)
+
+    from .cli_admin import admin_headers
+    from .hostfile import running_host_url
 
     try:
         url = (running_host_url(settings) if find else None) or f"http://127.0.0.1:{settings.port}"
@@ -122,6 +147,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_admin import add_admin_commands
+    from .cli_generate import add_generate_command
+    from .cli_ops import add_ops_commands
+    from .create import add_create_command
+    from .doctor import add_doctor_command
+
     parser = _Parser(prog="steppe", description="Run a folder of step files as a backend.")
     parser.add_argument("--version", action="version", version=f"steppe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,7 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    early = _spawn_runners_early(sys.argv[1:]) if argv is None else None  # the command line itself only
     args = build_parser().parse_args(argv)
+    args.early_settings = early
+    from .db import StorageError
+
     try:
         code = int(args.func(args))
         sys.stdout.flush()

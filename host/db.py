@@ -87,16 +87,20 @@ def _advice(e: sqlite3.Error) -> str:
 log = logging.getLogger("steppe.storage")
 
 
-def open_db(path: Path | str, schema: str = "", autocheckpoint: bool = True) -> sqlite3.Connection:
+def open_db(path: Path | str, schema: str = "", autocheckpoint: bool = True,
+            auto_vacuum: bool = False) -> sqlite3.Connection:
     """A connection tuned for one writer process: WAL, and fsync only at checkpoints; `schema` is run on it.
     Without `autocheckpoint`, its commits never checkpoint the WAL: a `Checkpointer` does, off the event loop.
+    `auto_vacuum`: a new file gives deleted pages back to the disk (incremental; settable only before its tables).
     Raises DatabaseOpenError (one readable line) when the file cannot be opened as a database."""
     conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA synchronous=NORMAL")  # before WAL: a new file's switch to WAL then syncs once, not thrice
+        if auto_vacuum:
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
         if not autocheckpoint:
             conn.execute("PRAGMA wal_autocheckpoint=0")
         if schema:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
 from .health import Health
 from .logs import LogBook, LogBookHandler
+from .prespawn import discard, export_redact_keys
 from .project import Project
-from .redact import Redactor, parse_keys
+from .redact import Redactor
 from .runners import InvocationContext, RunnerRegistry
 from .runners.limits import check_line_limits
 from .runners.supervisor import HostCall, RunnerLog
@@ -30,7 +30,7 @@ def prepare_logs(settings: Settings, logs: LogBook) -> None:
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     logs.redactor = Redactor(settings.redact_keys)
-    os.environ["STEPPE_REDACT_KEYS"] = ",".join(parse_keys(settings.redact_keys))
+    export_redact_keys(settings)
 
 
 def runner_log(logs: LogBook) -> RunnerLog:
@@ -71,6 +71,7 @@ class EarlyStart:
         self._calls: asyncio.Future[HostCall] = asyncio.get_running_loop().create_future()
         self.project = build_project(settings, self.logs, self.health, self._call)
         self.loading: asyncio.Task[None] = asyncio.ensure_future(self.project.load())
+        self.loading.add_done_callback(lambda _: discard())  # runners spawned early that no file needed
 
     def attach(self, calls: HostCall) -> None:
         """The Host exists (its telemetry listening to the log book): runner calls go to its handler from now
@@ -87,4 +88,5 @@ class EarlyStart:
         """The Host could not be built: let the loading end (no runner is left half-spawned), then stop them."""
         await asyncio.gather(self.loading, return_exceptions=True)
         await self.project.stop(5.0)
+        discard()
         self.logs.drop_held()

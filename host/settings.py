@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -129,6 +128,8 @@ def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: An
     values: dict[str, Any] = {}
     toml_path = root / "steppe.toml"
     if toml_path.exists():
+        import tomllib  # here: a project without steppe.toml starts without it
+
         with toml_path.open("rb") as f:
             data = tomllib.load(f)
         values.update(data.get("steppe", data))

@@ -46,12 +46,19 @@ def _write(entries: dict[str, str]) -> None:
         pass
 
 
-def probe_output(binary: str, args: list[str], timeout: float = 10) -> str:
+class NotCached(Exception):
+    """`probe_output(..., cached_only=True)` found no answer in the cache: the probe has to run."""
+
+
+def probe_output(binary: str, args: list[str], timeout: float = 10, cached_only: bool = False) -> str:
     """The stdout of `binary *args`, from the cache when this very binary was probed before. Raises what
-    subprocess.run raises when the probe has to run and cannot."""
+    subprocess.run raises when the probe has to run and cannot, and NotCached instead of running it when
+    `cached_only` (a caller on the event loop: a hit costs a file read, a probe an interpreter start)."""
     key = _key(binary, args)
     if key is not None and isinstance(hit := _read().get(key), str):
         return hit
+    if cached_only:
+        raise NotCached(binary)
     out = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
     if key is not None and out.returncode == 0 and out.stdout.strip():
         entries = _read()

@@ -2,8 +2,9 @@
 
 The runner runs in its own session (so its own process group): a Ctrl-C to the host's terminal does not
 reach it, and on restart or stop the whole group is killed, children a handler forked included. Its death
-is noticed by its exit (the child watcher waits on the pid), never by the protocol pipe closing: a forked
-child that inherited the pipe would otherwise keep a dead runner looking alive.
+is noticed by its exit (the child watcher waits on the pid; for a runner spawned before the host's event
+loop existed, prespawn.py, a pidfd), never by the protocol pipe closing: a forked child that inherited the
+pipe would otherwise keep a dead runner looking alive.
 
 Transports (protocol/SPEC.md, "Transports"): `fds` (protocol 1.1, the built-in runners) gives the runner
 a private pipe pair named in STEPPE_RPC_FDS and captures its fd 1 and 2 as log lines; `stdio` (protocol
@@ -18,15 +19,26 @@ import signal
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from .. import __version__, wire
+from ..prespawn import PreSpawned, adopt, runner_env
 from ..rpc import RequestHandler, RpcConnection
 from .output import OutputLines
 from .registry import RunnerSpec
 
 LogSink = Callable[[dict[str, Any]], None]
 EOF_GRACE = 2.0  # seconds a runner that closed its protocol pipe has to exit before it is killed
+
+
+class _Process(Protocol):
+    """What is used of the OS process: asyncio's SubprocessTransport, or an adopted early spawn."""
+
+    def get_pid(self) -> int: ...
+
+    def get_returncode(self) -> int | None: ...
+
+    def close(self) -> None: ...
 
 
 class RunnerProcess:
@@ -36,7 +48,7 @@ class RunnerProcess:
                  on_log: LogSink, max_line: int = 16 * 1024 * 1024) -> None:
         self.spec, self.project_root = spec, project_root
         self._on_request, self._on_log, self._max_line = on_request, on_log, max_line
-        self.transport: asyncio.SubprocessTransport | None = None
+        self.transport: _Process | None = None
         self.os_pid: int | None = None  # kept after exit, to name the runner in messages
         self.rpc: RpcConnection | None = None
         self.info: wire.InitializeResult | None = None
@@ -60,27 +72,34 @@ class RunnerProcess:
         self._exited = loop.create_future()
         self.ended = loop.create_future()
         fds = self.spec.transport == "fds"
-        env = {**os.environ, "STEPPE_PROJECT_ROOT": str(self.project_root), "STEPPE_RUNNER_NAME": self.spec.language,
-               "STEPPE_MAX_LINE": str(self._max_line), **self.spec.env}
-        env.pop("STEPPE_RPC_FDS", None)
+        env = runner_env(self.spec, self.project_root, self._max_line)
         # made before the spawn: the stdio transport may deliver protocol bytes before the spawn returns
         pipe_writer = _PipeWriter()
         rpc = RpcConnection(pipe_writer, on_request=self._on_request, on_notification=self._notification,
                             on_garbage=self._garbage, limit=self._max_line, max_line=self._max_line)
         lines = OutputLines(self._output_line, max_line=64 * 1024)
         child_ends: tuple[int, ...] = ()
-        if fds:
+        pre = adopt(self.spec.language, list(self.spec.command), env) if fds else None
+        if pre is not None:  # spawned before the host imported its modules (prespawn.py)
+            from_runner_r, to_runner_w = pre.from_runner, pre.to_runner
+            try:
+                self.transport = await _AdoptedProcess.connect(loop, pre, self._exited, lines)
+            except BaseException:
+                pre.kill()
+                raise
+        elif fds:
             to_runner_r, to_runner_w = os.pipe()
             from_runner_r, from_runner_w = os.pipe()
             child_ends = (to_runner_r, from_runner_w)
             env["STEPPE_RPC_FDS"] = f"{to_runner_r},{from_runner_w}"
         protocol = _RunnerProtocol(self._exited, rpc, lines, rpc_on_stdout=not fds)
         try:
-            self.transport, _ = await loop.subprocess_exec(
-                lambda: protocol, *self.spec.command, cwd=self.project_root, env=env,
-                stdin=asyncio.subprocess.DEVNULL if fds else asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=child_ends,
-                start_new_session=True)  # own session and group: see the module docstring
+            if pre is None:
+                self.transport, _ = await loop.subprocess_exec(
+                    lambda: protocol, *self.spec.command, cwd=self.project_root, env=env,
+                    stdin=asyncio.subprocess.DEVNULL if fds else asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=child_ends,
+                    start_new_session=True)  # own session and group: see the module docstring
         except BaseException:
             if fds:
                 os.close(from_runner_r)
@@ -89,6 +108,7 @@ class RunnerProcess:
         finally:
             for fd in child_ends:
                 os.close(fd)
+        assert self.transport is not None
         self.os_pid = self.transport.get_pid()
         if fds:
             read_pipe, _ = await loop.connect_read_pipe(lambda: _RpcInput(rpc), os.fdopen(from_runner_r, "rb",
@@ -97,7 +117,8 @@ class RunnerProcess:
             self._pipes = [read_pipe, write_pipe]
             writer: asyncio.WriteTransport = write_pipe
         else:
-            writer = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))  # uvloop's is no subclass
+            subprocess = cast(asyncio.SubprocessTransport, self.transport)
+            writer = cast(asyncio.WriteTransport, subprocess.get_pipe_transport(0))  # uvloop's is no subclass
         pipe_writer.attach(writer)
         self.rpc = rpc
         self._watch = loop.create_task(self._run())
@@ -212,6 +233,65 @@ class _RunnerProtocol(asyncio.SubprocessProtocol):
     def process_exited(self) -> None:
         if not self._exited.done():
             self._exited.set_result(None)
+
+
+class _AdoptedProcess:
+    """A runner spawned early (prespawn.py), in the shape of the SubprocessTransport used otherwise: its fd 1
+    and 2 feed the log lines, and its exit is noticed through a pidfd (no child watcher knows the process)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pre: PreSpawned, exited: asyncio.Future[None]) -> None:
+        self._loop, self._popen, self._exited = loop, pre.popen, exited
+        self._pipes: list[asyncio.BaseTransport] = []
+        self._pidfd = os.pidfd_open(pre.popen.pid)
+        loop.add_reader(self._pidfd, self._reap)  # readable once the process has exited
+
+    @classmethod
+    async def connect(cls, loop: asyncio.AbstractEventLoop, pre: PreSpawned, exited: asyncio.Future[None],
+                      lines: OutputLines) -> _AdoptedProcess:
+        process = cls(loop, pre, exited)
+        for fd, pipe in ((1, pre.stdout), (2, pre.stderr)):
+            transport, _ = await loop.connect_read_pipe(lambda fd=fd: _OutputInput(lines, fd), pipe)  # type: ignore[misc]
+            process._pipes.append(transport)
+        return process
+
+    def _reap(self) -> None:
+        if self._popen.poll() is None:
+            return
+        self._unwatch()
+        if not self._exited.done():
+            self._exited.set_result(None)
+
+    def _unwatch(self) -> None:
+        if self._pidfd >= 0:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def get_pid(self) -> int:
+        return self._popen.pid
+
+    def get_returncode(self) -> int | None:
+        return self._popen.returncode
+
+    def close(self) -> None:
+        for pipe in self._pipes:
+            pipe.close()
+        if self._popen.poll() is None:  # as SubprocessTransport.close: a process still running is killed
+            self._popen.kill()
+        self._unwatch()
+
+
+class _OutputInput(asyncio.Protocol):
+    """An adopted runner's fd 1 or 2, fed into its log lines."""
+
+    def __init__(self, lines: OutputLines, fd: int) -> None:
+        self._lines, self._fd = lines, fd
+
+    def data_received(self, data: bytes) -> None:
+        self._lines.feed(self._fd, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lines.end(self._fd)
 
 
 class _RpcInput(asyncio.Protocol):

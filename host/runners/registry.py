@@ -4,19 +4,18 @@ host change."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .probe_cache import probe_output
+from .probe_cache import NotCached, probe_output
 
 
 def _runners_dir() -> Path:
@@ -44,38 +43,32 @@ class RunnerSpec:
     transport: str = "fds"
     # a built-in runner's interpreter is found by running it (version checks): until then, `probe` gives
     # (command, why unavailable) and the spec is not usable; RunnerRegistry.get/resolve run it once
-    probe: Callable[[], tuple[list[str], str | None]] | None = field(default=None, repr=False, compare=False)
+    probe: Callable[[bool], tuple[list[str], str | None]] | None = field(default=None, repr=False, compare=False)
 
 
 TRANSPORTS = ("fds", "stdio")
 
 
-def _node_probe(node: str) -> tuple[int, bool] | None:
+def _node_probe(node: str, cached_only: bool) -> tuple[int, bool] | None:
     """`node`'s major version and whether it has `module.register` (Node >= 18.19 / 20.6), in one run."""
     try:
-        out = probe_output(node, ["-p", "process.versions.node + ' ' + typeof require('module').register"])
+        out = probe_output(node, ["-p", "process.versions.node + ' ' + typeof require('module').register"],
+                           cached_only=cached_only)
     except (OSError, subprocess.SubprocessError):
         return None
     m = re.match(r"(\d+)\.\S* (\w+)", out.strip())
     return (int(m.group(1)), m.group(2) == "function") if m else None
 
 
-def _node_command() -> tuple[str | None, str | None, list[str]]:
+def _node_command(cached_only: bool) -> tuple[str | None, str | None, list[str]]:
     """`node` >= 18 from PATH, else the binary the nodejs-bin package ships; with the flags it needs.
 
     The Node runner's ES module hooks (TypeScript, loose relative imports) install themselves through
     `module.register`; a Node without it (nodejs-bin ships 18.4) gets them on its command line instead, with
     --no-warnings against the "experimental loader" notice it prints at start (the runner prints every other
     warning itself, runners/node/lib/esm.js)."""
-    candidates = [found] if (found := shutil.which("node")) else []
-    try:
-        import nodejs  # type: ignore[import-untyped]
-
-        candidates.append(str(Path(nodejs.__file__).parent / "bin" / "node"))
-    except ImportError:
-        pass
-    for node in candidates:
-        probe = _node_probe(node)
+    for node in _node_candidates():
+        probe = _node_probe(node, cached_only)
         if probe is None or probe[0] < 18:
             continue
         hooks = (RUNNERS_DIR / "node" / "lib" / "esm_hooks.mjs").as_uri()
@@ -83,12 +76,23 @@ def _node_command() -> tuple[str | None, str | None, list[str]]:
     return None, "Node.js >= 18 not found on PATH and the nodejs-bin package is not installed", []
 
 
-def _ruby_command() -> tuple[str | None, str | None]:
+def _node_candidates() -> Iterator[str]:
+    """`node` from PATH, then nodejs-bin's: imported only when PATH has none that will do (4 ms at start)."""
+    if found := shutil.which("node"):
+        yield found
+    try:
+        import nodejs  # type: ignore[import-untyped]
+    except ImportError:
+        return
+    yield str(Path(nodejs.__file__).parent / "bin" / "node")
+
+
+def _ruby_command(cached_only: bool) -> tuple[str | None, str | None]:
     found = shutil.which("ruby")
     if not found:
         return None, "Ruby not found on PATH (install ruby >= 3.0 to run .rb steps)"
     try:
-        out = probe_output(found, ["-e", "print RUBY_VERSION"])
+        out = probe_output(found, ["-e", "print RUBY_VERSION"], cached_only=cached_only)
         if int(out.split(".")[0]) < 3:
             return None, f"Ruby {out} found, Steppe needs >= 3.0"
     except (OSError, subprocess.SubprocessError, ValueError):
@@ -96,8 +100,8 @@ def _ruby_command() -> tuple[str | None, str | None]:
     return found, None
 
 
-def _node_spec() -> tuple[list[str], str | None]:
-    node, why, node_flags = _node_command()
+def _node_spec(cached_only: bool = False) -> tuple[list[str], str | None]:
+    node, why, node_flags = _node_command(cached_only)
     # a small young generation: V8 otherwise keeps growing RSS after bursts (16 MB semi-spaces) that
     # it never returns; 4 MB held RSS flat across repeated event bursts (bench S8) at no throughput cost
     return [node or "node", "--max-semi-space-size=4", *node_flags, str(RUNNERS_DIR / "node" / "runner.js")], why
@@ -119,9 +123,10 @@ def _python_env() -> dict[str, str]:
             "STEPPE_USER_GLIBC_TUNABLES": user}
 
 
-def _ruby_spec() -> tuple[list[str], str | None]:
-    ruby, why = _ruby_command()
-    return [ruby or "ruby", str(RUNNERS_DIR / "ruby" / "runner.rb")], why
+def _ruby_spec(cached_only: bool = False) -> tuple[list[str], str | None]:
+    ruby, why = _ruby_command(cached_only)
+    # without RubyGems, which the runner loads on a project's first need (lazy_gems.rb): 40 ms of Ruby's 50 ms start
+    return [ruby or "ruby", "--disable-gems", str(RUNNERS_DIR / "ruby" / "runner.rb")], why
 
 
 def _apply_probe(spec: RunnerSpec, found: tuple[list[str], str | None]) -> None:
@@ -194,14 +199,29 @@ class RunnerRegistry:
         self._resolve()
         spec = self._specs[language]
         if spec.probe is not None:
-            _apply_probe(spec, spec.probe())
+            _apply_probe(spec, spec.probe(False))
+        return spec
+
+    def cached(self, language: str) -> RunnerSpec | None:
+        """As get, when no probe has to run (its answer is in the probe cache); None when one would."""
+        self._resolve()
+        spec = self._specs[language]
+        if spec.probe is not None:
+            try:
+                _apply_probe(spec, spec.probe(True))
+            except NotCached:
+                return None
         return spec
 
     async def resolve(self, language: str) -> RunnerSpec:
         """As get, with the runtime probe (a subprocess) in a thread: the event loop, and the other
-        languages' runners, go on meanwhile."""
-        self._resolve()
-        spec = self._specs[language]
-        if spec.probe is not None:
-            _apply_probe(spec, await asyncio.to_thread(spec.probe))
+        languages' runners, go on meanwhile. A binary probed before is answered from the cache, here: a
+        thread would wait for the GIL while the host imports its modules (tens of ms at start)."""
+        import asyncio  # here: prespawn.py uses this module before the host imports asyncio
+
+        spec = self.cached(language)
+        if spec is None:
+            spec = self._specs[language]
+            if spec.probe is not None:
+                _apply_probe(spec, await asyncio.to_thread(spec.probe, False))
         return spec

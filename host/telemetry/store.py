@@ -47,14 +47,8 @@ class TelemetryStore:
         self.path, self.max_age, self.max_bytes = path, max_age, max_bytes
         self.interval, self.batch, self.backlog = interval, batch, backlog
         self._on_problem = on_problem or (lambda status, reason: None)
-        if not path.exists():  # deleted pages go back to the disk; settable only before WAL and the tables
-            with sqlite3.connect(str(path)) as fresh:
-                fresh.execute("PRAGMA auto_vacuum=INCREMENTAL")
-                fresh.executescript(SCHEMA)
-            fresh.close()
-        self._db = open_db(path)
+        self._db = open_db(path, SCHEMA, auto_vacuum=True)  # deleted pages go back to the disk
         self._db.execute("PRAGMA cache_size=-1024")  # KiB: writes append, reads are recent; keep RSS small
-        self._db.executescript(SCHEMA)
         self._lock = threading.Lock()  # one connection, used from the flush thread and the API's reads
         self._logs: list[dict[str, Any]] = []
         self._invocations: list[Row] = []

@@ -9,6 +9,8 @@ if RUBY_VERSION < '3.0'
   exit 1
 end
 
+require_relative 'lib/steppe_runner/lazy_gems'
+SteppeRunner::LazyGems.install(ENV.fetch('STEPPE_PROJECT_ROOT', Dir.pwd))
 require_relative 'lib/steppe_runner/stdio'
 require_relative 'lib/steppe_runner/runner'
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from steppe.runners.registry import RunnerRegistry
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "runners" / "ruby" / "runner.rb"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ruby"
@@ -85,12 +87,19 @@ class FakeHost:
         return [m for m, _ in self.calls]
 
 
-async def start_runner(host: FakeHost | None = None) -> Any:
-    client = RunnerClient(["ruby", str(RUNNER)], cwd=str(FIXTURES), on_call=host or FakeHost())
+def ruby_command() -> list[str]:
+    """The command the host runs (`ruby --disable-gems runner.rb`, see lazy_gems.rb)."""
+    command = list(RunnerRegistry(project_root=FIXTURES).get("ruby").command)
+    assert command[1:] == ["--disable-gems", str(RUNNER)]
+    return command
+
+
+async def start_runner(host: FakeHost | None = None, root: Path = FIXTURES) -> Any:
+    client = RunnerClient(ruby_command(), cwd=str(root), on_call=host or FakeHost())
     await client.start()
     client.host = client.on_call
     client.init = await client.request(
-        "initialize", {"protocolVersion": 1, "projectRoot": str(FIXTURES), "host": "steppe/test"})
+        "initialize", {"protocolVersion": 1, "projectRoot": str(root), "host": "steppe/test"})
     return client
 
 
@@ -117,6 +126,47 @@ async def invoke(client: Any, path: Path, trigger: str, input_: Any = None, **kw
 def api_input(body: Any = None, headers: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
     return {"body": body, "headers": headers or {}, "pathParams": extra.get("pathParams", {}),
             "queryParams": extra.get("queryParams", {}), "rawBody": ""}
+
+
+GEM_STEP = """
+require 'minitest'  # a bundled gem: not in the standard library, found once RubyGems is loaded
+
+def config
+  { type: 'api', name: 'Gems', path: '/gems', method: 'GET', emits: [], description: $loaded_with }
+end
+
+def handler(req, context)
+  { status: 200, body: { minitest: Minitest::VERSION, newer: Gem::Version.new('2.0') > Gem::Version.new('1.10') } }
+end
+"""
+
+
+@pytest.mark.parametrize("gemfile", [False, True])
+async def test_a_step_gets_its_gems_though_the_runner_starts_without_rubygems(tmp_path: Path, gemfile: bool) -> None:
+    """Without a Gemfile, RubyGems loads on the first require the standard library cannot satisfy (and
+    on `Gem`); with one, at start. Either way a step's gems and Gem::Version work as under plain `ruby`."""
+    (tmp_path / "steps").mkdir()
+    step = tmp_path / "steps" / "gems_step.rb"
+    step.write_text("$loaded_with = defined?(::Gem) ? 'gems at start' : 'gems on demand'\n" + GEM_STEP)
+    if gemfile:
+        (tmp_path / "Gemfile").write_text("source 'https://rubygems.org'\n")
+    client = await start_runner(root=tmp_path)
+    try:
+        loaded = await load(client, step)
+        assert loaded["config"]["description"] == ("gems at start" if gemfile else "gems on demand")
+        answer = await invoke(client, step, "api", api_input())
+        assert answer["status"] == 200 and answer["body"]["newer"] is True
+        assert answer["body"]["minitest"].count(".") == 2
+        with pytest.raises(RunnerError) as missing:  # a gem that is not installed is still a load error
+            await load(client, _write(tmp_path / "steps" / "missing_step.rb", "require 'no_such_gem_xyz'\n"))
+        assert "no_such_gem_xyz" in str(missing.value)
+    finally:
+        await client.close()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
 
 
 async def test_handshake_and_version_check(runner: Any) -> None:
