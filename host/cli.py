@@ -65,7 +65,7 @@ def _spawn_runners_early(argv: list[str]) -> Settings | None:
         if rest:
             return None
         settings = _settings(known, argv[0])
-    except (argparse.ArgumentError, ValueError, OSError):
+    except Exception:  # noqa: BLE001 - the full parse and the usual start report it
         return None
     from .prespawn import spawn_early
 

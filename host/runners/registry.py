@@ -125,8 +125,10 @@ def _python_env() -> dict[str, str]:
 
 def _ruby_spec(cached_only: bool = False) -> tuple[list[str], str | None]:
     ruby, why = _ruby_command(cached_only)
-    # without RubyGems, which the runner loads on a project's first need (lazy_gems.rb): 40 ms of Ruby's 50 ms start
-    return [ruby or "ruby", "--disable-gems", str(RUNNERS_DIR / "ruby" / "runner.rb")], why
+    # without RubyGems, which the runner loads on a project's first need (lazy_gems.rb): 40 ms of Ruby's 50 ms
+    # start; unless RUBYOPT is set (e.g. -rbundler/setup from `bundle exec`), which may need it at once
+    gems = [] if os.environ.get("RUBYOPT") else ["--disable-gems"]
+    return [ruby or "ruby", *gems, str(RUNNERS_DIR / "ruby" / "runner.rb")], why
 
 
 def _apply_probe(spec: RunnerSpec, found: tuple[list[str], str | None]) -> None:

@@ -129,3 +129,13 @@ def test_collections_resume_once_started() -> None:
         gc.enable()
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_ruby_runs_without_rubygems_unless_rubyopt_may_need_them(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Ruby runner starts with --disable-gems (it loads RubyGems itself when a project needs them), but
+    not under a RUBYOPT (e.g. `-rbundler/setup` from `bundle exec`), which Ruby applies before the runner."""
+    monkeypatch.delenv("RUBYOPT", raising=False)
+    assert RunnerRegistry(project_root=tmp_path).get("ruby").command[1] == "--disable-gems"
+    monkeypatch.setenv("RUBYOPT", "-rset")
+    assert "--disable-gems" not in RunnerRegistry(project_root=tmp_path).get("ruby").command
