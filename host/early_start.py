@@ -87,6 +87,5 @@ class EarlyStart:
     async def abandon(self) -> None:
         """The Host could not be built: let the loading end (no runner is left half-spawned), then stop them."""
         await asyncio.gather(self.loading, return_exceptions=True)
-        await self.project.stop(5.0)
-        discard()
+        await self.project.stop(5.0)  # the early spawns nothing adopted went when the loading ended
         self.logs.drop_held()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from .discovery import discover
+from .runners.limits import check_line_limits
 from .runners.registry import RunnerRegistry, RunnerSpec
 from .settings import Settings
 
@@ -98,6 +99,7 @@ def spawn_early(settings: Settings) -> None:
     if not hasattr(os, "pidfd_open"):  # the adopting host notices the process's exit through a pidfd
         return
     try:
+        check_line_limits(settings)  # a host that will refuse to start spawns nothing
         export_redact_keys(settings)
         registry = RunnerRegistry(python=settings.python_executable(), extra=settings.runners,
                                   project_root=settings.root)

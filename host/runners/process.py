@@ -78,7 +78,6 @@ class RunnerProcess:
         rpc = RpcConnection(pipe_writer, on_request=self._on_request, on_notification=self._notification,
                             on_garbage=self._garbage, limit=self._max_line, max_line=self._max_line)
         lines = OutputLines(self._output_line, max_line=64 * 1024)
-        child_ends: tuple[int, ...] = ()
         pre = adopt(self.spec.language, list(self.spec.command), env) if fds else None
         if pre is not None:  # spawned before the host imported its modules (prespawn.py)
             from_runner_r, to_runner_w = pre.from_runner, pre.to_runner
@@ -87,27 +86,28 @@ class RunnerProcess:
             except BaseException:
                 pre.kill()
                 raise
-        elif fds:
-            to_runner_r, to_runner_w = os.pipe()
-            from_runner_r, from_runner_w = os.pipe()
-            child_ends = (to_runner_r, from_runner_w)
-            env["STEPPE_RPC_FDS"] = f"{to_runner_r},{from_runner_w}"
-        protocol = _RunnerProtocol(self._exited, rpc, lines, rpc_on_stdout=not fds)
-        try:
-            if pre is None:
+        else:
+            child_ends: tuple[int, ...] = ()
+            if fds:
+                to_runner_r, to_runner_w = os.pipe()
+                from_runner_r, from_runner_w = os.pipe()
+                child_ends = (to_runner_r, from_runner_w)
+                env["STEPPE_RPC_FDS"] = f"{to_runner_r},{from_runner_w}"
+            protocol = _RunnerProtocol(self._exited, rpc, lines, rpc_on_stdout=not fds)
+            try:
                 self.transport, _ = await loop.subprocess_exec(
                     lambda: protocol, *self.spec.command, cwd=self.project_root, env=env,
                     stdin=asyncio.subprocess.DEVNULL if fds else asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, pass_fds=child_ends,
                     start_new_session=True)  # own session and group: see the module docstring
-        except BaseException:
-            if fds:
-                os.close(from_runner_r)
-                os.close(to_runner_w)
-            raise
-        finally:
-            for fd in child_ends:
-                os.close(fd)
+            except BaseException:
+                if fds:
+                    os.close(from_runner_r)
+                    os.close(to_runner_w)
+                raise
+            finally:
+                for fd in child_ends:
+                    os.close(fd)
         assert self.transport is not None
         self.os_pid = self.transport.get_pid()
         if fds:

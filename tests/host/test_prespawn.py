@@ -109,6 +109,12 @@ def test_runners_nobody_adopts_are_killed(project: Path) -> None:
     assert early.poll() is not None and prespawn._spawned == {}
 
 
+def test_a_host_that_will_refuse_its_limits_spawns_no_runner(project: Path) -> None:
+    (project / "steppe.toml").write_text("max_line = 4096\n")  # smaller than a request may grow: start refuses
+    prespawn.spawn_early(load_settings(project))
+    assert prespawn._spawned == {}
+
+
 def test_only_start_and_dev_with_arguments_it_understands_spawn_early(project: Path) -> None:
     for argv in (["list", "--root", str(project)], ["start", "--root", str(project), "--port", "x"],
                  ["start", "--root", str(project), "--bogus"], ["dev", "--root", str(project), "--help"]):
