@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import gc
 import json
 import os
@@ -45,6 +46,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # start-up allocates much and frees little: no collections until serve's settle_garbage_collector (about
     # a tenth of the import time)
     gc.disable()
+    if hasattr(faulthandler, "register"):  # SIGUSR1: every thread's stack to stderr, for a host that hangs
+        import signal
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     from .serve import serve
 
     settings = getattr(args, "early_settings", None) or _settings(args, args.command)

@@ -91,6 +91,8 @@ class RunningHost:
             except httpx.HTTPError as e:
                 last = f"{type(e).__name__}: {e}"
             time.sleep(0.05)
+        self.proc.send_signal(signal.SIGUSR1)  # the host prints its threads' stacks: where it is stuck
+        time.sleep(0.5)
         raise AssertionError(f"host at {self.url} not ready after {timeout}s (last probe: {last}):\n{self.logs()}")
 
     async def ready(self, timeout: float = 30) -> None:

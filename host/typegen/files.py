@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,12 +18,15 @@ TS_FILE, PY_FILE = "types.d.ts", "steppe_types.py"
 
 def write_types(out: Path, types: ProjectTypes) -> bool:
     """Writes both files into `out`; only files whose text changed are written (a watcher of `out` is
-    not woken for nothing). Returns whether anything changed."""
+    not woken for nothing). Each is replaced whole (an editor reading it mid-write sees the old text or
+    the new, never a truncated one). Returns whether anything changed."""
     changed = False
     for name, text in ((TS_FILE, typescript_declarations(types)), (PY_FILE, python_stubs(types))):
         path = out / name
         if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+            partial = path.with_name(f".{name}.{os.getpid()}.tmp")
+            partial.write_text(text)
+            os.replace(partial, path)
             changed = True
     return changed
 

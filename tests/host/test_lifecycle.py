@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
+import httpx
 import psutil
 
 from conftest import write_project
@@ -46,3 +47,12 @@ def test_killed_host_leaves_no_runner_behind(tmp_path, start_host):
     host.proc.kill()
     host.proc.wait(10)
     assert _gone(pids)  # each runner sees EOF on stdin and exits
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_host_serves_on(tmp_path, start_host):
+    host = start_host(write_project(tmp_path, PROJECT))
+    host.proc.send_signal(signal.SIGUSR1)
+    text = host.wait_log("Current thread")  # faulthandler's dump: the main thread, in the event loop
+    assert "asyncio" in text.split("Current thread", 1)[1]
+    assert httpx.get(f"{host.url}/a").text == "a"
+    assert host.proc.poll() is None
