@@ -42,6 +42,8 @@ CREATE INDEX IF NOT EXISTS state_expiry ON state (expires_at) WHERE expires_at I
 """
 
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_UPSERT = ("INSERT INTO state (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (grp, key) "
+           "DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at")
 
 
 class SqliteStateStore(StateStore):
@@ -50,6 +52,9 @@ class SqliteStateStore(StateStore):
         self._db = open_db(self.path, _SCHEMA)
         self.file = DbFile(self._db, self.path, "state")  # storage faults become StorageError
         self._next_sweep = 0.0  # sweep on first use: entries may have expired while we were down
+        # whether a row may carry an expiry: found out by each sweep, and set by a write with a ttl; while it is
+        # False a set is one upsert, with no expired row to drop first
+        self._expiring = True
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         with self.file.guard():
@@ -60,6 +65,8 @@ class SqliteStateStore(StateStore):
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
             self._db.execute("DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+            self._expiring = self._db.execute(  # the partial index state_expiry: no scan
+                "SELECT 1 FROM state WHERE expires_at IS NOT NULL LIMIT 1").fetchone() is not None
         return now
 
     def _get_sync(self, group: str, key: str) -> Any | None:
@@ -77,14 +84,15 @@ class SqliteStateStore(StateStore):
     def _set_sync(self, group: str, key: str, blob: bytes, ttl: float | None) -> None:
         now = self._now()
         expires_at = expiry(ttl, now)
+        if not self._expiring and expires_at is None:  # one statement, its own transaction: a third of the cost
+            self._db.execute(_UPSERT, (group, key, blob, None))
+            return
+        self._expiring = True
         with transaction(self._db):
             # an expired key set again counts as new: drop the row so the insert goes last
             self._db.execute(
                 "DELETE FROM state WHERE grp = ? AND key = ? AND expires_at <= ?", (group, key, now))
-            self._db.execute(
-                "INSERT INTO state (grp, key, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (grp, key) "
-                "DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                (group, key, blob, expires_at))
+            self._db.execute(_UPSERT, (group, key, blob, expires_at))
 
     def _update_sync(self, group: str, key: str, ops: list[dict[str, Any]], ttl: float | None) -> Any:
         # nothing awaits in here, so no other task of the loop can write the key between read and write
@@ -93,6 +101,8 @@ class SqliteStateStore(StateStore):
             f"SELECT value, expires_at FROM state WHERE grp = ? AND key = ? AND {_LIVE}", (group, key, now)).fetchone()
         value = apply_ops(decode_value(row[0]) if row else None, ops)
         blob = encode_value(value)
+        if ttl is not None:
+            self._expiring = True
         with transaction(self._db):
             if row is None:
                 self._db.execute("DELETE FROM state WHERE grp = ? AND key = ?", (group, key))  # expired: goes last

@@ -197,3 +197,19 @@ async def test_factory(tmp_path: Path) -> None:
     await sqlite.close()
     with pytest.raises(ValueError):
         open_state_store("redis", tmp_path)  # type: ignore[arg-type]
+
+
+async def test_sqlite_key_expiring_after_a_reopen_goes_last_when_set_again(tmp_path: Path) -> None:
+    """A set with no ttl is one upsert while no row carries an expiry; a row from an earlier run that does
+    (and expires after the start's sweep) must still be dropped first, so the key set again goes last."""
+    path = tmp_path / "state.db"
+    first = SqliteStateStore(path)
+    await first.set("g", "brief", "b", ttl=0.4)
+    await first.set("g", "kept", "k")
+    await first.close()
+    second = SqliteStateStore(path)
+    assert await second.get_group("g") == ["b", "k"]  # the first call's sweep finds nothing expired yet
+    await asyncio.sleep(0.5)
+    await second.set("g", "brief", "again")
+    assert await second.get_group("g") == ["k", "again"]
+    await second.close()
