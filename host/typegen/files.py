@@ -25,8 +25,12 @@ def write_types(out: Path, types: ProjectTypes) -> bool:
         path = out / name
         if not path.exists() or path.read_text() != text:
             partial = path.with_name(f".{name}.{os.getpid()}.tmp")
-            partial.write_text(text)
-            os.replace(partial, path)
+            try:
+                partial.write_text(text)
+                os.replace(partial, path)
+            except OSError:
+                partial.unlink(missing_ok=True)  # e.g. a full disk: leave no half-written copy behind
+                raise
             changed = True
     return changed
 

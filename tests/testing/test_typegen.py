@@ -103,3 +103,16 @@ def test_dev_regenerates_the_types_after_a_change(tmp_path: Path) -> None:
         assert '"second": str' in (tmp_path / "steppe_types.py").read_text()
     finally:
         host.stop()
+
+
+def test_types_on_a_full_disk_fail_loudly_and_leave_no_partial_copy() -> None:
+    from tmpfs import fill, small_tmpfs
+
+    from steppe.typegen.files import write_types
+    from steppe.typegen.model import ProjectTypes
+
+    with small_tmpfs("1m") as disk:
+        filler = fill(disk)
+        with pytest.raises(OSError):
+            write_types(disk, ProjectTypes(steps=[], topics={}, streams={}))
+        assert sorted(p.name for p in disk.iterdir()) == [filler.name]
