@@ -11,6 +11,7 @@ from typing import Any
 
 from .logs import LogBook
 from .steps import Step
+from .tasks import raise_if_cancelling
 
 Spawn = Callable[[str, Callable[[], Coroutine[Any, Any, None]]], "asyncio.Task[None]"]
 
@@ -54,6 +55,7 @@ class CronScheduler:
         expr = str(step.config["cron"])
         schedule = croniter(expr, datetime.now().astimezone(), second_at_beginning=len(expr.split()) == 6)
         while True:
+            raise_if_cancelling()
             due = schedule.get_next(float)
             await asyncio.sleep(max(0.0, due - time.time()))
             running = self._running.get(step.name)

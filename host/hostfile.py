@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .logs import LogBook
 
 NAME = "host.json"
 
@@ -17,16 +20,22 @@ def host_file(settings: Settings) -> Path:
     return settings.data_path / NAME
 
 
-def write_host_file(settings: Settings) -> None:
+def write_host_file(settings: Settings, logs: LogBook) -> None:
+    """Where this host is, for the CLI; a file that cannot be written is a warning (the CLI then needs
+    --port), not a reason to stop serving."""
     address = "127.0.0.1" if settings.bind_address in ("0.0.0.0", "::", "") else settings.bind_address
     if ":" in address:
         address = f"[{address}]"
     info = {"url": f"http://{address}:{settings.port}", "pid": os.getpid(), "mode": settings.mode,
             "root": str(settings.root)}
     path = host_file(settings)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info) + "\n")
-    tmp.replace(path)
+    tmp = path.with_name(f"{NAME}.{os.getpid()}.tmp")  # its own: hosts started together on one folder (tests)
+    try:
+        tmp.write_text(json.dumps(info) + "\n")
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        logs.write("warn", f"could not write {path} ({e}); CLI commands need --port to find this host")
 
 
 def remove_host_file(settings: Settings) -> None:

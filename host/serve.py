@@ -22,6 +22,8 @@ from .web.guard import AdminPolicy
 
 if TYPE_CHECKING:
     from .app import Host
+    from .http_server import SignalledServer
+    from .web.front import FrontDoor
 
 MIN_TOKEN_LENGTH = 16  # shorter admin tokens get a warning at start-up
 # imported in Host.start's thread while the runners start: the HTTP server, and what uvicorn.Config.load()
@@ -64,6 +66,24 @@ async def serve(settings: Settings) -> int:
         host.logs.write("error", f"cannot start: {e}")
         await host.stop()
         return 2
+    try:
+        server = _server(settings, host, app)
+        write_host_file(settings, host.logs)  # `steppe dlq`, `emit`, `list` find this host without --port
+        parent_watch = watch_parent_from_env()  # started by a test helper: stop when it is gone
+        try:
+            await server.serve()
+        finally:
+            if parent_watch is not None:
+                parent_watch.cancel()
+            remove_host_file(settings)
+    finally:  # also when serving could not begin: the runners and the stores are stopped in order
+        host.logs.write("info", "shutting down")
+        await host.stop()
+    return 0 if server.started else 1
+
+
+def _server(settings: Settings, host: Host, app: FrontDoor) -> SignalledServer:
+    """uvicorn's server for the host's front door, its start-up lines logged."""
     settle_garbage_collector()
     import uvicorn  # these three: imported by start (warm), beside the runners starting
 
@@ -87,14 +107,4 @@ async def serve(settings: Settings) -> int:
     if settings.admin_token and len(settings.admin_token) < MIN_TOKEN_LENGTH:
         host.logs.write("warn", f"the admin token is shorter than {MIN_TOKEN_LENGTH} characters: use a long random "
                         "one (e.g. `openssl rand -hex 32`)")
-    write_host_file(settings)  # `steppe dlq`, `emit`, `list` find this host without --port
-    parent_watch = watch_parent_from_env()  # started by a test helper: stop when it is gone
-    try:
-        await server.serve()
-    finally:
-        if parent_watch is not None:
-            parent_watch.cancel()
-        remove_host_file(settings)
-        host.logs.write("info", "shutting down")
-        await host.stop()
-    return 0 if server.started else 1
+    return server

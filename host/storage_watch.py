@@ -12,6 +12,7 @@ from collections.abc import Callable
 from .db import DbFile, StorageError
 from .health import Health
 from .queue import Queue
+from .tasks import raise_if_cancelling
 
 log = logging.getLogger("steppe.storage")
 
@@ -68,5 +69,6 @@ class StorageWatch:
 
     async def run(self) -> None:
         while True:
+            raise_if_cancelling()
             await self.check_once()
             await asyncio.sleep(self.interval)

@@ -44,6 +44,7 @@ from redis.exceptions import RedisError
 
 from ..event import Event
 from ..redis_conn import RedisConn, part
+from ..tasks import raise_if_cancelling
 from .base import DeadLetter, Delivery, Queue, Subscription
 from .redis_lua import ACK, ACK_MANY, BURY, COUNTS, PUT, PUT_MANY, REAP, REPLAY, RETRY, TAKE
 
@@ -236,6 +237,7 @@ class RedisQueue(Queue):
 
     async def _listen(self, wake: Callable[[], None], subscribed: asyncio.Future[None]) -> None:
         while True:
+            raise_if_cancelling()
             pubsub = self._r.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._wake_keys[1])
@@ -247,6 +249,7 @@ class RedisQueue(Queue):
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the workers still poll: only the wake-ups from other hosts pause
+                raise_if_cancelling()
                 log.warning("wake-ups from other hosts interrupted (%s); reconnecting", e)
                 await asyncio.sleep(0.5)
             finally:
@@ -261,6 +264,7 @@ class RedisQueue(Queue):
     async def _keep_leases(self) -> None:
         every = max(0.05, self.lease / 3)
         while True:
+            raise_if_cancelling()
             await asyncio.sleep(every)
             try:
                 await self._refresh()
@@ -268,6 +272,7 @@ class RedisQueue(Queue):
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # Redis away for a moment: try again next round, the leases last
+                raise_if_cancelling()
                 log.warning("could not refresh delivery leases in Redis: %s", e)
 
     async def _refresh(self) -> None:

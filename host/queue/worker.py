@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..db import StorageError
+from ..tasks import raise_if_cancelling
 from .base import Delivery, Queue
 
 log = logging.getLogger("steppe.worker")
@@ -95,6 +96,7 @@ class DeliveryWorker:
 
     async def _run(self) -> None:
         while self._taking:
+            raise_if_cancelling()
             self._wake.clear()
             try:
                 await self._release_stranded()

@@ -21,6 +21,7 @@ import orjson
 
 from ..redis_conn import RedisConn, part
 from ..state.base import check_name, decode_value
+from ..tasks import raise_if_cancelling
 from .base import StreamStore, check_address, make_item
 from .hub import StreamHub, next_timestamp
 
@@ -144,6 +145,7 @@ class RedisStreamStore(StreamStore):
 
     async def _listen(self, hub: StreamHub, subscribed: asyncio.Future[None]) -> None:
         while True:
+            raise_if_cancelling()
             pubsub = self._r.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
@@ -157,6 +159,7 @@ class RedisStreamStore(StreamStore):
             except asyncio.CancelledError:
                 raise
             except Exception as e:
+                raise_if_cancelling()
                 log.warning("stream fan-out from Redis interrupted (%s); reconnecting", e)
                 if self.health:
                     self.health.report("streams.redis", "degraded", "stream changes from other hosts are not "

@@ -56,3 +56,67 @@ async def test_a_task_that_returns_is_not_restarted() -> None:
 
     await tasks.supervise("once", once)
     assert calls == 1 and health.status == "ok" and tasks.restarts == {}
+
+
+async def test_a_task_whose_body_turns_the_cancellation_into_an_error_still_ends() -> None:
+    """A library may catch the CancelledError and raise its own error instead: not a failure to restart."""
+    health = Health()
+    tasks = TaskSupervisor(health, backoff=0.01)
+    started = 0
+    released = asyncio.Event()  # lets a body that was not stopped return, so that the test ends either way
+
+    async def body() -> None:
+        nonlocal started
+        started += 1
+        try:
+            await released.wait()
+        except asyncio.CancelledError:
+            raise ConnectionError("connection closed") from None
+
+    task = tasks.supervise("misbehaving", body)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    try:
+        done, _ = await asyncio.wait([task], timeout=2)
+    finally:
+        released.set()
+    assert done and task.cancelled()
+    assert started == 1 and tasks.restarts == {} and health.status == "ok"
+
+
+async def test_the_storage_watch_on_redis_ends_whenever_it_is_cancelled() -> None:
+    """Seen: redis-py 8.1 loses a cancellation that lands as a reply arrives (the reply is returned, or
+    raised as an error). The storage watch then went on, and a host stopping after that never exited (in
+    CI: a host that failed before it listened hung with its port closed). Cancelled at many points of its
+    rounds against a real Redis, it ends every time."""
+    from redis_support import redis_conn
+
+    from steppe.queue.redis import RedisQueue
+    from steppe.storage_watch import StorageWatch
+
+    class Stop(BaseException):
+        """Ends a watch that went on running despite its cancellation, so that the test ends either way."""
+
+    stopping = False
+
+    def steps() -> list[str]:
+        if stopping:
+            raise Stop
+        return [f"step{i}" for i in range(20)]  # rounds of 40 commands: cancels land inside them
+
+    async with redis_conn() as conn:
+        queue = RedisQueue(conn, upkeep=False)
+        hung = 0
+        for i in range(60):
+            watch = StorageWatch(Health(), queue, [], steps, interval=0.0)
+            task = asyncio.get_running_loop().create_task(watch.run())
+            await asyncio.sleep(0.0003 * (i % 11))
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=2)
+            if not done:
+                hung += 1
+                stopping = True
+                await asyncio.wait([task], timeout=2)
+                stopping = False
+        await queue.close()
+    assert hung == 0, f"{hung} of 60 cancelled storage watches went on running"

@@ -135,3 +135,47 @@ def test_events_list_and_replay_unrouted(running: RunningHost) -> None:
     assert json.loads(again.stdout) == {"replayed": 1, "deliveries": 1}
     wait_until(lambda: httpx.get(f"{running.url}/__steppe/state/heard/n").status_code == 200, 10, "delivery")
     assert httpx.get(f"{running.url}/__steppe/state/heard/n").json()["value"] == 7
+
+
+def _write_host_files(data_dir: str, rounds: int) -> None:  # in a process of its own (its own pid)
+    import io
+
+    from steppe.hostfile import write_host_file
+    from steppe.logs import LogBook
+    from steppe.settings import load_settings
+
+    out = io.StringIO()
+    settings = load_settings(Path(data_dir), mode="start", port=free_port())
+    for _ in range(rounds):
+        write_host_file(settings, LogBook(out=out))
+    assert out.getvalue() == "", out.getvalue()
+
+
+def test_hosts_started_together_on_one_folder_each_write_the_host_file(tmp_path: Path) -> None:
+    """Seen in CI: three hosts started at once on one project folder (a test of many hosts) shared one
+    temporary file for host.json; one host's rename took the file another was about to rename, and
+    that host failed after saying it listened."""
+    import multiprocessing
+
+    (tmp_path / ".steppe").mkdir()
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write_host_files, args=(str(tmp_path), 300)) for _ in range(3)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(60)
+    assert [w.exitcode for w in writers] == [0, 0, 0]
+    assert json.loads((tmp_path / ".steppe" / "host.json").read_text())["mode"] == "start"
+    assert sorted(p.name for p in (tmp_path / ".steppe").iterdir()) == ["host.json"]
+
+
+def test_a_host_file_that_cannot_be_written_is_a_warning_and_the_host_serves(tmp_path: Path) -> None:
+    root = write_project(tmp_path, {"steps/noted.step.js": STEP})
+    (root / ".steppe" / "host.json" / "in-the-way").mkdir(parents=True)
+    host = RunningHost(root, [], None).wait_ready()
+    try:
+        assert "could not write" in host.wait_log("CLI commands need --port to find this host")
+        assert httpx.get(f"{host.url}/__steppe/health", timeout=10).status_code == 200
+    finally:
+        host.stop()
+    assert host.proc.returncode == 0
