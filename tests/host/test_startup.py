@@ -109,6 +109,35 @@ def test_runners_started_early_are_stopped_when_the_host_cannot_be_built(tmp_pat
     assert gone
 
 
+def test_a_port_in_use_exits_3_with_uvicorns_reason_and_stops_the_runners(tmp_path: Path) -> None:
+    """The HTTP server cannot start after the host has: the command exits 3 (uvicorn's start-up failure),
+    the log says why, and the runner that had loaded the step is stopped in order, not left behind."""
+    import socket
+
+    import psutil
+
+    pid_file = tmp_path / "runner.pid"
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "hello_step.py").write_text(
+        f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "config = {'type': 'api', 'name': 'Hello', 'path': '/hello', 'method': 'GET', 'emits': []}\n"
+        "async def handler(req, ctx):\n    return {'status': 200, 'body': {}}\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "steppe.cli", "dev", "--root", str(tmp_path), "--port", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "address already in use" in out.stdout + out.stderr and "shutting down" in out.stdout + out.stderr
+    pid = int(pid_file.read_text())
+    try:
+        gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        gone = True
+    assert gone
+
+
 def test_create_points_at_the_packaged_js_helpers() -> None:
     assert JS_TESTING == NPM_PACKAGE and (JS_TESTING / "package.json").is_file()
 
