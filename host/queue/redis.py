@@ -244,6 +244,7 @@ class RedisQueue(Queue):
                 if not subscribed.done():
                     subscribed.set_result(None)
                 async for message in pubsub.listen():
+                    raise_if_cancelling()  # else the next read waits for a message that may never come
                     if message.get("type") == "message":
                         wake()
             except asyncio.CancelledError:

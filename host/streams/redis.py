@@ -154,6 +154,7 @@ class RedisStreamStore(StreamStore):
                 if self.health:
                     self.health.report("streams.redis", "ok", "")
                 async for message in pubsub.listen():
+                    raise_if_cancelling()  # else the next read waits for a message that may never come
                     if message.get("type") == "message":
                         self._deliver(hub, message["data"])
             except asyncio.CancelledError:
