@@ -99,11 +99,15 @@ def _server(settings: Settings, host: Host, app: FrontDoor) -> SignalledServer:
                             ws_per_message_deflate=settings.ws_compression)
     server = SignalledServer(config)
     server.on_exit = [host.telemetry.feed.close] if host.telemetry else []  # end the Workbench's live feeds
+
+    def listening() -> None:  # once the socket is bound: a port in use says so instead (uvicorn's error)
+        host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} "
+                        "mode); " + AdminPolicy.of(settings).describe())
+
+    server.on_listening = [listening]
     if settings.mode == "dev" and settings.workbench:  # the Workbench is about to be opened: its app is built
-        server.on_listening = [app.build_soon]  # in the background (`start` builds it on the first admin request)
+        server.on_listening.append(app.build_soon)  # in the background (`start` builds it on the first admin request)
     logging.getLogger("uvicorn.error").addFilter(DropHandshakeNoise())
-    host.logs.write("info", f"listening on http://{settings.bind_address}:{settings.port} ({settings.mode} mode); "
-                    + AdminPolicy.of(settings).describe())
     if settings.admin_token and len(settings.admin_token) < MIN_TOKEN_LENGTH:
         host.logs.write("warn", f"the admin token is shorter than {MIN_TOKEN_LENGTH} characters: use a long random "
                         "one (e.g. `openssl rand -hex 32`)")
