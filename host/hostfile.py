@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .filewrite import write_whole
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -29,12 +30,9 @@ def write_host_file(settings: Settings, logs: LogBook) -> None:
     info = {"url": f"http://{address}:{settings.port}", "pid": os.getpid(), "mode": settings.mode,
             "root": str(settings.root)}
     path = host_file(settings)
-    tmp = path.with_name(f"{NAME}.{os.getpid()}.tmp")  # its own: hosts started together on one folder (tests)
     try:
-        tmp.write_text(json.dumps(info) + "\n")
-        tmp.replace(path)
+        write_whole(path, json.dumps(info) + "\n")  # hosts started together on one folder each write their own
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         logs.write("warn", f"could not write {path} ({e}); CLI commands need --port to find this host")
 
 

@@ -10,6 +10,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from ..filewrite import write_whole
+
 VERSION = 1  # bump when a probe's meaning changes: older entries are then ignored
 
 
@@ -39,9 +41,7 @@ def _write(entries: dict[str, str]) -> None:
     path = cache_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entries))
-        os.replace(tmp, path)  # whole or not at all: hosts starting at once never read half a file
+        write_whole(path, json.dumps(entries))  # hosts starting at once never read half a file
     except OSError:
         pass
 

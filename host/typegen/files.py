@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..filewrite import write_whole
 from .model import ProjectTypes, project_types
 from .py import python_stubs
 from .ts import typescript_declarations
@@ -24,13 +24,7 @@ def write_types(out: Path, types: ProjectTypes) -> bool:
     for name, text in ((TS_FILE, typescript_declarations(types)), (PY_FILE, python_stubs(types))):
         path = out / name
         if not path.exists() or path.read_text() != text:
-            partial = path.with_name(f".{name}.{os.getpid()}.tmp")
-            try:
-                partial.write_text(text)
-                os.replace(partial, path)
-            except OSError:
-                partial.unlink(missing_ok=True)  # e.g. a full disk: leave no half-written copy behind
-                raise
+            write_whole(path, text)
             changed = True
     return changed
 

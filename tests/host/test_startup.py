@@ -85,28 +85,37 @@ def test_an_idle_host_imports_no_optional_heavyweights() -> None:
     assert out.stdout.strip() == ""
 
 
+def _step_writing_its_runners_pid(root: Path) -> Path:
+    """A project of one Python API step whose module writes its runner's pid to the file returned."""
+    pid_file = root / "runner.pid"
+    (root / "steps").mkdir()
+    (root / "steps" / "hello_step.py").write_text(
+        f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "config = {'type': 'api', 'name': 'Hello', 'path': '/hello', 'method': 'GET', 'emits': []}\n"
+        "async def handler(req, ctx):\n    return {'status': 200, 'body': {}}\n")
+    return pid_file
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
 def test_runners_started_early_are_stopped_when_the_host_cannot_be_built(tmp_path: Path) -> None:
     """`steppe start` spawns its runners before it builds the Host (early_start.py): when building the Host
     fails (here `.steppe` is a file, so the data folder cannot be made), the command fails as before and
     the runner it already started does not outlive it."""
-    import psutil
-
-    pid_file = tmp_path / "runner.pid"
-    (tmp_path / "steps").mkdir()
-    (tmp_path / "steps" / "hello_step.py").write_text(
-        f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
-        "config = {'type': 'api', 'name': 'Hello', 'path': '/hello', 'method': 'GET', 'emits': []}\n"
-        "async def handler(req, ctx):\n    return {'status': 200, 'body': {}}\n")
+    pid_file = _step_writing_its_runners_pid(tmp_path)
     (tmp_path / ".steppe").write_text("not a folder")
     out = subprocess.run([sys.executable, "-m", "steppe.cli", "start", "--root", str(tmp_path), "--port", "0"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "error:" in out.stderr
     pid = int(pid_file.read_text())  # the runner had loaded the step before the host gave up
-    try:
-        gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        gone = True
-    assert gone
+    assert _gone(pid)
 
 
 def test_a_port_in_use_exits_3_with_uvicorns_reason_and_stops_the_runners(tmp_path: Path) -> None:
@@ -115,14 +124,7 @@ def test_a_port_in_use_exits_3_with_uvicorns_reason_and_stops_the_runners(tmp_pa
     order, not left behind."""
     import socket
 
-    import psutil
-
-    pid_file = tmp_path / "runner.pid"
-    (tmp_path / "steps").mkdir()
-    (tmp_path / "steps" / "hello_step.py").write_text(
-        f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
-        "config = {'type': 'api', 'name': 'Hello', 'path': '/hello', 'method': 'GET', 'emits': []}\n"
-        "async def handler(req, ctx):\n    return {'status': 200, 'body': {}}\n")
+    pid_file = _step_writing_its_runners_pid(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -133,11 +135,7 @@ def test_a_port_in_use_exits_3_with_uvicorns_reason_and_stops_the_runners(tmp_pa
     said = out.stdout + out.stderr
     assert "address already in use" in said and "shutting down" in said and "listening on" not in said
     pid = int(pid_file.read_text())
-    try:
-        gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        gone = True
-    assert gone
+    assert _gone(pid)
 
 
 def test_create_points_at_the_packaged_js_helpers() -> None:
