@@ -103,6 +103,9 @@ def open_db(path: Path | str, schema: str = "", autocheckpoint: bool = True,
         conn.execute("PRAGMA journal_mode=WAL")
         if not autocheckpoint:
             conn.execute("PRAGMA wal_autocheckpoint=0")
+            # a WAL that grew while its checkpoints fell behind is cut back when it starts over: its size on
+            # disk then tells how far behind they are (Checkpointer.nudge)
+            conn.execute(f"PRAGMA journal_size_limit={Checkpointer.KEEP}")
         if schema:
             conn.executescript(schema)
     except sqlite3.Error as e:
@@ -129,12 +132,18 @@ class Checkpointer:
     """Checkpoints a WAL database from a thread of its own, on its own connection, when nudged, so that the
     commits on the event loop never pay for copying the WAL back and its fsync (about half of a queue
     commit's time otherwise). PASSIVE: it never blocks the writer; durability is the same, a commit is in
-    the WAL either way. The thread starts with the first nudge (a command that only reads starts none)."""
+    the WAL either way. The thread starts with the first nudge (a command that only reads starts none).
+
+    On a slow disk the commits can outrun the checkpoints, and the WAL would grow as long as they do. Past
+    HOLD_AT bytes the writer is told it is `behind`: it then holds back whoever waits for its commits (the
+    producers) until the thread's next checkpoint has let the WAL start over (`when_caught_up`)."""
 
     EVERY = 100  # nudges (commits) between checkpoints: a few hundred WAL pages, as SQLite's own 1000
     # A PASSIVE checkpoint lets the WAL start over only if no commit came while it ran: under a steady
     # stream of commits it would grow without end. Past this many pages (16 MB), a RESTART checkpoint.
     RESTART_AT = 4000
+    HOLD_AT = 24 * 2**20  # bytes of WAL on disk
+    KEEP = 20 * 2**20  # bytes a WAL is cut back to when it starts over (journal_size_limit): above RESTART_AT
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
@@ -142,19 +151,52 @@ class Checkpointer:
         self._closing = False
         self._count = 0
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._behind = False  # set by the writer, cleared by the thread after a checkpoint (under _lock)
+        self._ended = False  # the thread is gone: nobody would call back
+        self._callbacks: list[Callable[[], object]] = []
 
-    def nudge(self) -> None:
-        """After a commit: every EVERY-th one wakes the thread."""
+    def nudge(self) -> bool:
+        """After a commit: every EVERY-th one wakes the thread. True while the WAL is over HOLD_AT: the
+        checkpoints fall behind the commits, and the writer should hold its producers (`when_caught_up`)."""
         self._count += 1
-        if self._count < self.EVERY:
-            return
-        self._count = 0
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"checkpoint {self.path}", daemon=True)
-            self._thread.start()
-        self._due.set()
+        if self._count >= self.EVERY:
+            self._count = 0
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"checkpoint {self.path}", daemon=True)
+                self._thread.start()
+            if not self._behind and _size(self.path + "-wal") > self.HOLD_AT:
+                self._behind = True
+            self._due.set()
+        return self._behind
+
+    def when_caught_up(self, callback: Callable[[], object]) -> None:
+        """Call `callback` (on the checkpointing thread) once the next checkpoint is over, or now if the WAL
+        is not behind or no thread runs."""
+        with self._lock:
+            if self._behind and not self._ended:
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def _caught_up(self, ended: bool = False) -> None:
+        with self._lock:
+            self._behind = False
+            self._ended = self._ended or ended
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as e:  # e.g. the writer's loop closed meanwhile: nobody is waiting any more
+                log.debug(f"checkpoint callback of {self.path} failed: {e}")
 
     def _run(self) -> None:
+        try:
+            self._checkpoints()
+        finally:
+            self._caught_up(ended=True)
+
+    def _checkpoints(self) -> None:
         try:  # mode=rw: never create the file (deleted under the host, it must stay gone: DbFile reports it)
             conn = sqlite3.connect(f"file:{quote(str(self.path))}?mode=rw", uri=True, isolation_level=None)
         except sqlite3.Error as e:
@@ -162,6 +204,7 @@ class Checkpointer:
             return
         try:
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(f"PRAGMA journal_size_limit={self.KEEP}")
             while True:
                 self._due.wait()
                 self._due.clear()
@@ -169,12 +212,13 @@ class Checkpointer:
                     return
                 try:
                     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if frames >= self.RESTART_AT:
+                    if frames >= self.RESTART_AT or self._behind:
                         # the writer never paused long enough for the WAL to start over: make it, briefly
                         # holding the writer back (most frames are copied already)
                         conn.execute("PRAGMA wal_checkpoint(RESTART)")
                 except sqlite3.Error as e:  # the writer's own commits report storage faults; try again later
                     log.debug(f"checkpoint of {self.path} failed: {e}")
+                self._caught_up()
         finally:
             conn.close()
 
@@ -185,6 +229,13 @@ class Checkpointer:
             self._due.set()
             self._thread.join()
             self._thread = None
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _identity(path: str) -> tuple[int, int] | None:

@@ -175,15 +175,14 @@ class SqliteQueue(Queue):
                 if not fut.done():
                     fut.set_exception(e)
             return
-        self._checkpointer.nudge()
+        behind = self._checkpointer.nudge()
         if rows:
             self._hold(range(last - len(events) + 1, last + 1), events, now)
-        for (*_, fut), ok in zip(puts, results, strict=True):
-            if not fut.done():
-                fut.set_result(ok)
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(True)
+        if behind and (puts or waiters):  # the WAL outgrows its checkpoints: producers wait for the next one
+            loop = asyncio.get_running_loop()
+            self._checkpointer.when_caught_up(lambda: loop.call_soon_threadsafe(_resolve, puts, results, waiters))
+        else:
+            _resolve(puts, results, waiters)
 
     def _retry_acks(self) -> None:
         if self._acks and not self._closed:
@@ -404,3 +403,13 @@ class SqliteQueue(Queue):
         self._closed = True
         self._checkpointer.close()
         self._db.close()
+
+
+def _resolve(puts: Sequence[tuple[Any, ...]], results: list[bool], waiters: list[asyncio.Future[bool]]) -> None:
+    """Resume the callers of a committed turn."""
+    for (*_, fut), ok in zip(puts, results, strict=True):
+        if not fut.done():
+            fut.set_result(ok)
+    for fut in waiters:
+        if not fut.done():
+            fut.set_result(True)

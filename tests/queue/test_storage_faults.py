@@ -8,6 +8,7 @@ import asyncio
 import inspect
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -283,5 +284,42 @@ async def test_the_wal_is_checkpointed_off_the_event_loop_and_stays_bounded(queu
     for n in range(4000):
         await queue.put(event(n, pad=1000), ROUTE)
     assert (tmp_path / "queue.db-wal").stat().st_size < 30_000_000
+    with sqlite3.connect(tmp_path / "queue.db") as other:
+        assert other.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 4000
+
+
+class _SlowDisk(sqlite3.Connection):
+    """The checkpointing thread's connection on a slow disk: each checkpoint takes 0.3 s longer."""
+
+    def execute(self, sql: str, *args):  # noqa: ANN002, ANN201
+        if "wal_checkpoint" in sql:
+            time.sleep(0.3)
+        return super().execute(sql, *args)
+
+
+async def test_producers_wait_for_checkpoints_that_fall_behind_and_the_wal_stays_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # seen in CI: on a loaded machine the commits outran the checkpointing thread, and the WAL of the test
+    # above reached 38 MB. Here every checkpoint is slow: without back-pressure the WAL grows by every
+    # commit made while one runs (some 60 MB over these puts)
+    connect = sqlite3.connect
+
+    def checkpointer_on_a_slow_disk(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if kwargs.get("uri"):  # only the checkpointing thread opens its database by URI
+            kwargs["factory"] = _SlowDisk
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr("steppe.db.sqlite3.connect", checkpointer_on_a_slow_disk)
+    queue = SqliteQueue(tmp_path / "queue.db")
+    try:
+        largest = 0
+        for n in range(4000):
+            await queue.put(event(n, pad=1000), ROUTE)
+            if n % 100 == 0:
+                largest = max(largest, (tmp_path / "queue.db-wal").stat().st_size)
+        assert largest < 30_000_000
+        assert (await queue.counts())["ready"] == 4000
+    finally:
+        await queue.close()
     with sqlite3.connect(tmp_path / "queue.db") as other:
         assert other.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 4000
