@@ -30,7 +30,7 @@ import orjson
 from ..db import Checkpointer, DbFile, open_db
 from ..event import Event
 from .base import DeadLetter, Delivery, Queue, Subscription
-from .sqlite_sql import SCHEMA, STORED, TAKE, TAKE_FIFO, decode, insert_rows
+from .sqlite_sql import BURY, DELETE_ONE, SCHEMA, STORED, TAKE, TAKE_FIFO, dead_letters_query, decode, insert_rows
 
 log = logging.getLogger("steppe.queue")
 
@@ -296,12 +296,8 @@ class SqliteQueue(Queue):
         now = time.time()
         with self.file.guard():  # in the turn's transaction, which the take opened
             for did, error in corrupt:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO dead_letters (id, step, grp, event, attempts, error, stack, first_at, "
-                    "failed_at) SELECT id, step, grp, event, attempts, ?, '', created_at, ? FROM deliveries "
-                    "WHERE id = ?",
-                    (error, now, did))
-                self._db.execute("DELETE FROM deliveries WHERE id = ?", (did,))
+                self._db.execute(BURY, (error, "", now, did))
+                self._db.execute(DELETE_ONE, (did,))
         for did, error in corrupt:
             log.error(f"delivery {did} of step {step!r} moved to the dead-letter store: {error}; "
                       "see `steppe dlq list`")
@@ -312,7 +308,7 @@ class SqliteQueue(Queue):
             self._schedule()  # not waited for: see the module's docstring
             return
         # writes fail: waited for, so the caller learns it and keeps the outcome to record it again
-        await self._write("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
+        await self._write(DELETE_ONE, (delivery.id,))
 
     async def retry(self, delivery: Delivery, delay: float, error: str) -> None:
         delivery.last_error = error
@@ -321,12 +317,8 @@ class SqliteQueue(Queue):
                           (time.time() + delay, error, delivery.id))
 
     async def bury(self, delivery: Delivery, error: str, stack: str = "") -> None:
-        self._writes.append((
-            # the dead letter keeps its delivery's id (never reused), so the log and `steppe dlq` name one id
-            "INSERT OR REPLACE INTO dead_letters (id, step, grp, event, attempts, error, stack, first_at, failed_at) "
-            "SELECT id, step, grp, event, attempts, ?, ?, created_at, ? FROM deliveries WHERE id = ?",
-            (error, stack, time.time(), delivery.id)))
-        await self._write("DELETE FROM deliveries WHERE id = ?", (delivery.id,))
+        self._writes.append((BURY, (error, stack, time.time(), delivery.id)))
+        await self._write(DELETE_ONE, (delivery.id,))
 
     async def recover(self) -> int:
         return (await self._commit(("UPDATE deliveries SET leased = 0 WHERE leased = 1", ())))[0]
@@ -360,19 +352,8 @@ class SqliteQueue(Queue):
         return 0.0 if since is None else now - since
 
     async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]:
-        sql = "SELECT id, step, event, attempts, error, stack, first_at, failed_at, grp FROM dead_letters"
-        params: list[Any] = []
-        where = []
-        if step is not None:
-            where.append("step = ?")
-            params.append(step)
-        if ids is not None:
-            where.append(f"id IN ({','.join('?' * len(ids))})")
-            params.extend(ids)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
         with self.file.guard(reading=True):
-            rows = self._db.execute(sql + " ORDER BY id", params).fetchall()
+            rows = self._db.execute(*dead_letters_query(step, ids)).fetchall()
         letters = []
         for r in rows:
             try:

@@ -49,6 +49,25 @@ CHUNKS = (64, 32, 16, 8, 4, 2, 1)
 INSERTS = {n: "INSERT INTO deliveries (step, grp, event, available_at, created_at) VALUES "
            + ",".join(["(?, NULLIF(?, ''), ?, ?, ?)"] * n) for n in CHUNKS}
 STORED = "SELECT id, event FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
+# a delivery to the dead-letter store (error, stack, failed_at, id): it keeps its id (never reused), so the
+# log and `steppe dlq` name one id; DELETE_ONE follows it in the same transaction
+BURY = ("INSERT OR REPLACE INTO dead_letters (id, step, grp, event, attempts, error, stack, first_at, failed_at) "
+        "SELECT id, step, grp, event, attempts, ?, ?, created_at, ? FROM deliveries WHERE id = ?")
+DELETE_ONE = "DELETE FROM deliveries WHERE id = ?"
+
+
+def dead_letters_query(step: str | None, ids: list[int] | None) -> tuple[str, list[Any]]:
+    """The listing of dead letters of one step and/or with these ids (all of them without either)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if step is not None:
+        where.append("step = ?")
+        params.append(step)
+    if ids is not None:
+        where.append(f"id IN ({','.join('?' * len(ids))})")
+        params.extend(ids)
+    sql = "SELECT id, step, event, attempts, error, stack, first_at, failed_at, grp FROM dead_letters"
+    return sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id", params
 
 
 def insert_rows(db: sqlite3.Connection, rows: list[Any]) -> None:
