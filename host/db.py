@@ -143,6 +143,11 @@ class Checkpointer:
     # stream of commits it would grow without end. Past this many pages (16 MB), a RESTART checkpoint.
     RESTART_AT = 4000
     HOLD_AT = 24 * 2**20  # bytes of WAL on disk
+    # A RESTART holds the write lock while it waits for readers of older snapshots, and the writer (on the
+    # event loop) waits behind it: it gives up after this long (seconds; SQLite's busy timeout)...
+    RESTART_WAIT = 0.2
+    RESTART_PAUSE = 1.0  # ...and the next is tried no sooner than this (seconds)
+    WARN_AFTER = 5.0  # seconds of failed RESTARTs before a warning: a reader keeps the WAL from starting over
     KEEP = 20 * 2**20  # bytes a WAL is cut back to when it starts over (journal_size_limit): above RESTART_AT
 
     def __init__(self, path: Path | str) -> None:
@@ -155,6 +160,9 @@ class Checkpointer:
         self._behind = False  # set by the writer, cleared by the thread after a checkpoint (under _lock)
         self._ended = False  # the thread is gone: nobody would call back
         self._callbacks: list[Callable[[], object]] = []
+        self._restart_after = 0.0  # monotonic time before which no RESTART is tried
+        self._failing_since: float | None = None  # first RESTART of a streak that could not finish
+        self._warned = False
 
     def nudge(self) -> bool:
         """After a commit: every EVERY-th one wakes the thread. True while the WAL is over HOLD_AT: the
@@ -203,7 +211,7 @@ class Checkpointer:
             log.warning(f"cannot open {self.path} to checkpoint it: {e}")
             return
         try:
-            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(f"PRAGMA busy_timeout={int(self.RESTART_WAIT * 1000)}")
             conn.execute(f"PRAGMA journal_size_limit={self.KEEP}")
             while True:
                 self._due.wait()
@@ -212,15 +220,31 @@ class Checkpointer:
                     return
                 try:
                     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if frames >= self.RESTART_AT or self._behind:
+                    if (frames >= self.RESTART_AT or self._behind) and time.monotonic() >= self._restart_after:
                         # the writer never paused long enough for the WAL to start over: make it, briefly
                         # holding the writer back (most frames are copied already)
-                        conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                        busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                        self._restarted(not busy, frames)
                 except sqlite3.Error as e:  # the writer's own commits report storage faults; try again later
                     log.debug(f"checkpoint of {self.path} failed: {e}")
                 self._caught_up()
         finally:
             conn.close()
+
+    def _restarted(self, done: bool, frames: int) -> None:
+        now = time.monotonic()
+        if done:
+            if self._warned:
+                log.info(f"the write-ahead log of {self.path} starts over again")
+            self._failing_since, self._warned = None, False
+            return
+        self._restart_after = now + self.RESTART_PAUSE
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._failing_since >= self.WARN_AFTER and not self._warned:
+            self._warned = True
+            log.warning(f"the write-ahead log of {self.path} cannot start over ({frames} pages, growing): is a "
+                        "read transaction held open on it by another process (a sqlite3 shell)? end it")
 
     def close(self) -> None:
         """Stop the thread (before the writer's connection closes: the last one to close checkpoints)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tmpfs import fill, small_tmpfs
 
-from steppe.db import DbFile, StorageError
+from steppe.db import Checkpointer, DbFile, StorageError
 from steppe.event import Event
 from steppe.health import Health
 from steppe.queue import Delivery, DeliveryWorker, MemoryQueue, SqliteQueue, StepPolicy, Subscription, with_retries
@@ -323,3 +323,37 @@ async def test_producers_wait_for_checkpoints_that_fall_behind_and_the_wal_stays
         await queue.close()
     with sqlite3.connect(tmp_path / "queue.db") as other:
         assert other.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 4000
+
+
+async def test_a_reader_that_keeps_the_wal_from_starting_over_neither_stalls_nor_fails_emits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # seen: a read transaction held open on queue.db by another process (a sqlite3 shell; `steppe doctor`
+    # on a large file) made the checkpointing thread's RESTART wait 5 s for it holding the write lock, the
+    # event loop waited behind it, and then the emit failed: "database is locked" (503)
+    monkeypatch.setattr(Checkpointer, "WARN_AFTER", 0.5, raising=False)
+    monkeypatch.setattr(Checkpointer, "RESTART_PAUSE", 0.2, raising=False)
+    queue = SqliteQueue(tmp_path / "queue.db")
+    await queue.put(event(0), ROUTE)
+    reader = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM deliveries").fetchone()  # holds this snapshot until COMMIT
+    worst, n = 0.0, 1
+    try:
+        with caplog.at_level(logging.INFO, logger="steppe.storage"):
+            deadline = time.monotonic() + 30
+            while "cannot start over" not in caplog.text:
+                assert time.monotonic() < deadline, "no warning about the WAL that cannot start over"
+                started = time.monotonic()
+                await queue.put(event(n, pad=1000), ROUTE)
+                worst, n = max(worst, time.monotonic() - started), n + 1
+            assert "queue.db" in caplog.text and "read transaction" in caplog.text
+            assert worst < 2.0, f"an emit waited {worst:.1f} s"
+            reader.execute("COMMIT")
+            while "starts over again" not in caplog.text:
+                assert time.monotonic() < deadline, "the WAL never started over once the reader was gone"
+                await queue.put(event(n, pad=1000), ROUTE)
+                n += 1
+        assert (await queue.counts())["ready"] == n
+    finally:
+        reader.close()
+        await queue.close()
