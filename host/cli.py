@@ -7,6 +7,7 @@ import faulthandler
 import gc
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -42,14 +43,20 @@ def _run(main: Any) -> Any:
         return runner.run(main)
 
 
+def _print_stacks(signum: int, frame: Any) -> None:
+    """SIGUSR1: every thread's stack to stderr. A Python-level handler, so it runs on the main thread holding
+    the GIL, while no other thread can change its frames: faulthandler's own handler runs on whichever thread
+    the kernel picks and reads the others' frames as they change (6 of 40 signals just after start-up, while
+    the main thread was importing, crashed the host with SIGSEGV)."""
+    faulthandler.dump_traceback(all_threads=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     # start-up allocates much and frees little: no collections until serve's settle_garbage_collector (about
     # a tenth of the import time)
     gc.disable()
-    if hasattr(faulthandler, "register"):  # SIGUSR1: every thread's stack to stderr, for a host that hangs
-        import signal
-
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    if hasattr(signal, "SIGUSR1"):  # every thread's stack to stderr, for a host that hangs
+        signal.signal(signal.SIGUSR1, _print_stacks)
     from .serve import serve
 
     settings = getattr(args, "early_settings", None) or _settings(args, args.command)
