@@ -10,6 +10,9 @@ from typing import Any
 
 import uvicorn
 
+# SIGHUP too: the terminal of `steppe dev` closed (its default action would end the host without a drain)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 class SignalledServer(uvicorn.Server):
     """uvicorn re-raises SIGTERM/SIGINT after serving, which would end the process before the host drains
@@ -32,10 +35,10 @@ class SignalledServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self.handle_exit, sig, None)
         try:
             yield
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)

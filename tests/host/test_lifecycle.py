@@ -1,4 +1,4 @@
-"""Starting and stopping: SIGTERM shuts runners down and exits 0; a killed host leaves no orphan runners."""
+"""Starting and stopping: SIGTERM (or SIGHUP) shuts runners down and exits 0; a killed host leaves no orphan runners."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 
 import httpx
 import psutil
+import pytest
 
 from conftest import write_project
 
@@ -32,10 +33,13 @@ def _gone(pids: list[int], timeout: float = 10) -> bool:
     return False
 
 
-def test_sigterm_stops_runners_and_exits_zero(tmp_path, start_host):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_a_closed_terminal_stops_runners_and_exits_zero(tmp_path, start_host, sig):
+    # SIGHUP (the terminal of `steppe dev` closed): seen, the host died at once (signal's default action),
+    # with no drain of in-flight deliveries
     host = start_host(write_project(tmp_path, PROJECT))
     pids = [host.runner_pid("python"), host.runner_pid("node")]
-    host.proc.send_signal(signal.SIGTERM)
+    host.proc.send_signal(sig)
     assert host.proc.wait(20) == 0
     assert "shutting down" in host.logs()
     assert _gone(pids)
