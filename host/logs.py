@@ -34,7 +34,7 @@ class LogBook:
     def __init__(self, pretty: bool = True, out: IO[str] | None = None, level: str = "info",
                  keep: int = 2000) -> None:
         self.pretty = pretty
-        self.out = out or sys.stderr
+        self.out: IO[str] | None = out or sys.stderr  # None once it cannot be written (its reader went away)
         self.min_level = LEVELS.get(level, 20)
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self._color = pretty and self.out.isatty()
@@ -81,11 +81,20 @@ class LogBook:
     def _emit(self, record: dict[str, Any]) -> None:
         for sink in self.sinks:
             sink(record)
-        if LEVELS[record["level"]] < self.min_level:
+        if LEVELS[record["level"]] < self.min_level or self.out is None:
             return
-        self.out.write(self._pretty(record) if self.pretty else orjson.dumps(record, default=str).decode())
-        self.out.write("\n")
-        self.out.flush()
+        try:
+            self.out.write(self._pretty(record) if self.pretty else orjson.dumps(record, default=str).decode())
+            self.out.write("\n")
+            self.out.flush()
+        except (OSError, ValueError) as e:  # `steppe dev | head`, a log shipper that died: serve on without it
+            self.out = None
+            lost = {"time": time.time(), "level": "warn", "source": "host",
+                    "msg": f"the log output cannot be written ({type(e).__name__}: {e}); records are kept "
+                           "for the Workbench and `GET /__steppe/logs` only"}
+            self.recent.append(lost)
+            for sink in self.sinks:
+                sink(lost)
 
     def _pretty(self, r: dict[str, Any]) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(r["time"]))
