@@ -27,7 +27,8 @@ from typing import Any
 
 import orjson
 
-from ..db import Checkpointer, DbFile, open_db
+from ..checkpoint import Checkpointer
+from ..db import DbFile, open_db
 from ..event import Event
 from .base import DeadLetter, Delivery, Queue, Subscription
 from .sqlite_sql import BURY, DELETE_ONE, SCHEMA, STORED, TAKE, TAKE_FIFO, dead_letters_query, decode, insert_rows

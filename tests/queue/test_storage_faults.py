@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from tmpfs import fill, small_tmpfs
 
-from steppe.db import Checkpointer, DbFile, StorageError
+from steppe.checkpoint import Checkpointer
+from steppe.db import DbFile, StorageError
 from steppe.event import Event
 from steppe.health import Health
 from steppe.queue import Delivery, DeliveryWorker, MemoryQueue, SqliteQueue, StepPolicy, Subscription, with_retries
@@ -309,7 +310,7 @@ async def test_producers_wait_for_checkpoints_that_fall_behind_and_the_wal_stays
             kwargs["factory"] = _SlowDisk
         return connect(*args, **kwargs)
 
-    monkeypatch.setattr("steppe.db.sqlite3.connect", checkpointer_on_a_slow_disk)
+    monkeypatch.setattr("steppe.checkpoint.sqlite3.connect", checkpointer_on_a_slow_disk)
     queue = SqliteQueue(tmp_path / "queue.db")
     try:
         largest = 0
