@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from .dialect import complete_config, unmatched
 from .discovery import SourceFile, classify, discover, find_auth_file
 from .health import Health
 from .motia_config import MotiaConfig, find_motia_config
-from .rpc import RpcError
+from .rpc import ConnectionLost, RpcError
 from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
 from .runners.supervisor import HostCall, RunnerLog
 from .steps import ConfigError, Step, validate_config
@@ -108,7 +109,7 @@ class Project:
             if (sup := self.supervisors.get(language)) is None:
                 await self._load_language(language, files)
             else:
-                await asyncio.gather(*(self._load_file(sup, f) for f in files))
+                await self._load_files(sup, files)
 
     async def _load_language(self, language: str, files: list[SourceFile]) -> None:
         spec = await self.registry.resolve(language)
@@ -129,21 +130,48 @@ class Project:
                                     f"{len(files)} file(s) are unavailable (see `steppe list`)")
             return
         self.supervisors[language] = sup
-        await asyncio.gather(*(self._load_file(sup, f) for f in files))
+        await self._load_files(sup, files)
 
-    async def _load_file(self, sup: RunnerSupervisor, f: SourceFile) -> None:
+    async def _load_files(self, sup: RunnerSupervisor, files: list[SourceFile]) -> None:
+        """Load files side by side. A runner loads them in the order sent, so when it dies under them (a top
+        level that runs forever answers no ping, or one that crashes it) the first of those lost is the one
+        it was running: it is reported; the others never ran, and are loaded again one at a time once the
+        runner is back (before, every file queued behind it was reported broken until edited)."""
+        process = sup.process
+        lost = [f for f, died in zip(files, await asyncio.gather(*(self._load_file(sup, f, lost_ok=True)
+                                                                  for f in files)), strict=True) if died]
+        if lost:
+            self._load_failed(sup, lost[0], "its runner died while loading it (does its top level run forever, "
+                              f"or crash the {sup.language} process?); it was restarted without the file")
+        if len(lost) > 1:
+            with contextlib.suppress(RunnerUnavailable):  # then each load below says so
+                await sup.replaced(process)
+        for f in lost[1:]:
+            await self._load_file(sup, f)
+
+    async def _load_file(self, sup: RunnerSupervisor, f: SourceFile, lost_ok: bool = False) -> bool:
+        """Load one file and record its step, stream or hook, or why it failed. With `lost_ok`, a load cut off
+        by the runner's death is neither recorded nor reported: True, and the caller decides."""
         try:
             result = await sup.load(str(f.path), f.kind)
         except (TimeoutError, RpcError, RunnerUnavailable) as e:
-            reason = _describe_load_error(e)
-            self._on_event("error", f"failed to load {self._rel(f.path)}: {reason}")
-            if f.kind == "step":
-                self.steps[str(f.path)] = Step(f.path, sup.language, error=reason)
-            else:
-                self.stream_errors[str(f.path)] = reason
-            if f.kind == "auth" and f.path == self._stream_auth_path:
-                self.auth = AuthHook(f.path, sup.language)  # fail closed: sockets get 401 until the file loads
-            return
+            if lost_ok and isinstance(e, ConnectionLost):
+                return True
+            self._load_failed(sup, f, _describe_load_error(e))
+            return False
+        self._loaded(sup, f, result)
+        return False
+
+    def _load_failed(self, sup: RunnerSupervisor, f: SourceFile, reason: str) -> None:
+        self._on_event("error", f"failed to load {self._rel(f.path)}: {reason}")
+        if f.kind == "step":
+            self.steps[str(f.path)] = Step(f.path, sup.language, error=reason)
+        else:
+            self.stream_errors[str(f.path)] = reason
+        if f.kind == "auth" and f.path == self._stream_auth_path:
+            self.auth = AuthHook(f.path, sup.language)  # fail closed: sockets get 401 until the file loads
+
+    def _loaded(self, sup: RunnerSupervisor, f: SourceFile, result: wire.LoadResult) -> None:
         config = result.get("config") or {}
         if f.kind == "auth":
             if config.get("motiaConfig"):

@@ -253,6 +253,13 @@ class RunnerSupervisor:
                 self._changed = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._changed)
 
+    async def replaced(self, process: RunnerProcess | None) -> None:
+        """Once `process` (one that died) has been replaced by a running one; fails as ready() does."""
+        while (await self.ready()) is process:
+            if self._changed is None:
+                self._changed = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._changed)  # woken as the death is reported, then when the new one is up
+
     async def load(self, path: str, kind: wire.LoadKind = "step") -> wire.LoadResult:
         """Load a file; raises RpcError (code LOAD_ERROR) with the file's error."""
         process = await self.ready()
