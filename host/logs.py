@@ -88,13 +88,9 @@ class LogBook:
             self.out.write("\n")
             self.out.flush()
         except (OSError, ValueError) as e:  # `steppe dev | head`, a log shipper that died: serve on without it
-            self.out = None
-            lost = {"time": time.time(), "level": "warn", "source": "host",
-                    "msg": f"the log output cannot be written ({type(e).__name__}: {e}); records are kept "
-                           "for the Workbench and `GET /__steppe/logs` only"}
-            self.recent.append(lost)
-            for sink in self.sinks:
-                sink(lost)
+            self.out = None  # so this record is kept and handed on, never printed
+            self.write("warn", f"the log output cannot be written ({type(e).__name__}: {e}); records are kept for "
+                       "the Workbench and `GET /__steppe/logs` only")
 
     def _pretty(self, r: dict[str, Any]) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(r["time"]))

@@ -138,8 +138,8 @@ class Project:
         it was running: it is reported; the others never ran, and are loaded again one at a time once the
         runner is back (before, every file queued behind it was reported broken until edited)."""
         process = sup.process
-        lost = [f for f, died in zip(files, await asyncio.gather(*(self._load_file(sup, f, lost_ok=True)
-                                                                  for f in files)), strict=True) if died]
+        outcomes = await asyncio.gather(*(self._load_file(sup, f, lost_ok=True) for f in files))
+        lost = [f for f, died in zip(files, outcomes, strict=True) if died]
         if lost:
             self._load_failed(sup, lost[0], "its runner died while loading it (does its top level run forever, "
                               f"or crash the {sup.language} process?); it was restarted without the file")
