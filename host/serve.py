@@ -94,7 +94,8 @@ def _server(settings: Settings, host: Host, app: FrontDoor) -> SignalledServer:
     # HTTP parser stops reading the connection (httptools: 431 JSON; h11: its own 400)
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body,
-                            http=bounded_protocol(settings.max_headers),
+                            http=bounded_protocol(settings.max_headers, settings.header_timeout,
+                                                 settings.body_timeout),
                             h11_max_incomplete_event_size=head_bound(settings.max_headers),
                             ws_per_message_deflate=settings.ws_compression)
     server = SignalledServer(config)

@@ -40,6 +40,8 @@ class Settings:
     max_event: int = 1 * MiB
     max_line: int = 16 * MiB
     max_headers: int = 64 * 1024  # bytes of request headers in all; 431 above
+    header_timeout: float = 10.0  # seconds a client has to send a request's head (from connecting); 408 after
+    body_timeout: float = 60.0  # seconds a client has to send a request's body, once its head is in; 408 after
     restart_cap: float = 30.0  # seconds: the longest wait between two restarts of a crash-looping runner
     log_level: str = "info"
     log_format: str = ""  # pretty | json; default by mode
@@ -147,4 +149,8 @@ def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: An
     if backend := values.get("backend"):
         for name in ("state", "streams", "bus"):
             values.setdefault(name, backend)
-    return Settings(root=root, **values)
+    settings = Settings(root=root, **values)
+    for name in ("header_timeout", "body_timeout"):
+        if not getattr(settings, name) > 0:
+            raise ValueError(f"{name} must be a number of seconds above 0 (got {getattr(settings, name)!r})")
+    return settings

@@ -8,7 +8,10 @@ send() calls where one does; on loopback each send also runs the receiver's TCP 
 largest single cost of an API request in the host's profile. A complete response leaves at once, in one
 write: held for the loop's next turn, it waited behind every callback queued meanwhile (under load, the
 other connections' work) and cost one request at a time an extra loop turn. The keep-alive timeout armed
-then shares a timer with the other connections idling into the same window (host/web/keep_alive.py)."""
+then shares a timer with the other connections idling into the same window (host/web/keep_alive.py).
+
+A request's head and body must arrive in time (host/web/read_deadlines.py): a late one is answered 408 JSON
+and its connection closed; a connection that sent nothing is closed without an answer."""
 
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ from typing import Any
 import orjson
 
 from ..event import new_id
+from ..slot_timers import one_per_loop
 from .keep_alive import keep_alive_timers
+from .read_deadlines import BODY, HEAD, IDLE, ReadDeadlines
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -32,12 +37,22 @@ def head_bound(max_headers: int) -> int:
     return 2 * max_headers + 16 * 1024
 
 
+def refusal(status: int, phrase: str, **fields: Any) -> bytes:
+    """A JSON error answered by the connection itself (the request never reaches the app), which then closes."""
+    body = orjson.dumps({"error": phrase, **fields, "traceId": new_id()})
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n"
+            % (status, phrase.encode(), len(body))) + body
+
+
 def refusal_431(max_headers: int) -> bytes:
-    body = orjson.dumps({"error": "Request Header Fields Too Large", "limit": max_headers,
-                         "reason": f"request headers total more than {max_headers} bytes (max_headers)",
-                         "traceId": new_id()})
-    return (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-            b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return refusal(431, "Request Header Fields Too Large", limit=max_headers,
+                   reason=f"request headers total more than {max_headers} bytes (max_headers)")
+
+
+def refusal_408(phase: int, limit: float) -> bytes:
+    part, setting = ("head", "header_timeout") if phase == HEAD else ("body", "body_timeout")
+    return refusal(408, "Request Timeout", limit=limit,
+                   reason=f"the request's {part} did not arrive within {limit:g} s ({setting})")
 
 
 class CorkedTransport:
@@ -76,14 +91,21 @@ class CorkedTransport:
         return getattr(self.raw, name)
 
 
-def bounded_protocol(max_headers: int) -> Any:
+def bounded_protocol(max_headers: int, header_timeout: float, body_timeout: float) -> Any:
     """The protocol class for uvicorn.Config(http=...), or "h11" when httptools is not installed."""
     if HttpToolsProtocol is None:
         return "h11"
     bound = head_bound(max_headers)
+    sweeps: dict[asyncio.AbstractEventLoop, ReadDeadlines] = {}
+
+    def make_sweep(loop: asyncio.AbstractEventLoop) -> ReadDeadlines:
+        return ReadDeadlines(loop, header_timeout, body_timeout)
 
     class BoundedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
         _head_bytes: int | None = 0  # bytes received while reading a request head; None while in a body
+        read_phase = IDLE  # what the client is expected to send now (read_deadlines.py)
+        read_since = 0.0
+        _deadlines: ReadDeadlines | None = None
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -94,8 +116,36 @@ def bounded_protocol(max_headers: int) -> Any:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)  # flow control and addresses from the real transport
             self.transport = CorkedTransport(transport, self.loop)  # type: ignore[assignment]  # duck-typed
+            self.read_phase, self.read_since = HEAD, self.loop.time()  # the first head is due
+            self._deadlines = one_per_loop(sweeps, self.loop, make_sweep)
+            self._deadlines.watch(self)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_watching()
+            super().connection_lost(exc)
+
+        def _stop_watching(self) -> None:
+            self.read_phase = IDLE
+            if self._deadlines is not None:
+                self._deadlines.forget(self)
+
+        def read_paused(self) -> bool:
+            return bool(self.flow.read_paused)
+
+        def read_timed_out(self, phase: int, limit: float) -> None:
+            if self.transport.is_closing():
+                return
+            # nothing to answer a connection that sent nothing, nor a request whose answer has begun
+            if (phase == BODY or self._head_bytes) and not (self.cycle is not None and self.cycle.response_started):
+                self.transport.write(refusal_408(phase, limit))
+            self.transport.close()
+
+        def send_400_response(self, msg: str) -> None:  # uvicorn's is plain text
+            self.transport.write(refusal(400, "Bad Request", reason=f"not a valid HTTP/1.1 request ({msg})"))
+            self.transport.close()
 
         def handle_websocket_upgrade(self) -> None:
+            self._stop_watching()  # the socket's protocol takes the connection over
             if isinstance(self.transport, CorkedTransport):  # the socket's protocol writes as it pleases
                 self.transport.flush()
                 self.transport = self.transport.raw
@@ -103,6 +153,8 @@ def bounded_protocol(max_headers: int) -> Any:
 
         def data_received(self, data: bytes) -> None:
             if self._head_bytes is not None:
+                if not self._head_bytes and self.read_phase == IDLE:  # a kept-alive connection's next head
+                    self.read_phase, self.read_since = HEAD, self.loop.time()
                 self._head_bytes += len(data)
                 if self._head_bytes > bound:
                     self.transport.write(refusal_431(max_headers))
@@ -112,10 +164,12 @@ def bounded_protocol(max_headers: int) -> Any:
 
         def on_headers_complete(self) -> None:
             self._head_bytes = None
+            self.read_phase, self.read_since = BODY, self.loop.time()
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
             self._head_bytes = 0
+            self.read_phase = IDLE
             super().on_message_complete()
 
         def on_response_complete(self) -> None:

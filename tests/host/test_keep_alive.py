@@ -33,7 +33,7 @@ def free_port() -> int:
 async def serving(timeout_keep_alive: float) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(hello, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           http=bounded_protocol(8192), timeout_keep_alive=timeout_keep_alive))
+                                           http=bounded_protocol(8192, 10, 60), timeout_keep_alive=timeout_keep_alive))
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

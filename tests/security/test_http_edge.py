@@ -3,10 +3,12 @@ statuses, 404/405/HEAD, JSON errors with trace ids, the OpenAPI document, 503 wh
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from conftest import RunningHost, wait_until, write_project
@@ -120,6 +122,24 @@ def test_invalid_handler_headers_answer_500_json(host, headers):
     r = httpx.post(f"{host.url}/status", json={"headers": headers})
     assert_json_error(r, 500)
     assert "x-b" not in r.headers
+
+
+@pytest.mark.parametrize("request_bytes", [b"GET /echo HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n",
+                                           b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"],  # TLS hello
+                         ids=["header-without-colon", "tls-on-the-http-port"])
+def test_a_request_that_is_not_http_is_answered_json_400(host, request_bytes):
+    """uvicorn answered these in plain text (`Invalid HTTP request received.`)."""
+    with socket.create_connection(("127.0.0.1", host.port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), raw
+    assert b"content-type: application/json" in head.lower()
+    answer = orjson.loads(body)
+    assert answer["error"] == "Bad Request" and "not a valid HTTP/1.1 request" in answer["reason"]
+    assert answer["traceId"]
 
 
 def test_head_works_wherever_get_does(host):
