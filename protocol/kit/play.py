@@ -60,6 +60,8 @@ class Session:
         await self.client.start()
         if self.vector.get("initialize", True):
             params = {"protocolVersion": 1, "projectRoot": str(self.scope.fixtures.root), "host": "steppe-kit/0.1.0"}
+            if "maxLine" in self.vector:  # the line limit the vector's runner must keep to (protocol 1.1)
+                params["maxLine"] = self.vector["maxLine"]
             if problems := await self._setup("initialize", params):
                 return problems
         for name in self.vector.get("load", []):

@@ -61,20 +61,24 @@ function load(id, params) {
       `load needs params {path, kind: ${loader.kinds.join(' | ')}}`))
   }
   const failed = (error) => wire.replyError(id, toRpcError(codes.LOAD_ERROR, error))
+  // a config too long for one line fails the load like a broken file: the file is not kept loaded
+  const answer = (r) => {
+    if (!wire.reply(id, r, codes.LOAD_ERROR, "the file's load answer")) loader.forget(params.path)
+  }
   let result
   try {
     result = loader.load(params.path, path.resolve(projectRoot, params.path), params.kind)
   } catch (error) {
     return failed(error)
   }
-  if (result instanceof Promise) result.then((r) => wire.reply(id, r), failed)
-  else wire.reply(id, result)
+  if (result instanceof Promise) result.then(answer, failed)
+  else answer(result)
 }
 
 function onRequest(id, method, params) {
   switch (method) {
     case 'ping':
-      return wire.send(wire.encodeResult(id, '"pong"'))
+      return wire.replyJson(id, '"pong"')
     case 'invoke':
       return invoke.start(id, params)
     case 'load':

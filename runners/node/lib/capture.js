@@ -21,7 +21,7 @@ function currentId() {
 }
 
 function sendLog(invocation, level, msg, fields, source) {
-  wire.notify('log', { invocation, level, msg, fields, source })
+  wire.log({ invocation, level, msg, fields, source })
 }
 
 const EMPTY = Object.freeze({})

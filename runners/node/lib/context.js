@@ -134,7 +134,7 @@ function sendLogged(invocation, level, msg, fields) {
   } catch {
     json = JSON.stringify(params, redactingReplacer(safeReplacer(), params))
   }
-  wire.send('{"jsonrpc":"2.0","method":"log","params":' + json + '}\n')
+  wire.log(params, json)
 }
 
 function makeLogger(inv) {

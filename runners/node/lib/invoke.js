@@ -107,7 +107,8 @@ function finish(inv, result) {
     wire.replyError(inv.id, toRpcError(codes.HANDLER_ERROR, err))
     return
   }
-  wire.send(wire.encodeResult(inv.id, json === undefined ? 'null' : json))
+  // a result too long for one line fails this invocation alone (500), not the runner with all in flight
+  wire.replyJson(inv.id, json === undefined ? 'null' : json, codes.HANDLER_ERROR, "the handler's result")
 }
 
 function fail(inv, error) {

@@ -186,4 +186,4 @@ function register(key, file, kind, mod) {
   }
 }
 
-module.exports = { load, loaded, kinds: Object.keys(describers) }
+module.exports = { load, forget, loaded, kinds: Object.keys(describers) }

@@ -8,6 +8,7 @@
 // keeps the original so that protocol messages, and only they, reach the real stdout.
 
 const net = require('net')
+const limit = require('./linelimit')
 
 const rpcFds = (process.env.STEPPE_RPC_FDS || '').split(',').filter((x) => x !== '').map(Number)
 delete process.env.STEPPE_RPC_FDS // a handler's child processes are not runners
@@ -21,13 +22,6 @@ const stderr = process.stderr
 /** The stream the host's messages arrive on. */
 function input() {
   return overFds ? new net.Socket({ fd: rpcFds[0], readable: true, writable: false }) : process.stdin
-}
-
-/** The longest line either side sends (STEPPE_MAX_LINE, or maxLine in initialize); longer ones are dropped. */
-let maxLine = Number(process.env.STEPPE_MAX_LINE) > 0 ? Number(process.env.STEPPE_MAX_LINE) : 64 * 1024 * 1024
-
-function setMaxLine(value) {
-  if (Number.isInteger(value) && value > 0) maxLine = value
 }
 
 // Lines sent in one turn of the event loop leave in few writes: the first at once (an idle runner adds no
@@ -52,7 +46,10 @@ function endTurn() {
   held = null
 }
 
-/** Send one protocol line (already ending in \n); `callback` runs once it (and all before it) is flushed. */
+/**
+ * Send one protocol line (already ending in \n); `callback` runs once it (and all before it) is flushed.
+ * The caller has checked its length (linelimit.js): the functions below do, for each kind of message.
+ */
 function send(line, callback) {
   if (held === null) {
     held = []
@@ -86,16 +83,54 @@ function encodeError(id, error) {
   return HEAD + JSON.stringify(id === undefined ? null : id) + ',"error":' + JSON.stringify(error) + '}\n'
 }
 
-function reply(id, result) {
-  send(encodeResult(id, result === undefined ? 'null' : JSON.stringify(result)))
+/** The last resort of the fallbacks below, whose lines only an id near the limit could make too long. */
+function sendFitting(line, what) {
+  const bytes = limit.over(line)
+  if (bytes === 0) send(line)
+  else diagnose(`dropped ${what}: it is ${limit.overText(bytes)}`)
 }
 
+/**
+ * Answers request `id` with a result already JSON. An answer too long for a line is sent as an error
+ * answer with `code`, naming `what` (e.g. "the handler's result"); returns false then, true when sent.
+ */
+function replyJson(id, resultJson, code = -32000, what = 'the answer') {
+  const line = encodeResult(id, resultJson)
+  const bytes = limit.over(line)
+  if (bytes === 0) {
+    send(line)
+    return true
+  }
+  sendFitting(encodeError(id, limit.tooLarge(code, what, bytes)), `the error answer to request ${id}`)
+  return false
+}
+
+function reply(id, result, code, what) {
+  return replyJson(id, result === undefined ? 'null' : JSON.stringify(result), code, what)
+}
+
+/** An error answer; one too long for a line keeps its code and type, with its message and stack cut. */
 function replyError(id, error) {
-  send(encodeError(id, error))
+  const line = encodeError(id, error)
+  const bytes = limit.over(line)
+  if (bytes === 0) send(line)
+  else sendFitting(encodeError(id, limit.cutError(error, bytes)), `the error answer to request ${id}`)
 }
 
 function notify(method, params) {
-  send('{"jsonrpc":"2.0","method":"' + method + '","params":' + JSON.stringify(params) + '}\n')
+  sendFitting('{"jsonrpc":"2.0","method":"' + method + '","params":' + JSON.stringify(params) + '}\n',
+    `a ${method} notification`)
+}
+
+/**
+ * Sends a `log` record (`json`: its params, already encoded and redacted, when the caller has them). A
+ * record too long for a line is sent cut (linelimit.cutLog); logging never throws, so this never does.
+ */
+function log(params, json = JSON.stringify(params)) {
+  const line = '{"jsonrpc":"2.0","method":"log","params":' + json + '}\n'
+  const bytes = limit.over(line)
+  if (bytes === 0) send(line)
+  else notify('log', limit.cutLog(params, bytes))
 }
 
 /**
@@ -108,6 +143,7 @@ function readLines(stream, onLine, onEnd) {
   let held = 0 // bytes in parts
   let dropping = false // inside a line over maxLine: skip to its newline
   stream.on('data', (chunk) => {
+    const maxLine = limit.getMaxLine()
     let start = 0
     let nl
     while ((nl = chunk.indexOf(10, start)) !== -1) {
@@ -179,9 +215,15 @@ function hostError(error) {
  */
 function call(method, paramsJson) {
   const id = ++nextCallId
+  const line = HEAD + id + ',"method":"' + method + '","params":' + paramsJson + '}\n'
+  const bytes = limit.over(line)
+  if (bytes !== 0) {
+    // refused as the host refuses a call it cannot carry: the handler sees the same PayloadTooLarge error
+    return Promise.reject(hostError(limit.tooLarge(-32010, `the ${method} message`, bytes)))
+  }
   return new Promise((resolve, reject) => {
     pendingCalls[id] = { resolve, reject }
-    send(HEAD + id + ',"method":"' + method + '","params":' + paramsJson + '}\n')
+    send(line)
   })
 }
 
@@ -198,6 +240,6 @@ function settle(msg) {
 }
 
 module.exports = {
-  input, output, setMaxLine,
-  send, diagnose, reply, replyError, notify, encodeResult, encodeError, readLines, call, settle,
+  input, output, setMaxLine: limit.setMaxLine,
+  send, diagnose, reply, replyJson, replyError, notify, log, encodeResult, encodeError, readLines, call, settle,
 }

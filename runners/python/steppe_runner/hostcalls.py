@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from .depth import encode_deep
-from .jsonio import Output, encode_line
+from .jsonio import LINE_LIMIT, Output, encode_line
 
 
 class HostError(Exception):
@@ -68,6 +68,9 @@ class HostCalls:
             data = encode_line(msg)
         except TypeError as e:
             data = encode_deep(msg, e, f"{method} data")
+        if len(data) > LINE_LIMIT.value:  # never sent: the host would restart the runner for it
+            raise host_error({"code": -32010, "message": LINE_LIMIT.exceeded(f"the {method} message", len(data)),
+                              "data": {"type": "PayloadTooLarge"}})
         if threading.get_ident() == self.loop_thread:
             fut = self.loop.create_future()
             self.pending[rid] = fut

@@ -72,6 +72,45 @@ except ImportError:  # plain stdlib interpreter
     loads = json.loads  # type: ignore[assignment]
 
 
+class LineLimit:
+    """The longest line either side may send (STEPPE_MAX_LINE, or maxLine in initialize). The host reads
+    the runner's lines with the same limit and restarts a runner that sends a longer one, so nothing this
+    runner writes may be longer: a handler's oversized call, result or log record fails or is cut alone."""
+
+    value = 64 * 1024 * 1024  # until the host says
+
+    def set(self, value: Any) -> None:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            self.value = value
+
+    def exceeded(self, what: str, size: int, verb: str = "is") -> str:
+        """Why a message of `size` bytes (its newline included) cannot be sent."""
+        return f"{what} {verb} {size} bytes, over the protocol's {self.value}-byte line limit (max_line)"
+
+
+LINE_LIMIT = LineLimit()
+CUT_AT = 4096  # characters of an oversized log record's message that are kept
+
+
+def too_large_answer(rid: Any, code: int, what: str, size: int) -> bytes:
+    """The error answer sent instead of an answer too long for one line."""
+    return encode_line({"jsonrpc": "2.0", "id": rid, "error": {
+        "code": code, "message": LINE_LIMIT.exceeded(what, size), "data": {"type": "PayloadTooLarge"}}})
+
+
+def error_line(rid: Any, error: dict[str, Any]) -> bytes:
+    """An error answer; one too long for a line (a handler raised with megabytes in its message) keeps
+    its type with its message and stack cut."""
+    data = encode_line_lenient({"jsonrpc": "2.0", "id": rid, "error": error})
+    if len(data) <= LINE_LIMIT.value:
+        return data
+    note = f"… (cut: {LINE_LIMIT.exceeded('the error', len(data))})"
+    extra = error.get("data") if isinstance(error.get("data"), dict) else {}
+    cut = {"code": error.get("code", -32000), "message": str(error.get("message", ""))[:CUT_AT] + note,
+           "data": {"type": str(extra.get("type", "Error"))[:CUT_AT], "stack": str(extra.get("stack", ""))[:CUT_AT]}}
+    return encode_line_lenient({"jsonrpc": "2.0", "id": rid, "error": cut})
+
+
 class Output:
     """The private protocol stdout (a dup of the original fd 1).
 
@@ -169,7 +208,7 @@ class Output:
         self.write(encode_line({"jsonrpc": "2.0", "id": rid, "result": result}))
 
     def error(self, rid: Any, error: dict[str, Any]) -> None:
-        self.write(encode_line_lenient({"jsonrpc": "2.0", "id": rid, "error": error}))
+        self.write(error_line(rid, error))
 
     def log(self, invocation: Any, level: str, msg: str, source: str,
             fields: dict[str, Any] | None = None) -> None:
@@ -180,6 +219,10 @@ class Output:
         except TypeError:  # lone surrogates or keys that are not strings: degrade, never fail
             params["msg"] = msg.encode("utf-8", "replace").decode("utf-8")
             params["fields"] = {str(k): repr(v) for k, v in (fields or {}).items()}
+            data = encode_line_lenient({"jsonrpc": "2.0", "method": "log", "params": params})
+        if len(data) > LINE_LIMIT.value:  # cut, never dropped: the record says what it was
+            params["msg"] = params["msg"][:CUT_AT] + "…"
+            params["fields"] = {"truncated": LINE_LIMIT.exceeded("the record", len(data), "was")}
             data = encode_line_lenient({"jsonrpc": "2.0", "method": "log", "params": params})
         self.write(data)
 

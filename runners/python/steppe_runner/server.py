@@ -32,12 +32,11 @@ from .errors import (
 )
 from .hostcalls import HostCalls
 from .invoke import Invocation, Invoker
-from .jsonio import diag, encode_line, loads
+from .jsonio import LINE_LIMIT, diag, encode_line, error_line, loads, too_large_answer
 from .loader import Loader, LoadError
 
 PROTOCOL_VERSION = 1
 WORKER_THREADS = 64  # plain `def` handlers often block on I/O: the default pool (cores + 4) is too small
-MAX_LINE = 64 * 1024 * 1024  # until the host says (STEPPE_MAX_LINE, or maxLine in initialize)
 LANGUAGE = "python"  # the registry name, unless the host names another (STEPPE_RUNNER_NAME)
 
 
@@ -104,7 +103,7 @@ class Runner:
         root = params.get("projectRoot")
         if isinstance(root, str) and root:
             self.loader.set_root(root)
-        _set_max_line(params.get("maxLine"))
+        LINE_LIMIT.set(params.get("maxLine"))
         self.out.result(rid, {"protocolVersion": PROTOCOL_VERSION, "language": LANGUAGE,
                               "runnerVersion": __version__, "pid": os.getpid()})
 
@@ -137,6 +136,9 @@ class Runner:
             self.loader.files.pop(path, None)
             self.out.error(rid, error_from(LOAD_ERROR, e, f"the config is not JSON-encodable: {e}"))
             return
+        if len(data) > LINE_LIMIT.value:
+            self.loader.files.pop(path, None)
+            data = too_large_answer(rid, LOAD_ERROR, "the file's config", len(data))
         self.out.write(data)
 
     def _invoke(self, rid: Any, params: dict[str, Any]) -> None:
@@ -169,7 +171,9 @@ class Runner:
         except RequestError as e:
             answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": plain_error(e.code, str(e), e.type)})
         except BaseException as e:  # noqa: BLE001 - sys.exit() in a handler must not end the runner
-            answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": error_from(HANDLER_ERROR, e)})
+            answer = error_line(rid, error_from(HANDLER_ERROR, e))
+        if len(answer) > LINE_LIMIT.value:  # only this invocation fails, not the runner with all in flight
+            answer = too_large_answer(rid, HANDLER_ERROR, "the handler's result", len(answer))
         self.stdio.finish(rid)
         if self.active.get(rid) is inv:  # not answered yet by cancel or shutdown
             del self.active[rid]
@@ -206,12 +210,6 @@ class Runner:
             self.done.set_result(None)
 
 
-def _set_max_line(value: Any) -> None:
-    global MAX_LINE
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        MAX_LINE = value
-
-
 def _rpc_fds() -> tuple[int, int] | None:
     """The protocol pipe pair the host passed (protocol 1.1), or None to speak on stdin/stdout."""
     named = os.environ.pop("STEPPE_RPC_FDS", "")  # popped: a handler's child processes do not have them
@@ -234,8 +232,8 @@ class LineProtocol:
             start = len(buf)
             buf += data
             if buf.find(b"\n", start) < 0:
-                if len(buf) > MAX_LINE:
-                    diag(f"dropped a message longer than {MAX_LINE} bytes")
+                if len(buf) > LINE_LIMIT.value:
+                    diag(f"dropped a message longer than {LINE_LIMIT.value} bytes")
                     buf.clear()
                 return
             data = bytes(buf)
@@ -249,8 +247,8 @@ class LineProtocol:
         out.hold()  # the answers to this chunk's lines (pings, errors, loads) leave in one write
         try:
             for line in lines:
-                if len(line) > MAX_LINE:
-                    diag(f"dropped a message longer than {MAX_LINE} bytes")
+                if len(line) > LINE_LIMIT.value:
+                    diag(f"dropped a message longer than {LINE_LIMIT.value} bytes")
                 elif line:
                     on_line(line)
         finally:
@@ -318,7 +316,7 @@ def main() -> None:
     global LANGUAGE
     LANGUAGE = os.environ.get("STEPPE_RUNNER_NAME") or LANGUAGE
     try:
-        _set_max_line(int(os.environ.get("STEPPE_MAX_LINE", "")))
+        LINE_LIMIT.set(int(os.environ.get("STEPPE_MAX_LINE", "")))
     except ValueError:
         pass
     stdio = Stdio(_rpc_fds())

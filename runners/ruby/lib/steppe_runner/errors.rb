@@ -18,12 +18,21 @@ module Steppe
     # The error for a host refusal: a subclass named after its reason where one exists.
     def self.for(error)
       data = error['data'].is_a?(Hash) ? error['data'] : {}
-      data['type'] == 'StateConflict' ? StateConflict.new(error) : new(error)
+      case data['type']
+      when 'StateConflict' then StateConflict.new(error)
+      when 'PayloadTooLarge' then PayloadTooLarge.new(error)
+      else new(error)
+      end
     end
   end
 
   # state.update's `expect` did not match: nothing was changed.
   class StateConflict < HostError
+  end
+
+  # The call's payload is over a limit: the host's (max_event...), or the protocol's line limit, which
+  # the runner checks itself before sending (LineLimit).
+  class PayloadTooLarge < HostError
   end
 
   # A file that evaluated but is not a usable step/stream/auth file (no config, config not a Hash...).
@@ -46,6 +55,7 @@ module SteppeRunner
   METHOD_NOT_FOUND = -32_601
   INVALID_PARAMS = -32_602
   INTERNAL_ERROR = -32_603
+  HOST_REFUSED = -32_010
 
   # A protocol-level failure the runner answers with a fixed code (bad params, unknown path...).
   class ProtocolError < StandardError

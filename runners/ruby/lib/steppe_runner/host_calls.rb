@@ -2,6 +2,7 @@
 
 require_relative 'codec'
 require_relative 'errors'
+require_relative 'line_limit'
 
 module SteppeRunner
   # Requests a handler makes back into the host. The calling thread blocks on its own Queue until the
@@ -27,6 +28,7 @@ module SteppeRunner
     def call(method, params)
       id = @lock.synchronize { @next_id += 1 }
       line = encode(id, method, params)
+      refuse(method, line.bytesize) if line.bytesize > @writer.max_line
       # a fresh Queue per call: a late answer to an interrupted call can never reach a later one
       answer = Queue.new
       @lock.synchronize { @pending[id] = answer }
@@ -49,6 +51,13 @@ module SteppeRunner
     end
 
     private
+
+    # A call too long for one line is never sent (the host would restart the runner, with every
+    # invocation in flight): it fails in its handler as the host's own refusal of a payload would.
+    def refuse(method, size)
+      what = "the #{method} message"
+      raise Steppe::HostError.for(LineLimit.error(HOST_REFUSED, what, size, @writer.max_line))
+    end
 
     def encode(id, method, params)
       Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'method' => method, 'params' => params })

@@ -42,9 +42,8 @@ module SteppeRunner
       @serial_thread = Thread.new { serial_loop }
       @finished = Queue.new # [:stop, shutdown id or nil] or [:crash, exception]
       @shutdown = nil # the id of a `shutdown` request once read
-      # the longest line either side sends (STEPPE_MAX_LINE, or maxLine in initialize)
-      max_line = Integer(ENV.fetch('STEPPE_MAX_LINE', ''), exception: false) || (64 * 1024 * 1024)
-      @lines = Lines.new(input, max_line, diag)
+      # the longest line either side sends (LineLimit: STEPPE_MAX_LINE, then maxLine in initialize)
+      @lines = Lines.new(input, writer.max_line, diag)
     end
 
     def run
@@ -153,7 +152,7 @@ module SteppeRunner
       end
 
       max_line = params['maxLine']
-      @lines.max_line = max_line if max_line.is_a?(Integer) && max_line.positive?
+      @lines.max_line = @writer.max_line = max_line if max_line.is_a?(Integer) && max_line.positive?
       @writer.respond(id, { 'protocolVersion' => PROTOCOL_VERSION, 'language' => LANGUAGE,
                             'runnerVersion' => VERSION, 'pid' => Process.pid })
     end
@@ -174,14 +173,14 @@ module SteppeRunner
       batch ? batch << job : @invocations.submit(job)
     end
 
-    # The answer line of one invocation.
+    # The answer line of one invocation; one too long for a line fails the invocation alone (Writer#fit).
     def invocation(id, loaded, params)
       result = @invoker.run(id, loaded, params)
-      encode_answer(id, result)
+      @writer.fit(id, encode_answer(id, result), HANDLER_ERROR, "the handler's result")
     rescue Steppe::Cancelled
       raise
     rescue Exception => e # rubocop:disable Lint/RescueException
-      Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => Errors.from_exception(HANDLER_ERROR, e) })
+      @writer.error_line(id, Errors.from_exception(HANDLER_ERROR, e))
     end
 
     def encode_answer(id, result)
@@ -205,7 +204,8 @@ module SteppeRunner
     end
 
     def load_file(id, params)
-      @writer.respond(id, @loader.load(params['path'], params['kind']))
+      path = params['path']
+      @writer.respond(id, @loader.load(path, params['kind']), LOAD_ERROR, "the load answer for #{path}")
     rescue ProtocolError => e
       @writer.error(id, Errors.object(e.code, e.message, e.type))
     rescue Exception => e # rubocop:disable Lint/RescueException

@@ -2,15 +2,23 @@
 
 require_relative 'codec'
 require_relative 'errors'
+require_relative 'line_limit'
 
 module SteppeRunner
   # The only writer of the protocol pipe. Each message is encoded before taking the lock, then written
   # whole with one write, so concurrent handlers never interleave lines. While the reader holds it (the
   # lines of one input chunk being answered), lines are gathered and leave together on release.
+  #
+  # Every line is measured against `max_line` where it is encoded (LineLimit), not in write_line: there
+  # it would be too late to fail only the call or the invocation that made it.
   class Writer
-    def initialize(io, diag)
+    # the current line limit (LineLimit; the runner sets the host's at `initialize`)
+    attr_accessor :max_line
+
+    def initialize(io, diag, max_line = LineLimit.from_env)
       @io = io
       @diag = diag
+      @max_line = max_line
       @lock = Mutex.new
       @held = nil # an Array while held
     end
@@ -38,16 +46,45 @@ module SteppeRunner
       failed(e)
     end
 
-    def respond(id, result)
-      write_line(Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'result' => result }))
+    # An answer too long for a line fails its request with `code` instead (see #fit).
+    def respond(id, result, code = INTERNAL_ERROR, what = 'the answer')
+      write_line(fit(id, Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'result' => result }), code, what))
     end
 
     def error(id, error_object)
-      write_line(Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error_object }))
+      write_line(error_line(id, error_object))
     end
 
+    # A notification has no answer to fail: one too long for a line is dropped, and noted.
     def notify(method, params)
-      write_line(Codec.dump({ 'jsonrpc' => '2.0', 'method' => method, 'params' => params }))
+      line = Codec.dump({ 'jsonrpc' => '2.0', 'method' => method, 'params' => params })
+      return write_line(line) if line.bytesize <= @max_line
+
+      @diag.note("dropped a #{method} notification of #{LineLimit.over(line.bytesize, @max_line)}")
+    end
+
+    # The answer `line` (encoded) to request `id` when it fits a line, else an error answer `code` saying
+    # why, with `what` naming the answer ("the handler's result"): that request fails, the runner goes on.
+    def fit(id, line, code, what)
+      return line if line.bytesize <= @max_line
+
+      error = LineLimit.error(code, what, line.bytesize, @max_line)
+      Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error })
+    end
+
+    # The error answer to request `id`. One too long for a line (a handler raised with megabytes in its
+    # message) keeps its code and type, with its message and stack cut and the message saying so; only a
+    # line limit too small even for that makes it a PayloadTooLarge error (#fit).
+    def error_line(id, error)
+      line = Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => error })
+      return line if line.bytesize <= @max_line
+
+      data = error['data'].is_a?(Hash) ? error['data'] : {}
+      message = "#{cut_text(error['message'])}… (cut: the error is #{LineLimit.over(line.bytesize, @max_line)})"
+      shorter = { 'code' => error['code'], 'message' => message,
+                  'data' => { 'type' => cut_text(data['type']), 'stack' => cut_text(data['stack']) } }
+      cut_line = Codec.dump({ 'jsonrpc' => '2.0', 'id' => id, 'error' => shorter })
+      cut_line.bytesize <= @max_line ? cut_line : fit(id, line, error['code'], 'the error')
     end
 
     # A log notification that can never fail on odd `fields`: they fall back to their inspect strings.
@@ -60,10 +97,27 @@ module SteppeRunner
         params['fields'] = fields.to_h { |k, v| [Text.utf8(k), Text.utf8(v.inspect)] }
         Codec.dump({ 'jsonrpc' => '2.0', 'method' => 'log', 'params' => params })
       end
-      write_line(line)
+      line = cut_log(params, line.bytesize) if line.bytesize > @max_line
+      write_line(line) if line
     end
 
     private
+
+    # A log record too long for a line is cut, not dropped: the start of its msg stays, and its fields
+    # say what was cut. Only a line limit smaller than that (a few KB) drops it, noted on the diagnostics.
+    def cut_log(params, size)
+      params['msg'] = "#{cut_text(params['msg'])}…"
+      params['fields'] = { 'truncated' => "the record was #{LineLimit.over(size, @max_line)}" }
+      line = Codec.dump({ 'jsonrpc' => '2.0', 'method' => 'log', 'params' => params })
+      return line if line.bytesize <= @max_line
+
+      @diag.note("dropped a log record of #{LineLimit.over(size, @max_line)}")
+      nil
+    end
+
+    def cut_text(text)
+      Text.utf8(text)[0, LineLimit::CUT_AT]
+    end
 
     # the host is gone; the reader will see EOF and shut down
     def failed(error)
