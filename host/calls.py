@@ -11,6 +11,7 @@ import orjson
 from .bus import Event, EventBus, new_event_id
 from .db import StorageError
 from .emitted import EmittedLog
+from .event import emitted_fields
 from .logs import LogBook
 from .rpc import Refusal
 from .runners import InvocationContext
@@ -80,12 +81,15 @@ class HandlerCalls:
             raise Refusal("UndeclaredTopic", msg)
         if too_large := self.oversize(event.get("data")):
             raise Refusal("PayloadTooLarge", too_large)
+        try:
+            event_id, group = emitted_fields(event)
+        except ValueError as e:
+            raise Refusal("InvalidParams", f"emit: {e}") from None
         await self.publish(Event(topic=topic, data=event.get("data"), trace_id=ctx.trace_id, flows=ctx.flows,
-                                 message_group_id=event.get("messageGroupId"),
-                                 emitted_by=step.name, id=str(event.get("id") or new_event_id()),
+                                 message_group_id=group, emitted_by=step.name, id=event_id or new_event_id(),
                                  hops=getattr(ctx, "hops", 0) + 1, parent_span=getattr(ctx, "span_id", None),
                                  sampled=ctx.sampled if type(ctx.sampled) is bool else None),
-                           dedupe=bool(event.get("id")))
+                           dedupe=event_id is not None)
 
     def oversize(self, data: Any) -> str | None:
         """Why `data` may not be emitted (over max_event once encoded), or None."""

@@ -21,8 +21,11 @@ class EmittedLog:
     def record(self, event: Event, deliveries: int) -> None:
         if self.recent.maxlen == 0:
             return
-        self.recent.append({"id": event.id, "topic": event.topic, "data": event.data, "traceId": event.trace_id,
-                            "emittedBy": event.emitted_by, "deliveries": deliveries, "time": time.time()})
+        record = {"id": event.id, "topic": event.topic, "data": event.data, "traceId": event.trace_id,
+                  "emittedBy": event.emitted_by, "deliveries": deliveries, "time": time.time()}
+        if event.message_group_id is not None:
+            record["messageGroupId"] = event.message_group_id
+        self.recent.append(record)
 
     def query(self, *, topic: str | None = None, trace_id: str | None = None,
               limit: int = 200) -> list[dict[str, Any]]:

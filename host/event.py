@@ -18,6 +18,22 @@ new_event_id = new_id
 NEW_TRACE = "new"  # InvocationContext.sampled of an invocation that starts its trace: the recorder decides at once
 
 
+def emitted_fields(event: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The `id` and `messageGroupId` an emit (a handler's or the admin's) gives, checked where they come in:
+    the queue stores them as they are. ValueError naming the field when one is not text (a number is taken
+    as text); None for each one not given."""
+    out: list[str | None] = []
+    for name in ("id", "messageGroupId"):
+        value = event.get(name)
+        if value is None or isinstance(value, str):
+            out.append(value or None)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out.append(str(value))
+        else:
+            raise ValueError(f"{name} must be a string (or a number), not {type(value).__name__}")
+    return out[0], out[1]
+
+
 @dataclass
 class Event:
     topic: str

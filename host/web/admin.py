@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from ..bus import Event, new_event_id
 from ..db import StorageError, storage_payload
+from ..event import emitted_fields
 from ..invoker import new_trace_id
 from .api import BodyError, json_response, read_body
 from .dlq import dlq_routes
@@ -50,9 +51,10 @@ def admin_routes(host: AdminHost) -> list[Route]:
         except (orjson.JSONDecodeError, KeyError, TypeError, AssertionError):
             return json_response(400, {"error": "expected a JSON body {\"topic\": string, \"data\": any, "
                                        "\"id\"?: string}"})
-        event_id = body.get("id")
-        if event_id is not None and (isinstance(event_id, bool) or not isinstance(event_id, str | int)):
-            return json_response(400, {"error": "id must be a string or an integer"})
+        try:
+            event_id, group = emitted_fields(body)
+        except ValueError as e:
+            return json_response(400, {"error": str(e)})
         try:
             too_large = host.calls.oversize(body.get("data"))
         except TypeError as e:  # orjson refuses what it cannot store (e.g. nesting past its own limit)
@@ -60,9 +62,9 @@ def admin_routes(host: AdminHost) -> list[Route]:
         if too_large:
             return json_response(413, {"error": "Payload Too Large", "limit": s.max_event, "message": too_large})
         event = Event(topic=topic, data=body.get("data"), trace_id=new_trace_id(), emitted_by="steppe emit",
-                      id=str(event_id or new_event_id()))
+                      message_group_id=group, id=event_id or new_event_id())
         try:
-            deliveries = await host.calls.publish(event, dedupe=bool(body.get("id")))
+            deliveries = await host.calls.publish(event, dedupe=event_id is not None)
         except StorageError as e:  # not accepted: the queue cannot write (507) or is unusable (503)
             return json_response(e.status, storage_payload(e))
         return json_response(202, {"id": event.id, "traceId": event.trace_id, "deliveries": deliveries or 0,
