@@ -101,6 +101,30 @@ def multi_dict(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, raw headers, body: what the ASGI messages carry
 
 
+def _header_texts(name: Any, value: Any) -> list[str]:
+    """A handler's header value as the lines Motia (Express's `res.set`) sent: a list gives one line per item
+    (several Set-Cookie), numbers and booleans as JavaScript writes them, null none."""
+    if isinstance(value, list):
+        return [text for item in value if (text := _header_text(name, item)) is not None]
+    text = _header_text(name, value)
+    return [] if text is None else [text]
+
+
+def _header_text(name: Any, value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    raise TypeError(f"the handler returned header {name!r} as {type(value).__name__}: a header value is text, a "
+                    "number, a boolean or a list of them")
+
+
 def handler_answer(result: Any, trace_id: str) -> Answer:
     """A handler's return value as the HTTP answer (docs/steps.md); raises ValueError/TypeError for one that
     cannot be sent. Headers follow Starlette's Response rules: names lower-cased, content-length unless the
@@ -115,12 +139,11 @@ def handler_answer(result: Any, trace_id: str) -> Answer:
         raise ValueError(f"the handler returned status {status!r}: an HTTP status is an integer from 100 to 599")
     if not isinstance(raw_headers := result.get("headers") or {}, dict):
         raise TypeError(f"the handler returned headers as {type(raw_headers).__name__}: expected an object")
-    headers = {str(k): str(v) for k, v in raw_headers.items()}
-    for name, value in headers.items():  # the server would drop the connection without an answer on these
+    headers = [(str(k), text) for k, v in raw_headers.items() for text in _header_texts(k, v)]
+    for name, value in headers:  # the server would drop the connection without an answer on these
         if not name or _BAD_HEADER_NAME.search(name) or _BAD_HEADER_VALUE.search(value):
             raise ValueError(f"the handler returned an invalid header {name!r}: names are tokens, values have no "
                              "control characters (CR, LF, NUL)")
-    headers.setdefault("x-trace-id", trace_id)
     if "bodyBase64" in result:
         content, media = base64.b64decode(result["bodyBase64"]), b"application/octet-stream"
     elif isinstance(body := result.get("body"), str):
@@ -130,8 +153,10 @@ def handler_answer(result: Any, trace_id: str) -> Answer:
     else:
         content, media = orjson.dumps(body), b"application/json"
     # latin-1 as HTTP heads are; a value outside it is a UnicodeEncodeError, a ValueError: the handler's fault
-    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     names = {k for k, _ in raw}
+    if b"x-trace-id" not in names:
+        raw.append((b"x-trace-id", trace_id.encode()))
     if b"content-length" not in names and status >= 200 and status not in (204, 304):
         raw.append((b"content-length", str(len(content)).encode()))
     if media is not None and b"content-type" not in names:

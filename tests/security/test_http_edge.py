@@ -117,7 +117,23 @@ def test_invalid_handler_status_answers_500_json_and_logs_why(host, status):
     assert records[0]["step"] == "Status" and "status" in records[0]["msg"] and repr(status) in records[0]["msg"]
 
 
-@pytest.mark.parametrize("headers", [["x-a", "1"], "x-a: 1", {"x-a": "line\r\nx-b: injected"}])
+def test_handler_header_values_are_sent_as_motia_sent_them(host):
+    """As Motia (Express's res.set): a list is one header line per item (two cookies), numbers and booleans
+    as JavaScript writes them. Seen: `Set-Cookie: ['a=1; Path=/', 'b=2; Path=/']` in one line (no cookie set),
+    `x-flag: True`."""
+    r = httpx.post(f"{host.url}/status", json={"headers": {
+        "Set-Cookie": ["a=1; Path=/", "b=2; Path=/"], "x-count": 5, "x-ratio": 1.5, "x-whole": 2.0,
+        "x-flag": True, "x-off": False, "x-none": None}})
+    assert r.status_code == 200, r.text
+    assert r.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
+    assert r.cookies["a"] == "1" and r.cookies["b"] == "2"
+    assert (r.headers["x-count"], r.headers["x-ratio"], r.headers["x-whole"]) == ("5", "1.5", "2")
+    assert (r.headers["x-flag"], r.headers["x-off"]) == ("true", "false")
+    assert "x-none" not in r.headers
+
+
+@pytest.mark.parametrize("headers", [["x-a", "1"], "x-a: 1", {"x-a": "line\r\nx-b: injected"},
+                                     {"x-a": ["ok", "line\r\nx-b: injected"]}, {"x-a": {"nested": 1}}])
 def test_invalid_handler_headers_answer_500_json(host, headers):
     r = httpx.post(f"{host.url}/status", json={"headers": headers})
     assert_json_error(r, 500)
