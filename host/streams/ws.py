@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..headers import request_headers
 from .hub import Room, StreamHub, Streams, encode_message, next_timestamp
 
 log = logging.getLogger("steppe.streams")
@@ -81,7 +82,7 @@ class StreamSocketEndpoint:
         websocket = WebSocket(scope, receive, send)
         auth_context = None
         if self.authenticate is not None:
-            request = {"headers": _headers(websocket), "url": str(websocket.url)}
+            request = {"headers": request_headers(websocket.scope["headers"]), "url": str(websocket.url)}
             try:
                 auth_context = await self.authenticate(request)
             except Exception as exc:
@@ -104,13 +105,6 @@ def make_stream_socket_endpoint(
     limits: StreamSocketLimits | None = None,
 ) -> StreamSocketEndpoint:
     return StreamSocketEndpoint(streams, hub, authenticate, can_access, limits)
-
-
-def _headers(websocket: WebSocket) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in websocket.headers.items():  # ASGI names are lower-case already
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
 
 
 async def _refuse(websocket: WebSocket) -> None:

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from .. import wire
 from ..db import as_storage_error, storage_payload
 from ..event import NEW_TRACE
+from ..headers import request_headers
 from ..invoker import Invoker, new_trace_id
 from ..logs import LogBook
 from ..rpc import ConnectionLost, RpcError
@@ -54,9 +55,7 @@ class StepEndpoint:
 
     async def answer(self, scope: Scope, receive: Receive) -> Answer:
         step, invoker = self.step, self.invoker
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:  # the last of repeated headers wins, as it did with Starlette's
-            headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        headers = request_headers(scope["headers"])
         trace_id, parent_span = new_trace_id(), None
         if "traceparent" in headers and getattr(invoker.recorder, "tracing", None) is not None:
             trace_id, parent_span = upstream(headers["traceparent"]) or (trace_id, None)

@@ -33,6 +33,11 @@ PROJECT = {
         async def handler(req, ctx):
             return {"status": 200, "body": {"get": True}, "headers": {"x-step": "echo-get"}}
     ''',
+    "steps/headers_step.py": '''
+        config = {"type": "api", "name": "Headers", "path": "/headers", "method": "GET", "emits": []}
+        async def handler(req, ctx):
+            return {"status": 200, "body": req["headers"]}
+    ''',
     "steps/schema_step.py": '''
         config = {"type": "api", "name": "Schema", "path": "/schema", "method": "POST", "emits": [],
                   "bodySchema": {"type": "object", "properties": {"a": {"type": "array"}}}}
@@ -130,6 +135,16 @@ def test_handler_header_values_are_sent_as_motia_sent_them(host):
     assert (r.headers["x-count"], r.headers["x-ratio"], r.headers["x-whole"]) == ("5", "1.5", "2")
     assert (r.headers["x-flag"], r.headers["x-off"]) == ("true", "false")
     assert "x-none" not in r.headers
+
+
+def test_repeated_request_headers_reach_the_handler_as_node_merges_them(host):
+    """Seen: only the last of repeated headers reached the handler (`x-forwarded-for: b`, `cookie: b=2`)."""
+    got = httpx.get(f"{host.url}/headers", headers=[
+        ("x-forwarded-for", "10.0.0.1"), ("x-forwarded-for", "10.0.0.2"), ("cookie", "a=1"), ("cookie", "b=2"),
+        ("user-agent", "first"), ("user-agent", "second")]).json()
+    assert got["x-forwarded-for"] == "10.0.0.1, 10.0.0.2"
+    assert got["cookie"] == "a=1; b=2"
+    assert got["user-agent"] == "first"  # a header that holds one value keeps the first, as in Node
 
 
 @pytest.mark.parametrize("headers", [["x-a", "1"], "x-a: 1", {"x-a": "line\r\nx-b: injected"},
