@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -15,6 +14,7 @@ from starlette.responses import Response
 from ..invoker import new_trace_id
 from ..logs import LogBook
 from .limits import json_too_deep
+from .query import form_params
 from .responses import as_response
 
 _BAD_HEADER_NAME = re.compile(r'[\x00-\x20\x7f-\uffff()<>@,;:\\"/\[\]?={}]')
@@ -72,7 +72,7 @@ def parse_body(raw: bytes, content_type: str, max_depth: int = 512) -> Any:
                                   "reason": f"the body nests arrays/objects more than {max_depth} levels "
                                             "deep (max_json_depth)"})
     if kind == "application/x-www-form-urlencoded":
-        return multi_dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        return form_params(raw.decode("utf-8", "replace"))
     if kind.startswith("text/"):
         return raw.decode("utf-8", "replace")
     if kind in ("", "application/json") or kind.endswith("+json"):
@@ -85,17 +85,6 @@ def parse_body(raw: bytes, content_type: str, max_depth: int = 512) -> Any:
                                   f"line {e.lineno}, column {e.colno}); send a JSON value such as "
                                   '{"key": "value"}, or set content-type to what the body is'}) from None
     return raw.decode("utf-8", "replace")
-
-
-def multi_dict(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
-    out: dict[str, str | list[str]] = {}
-    for key, value in pairs:
-        if key in out:
-            prev = out[key]
-            out[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
-        else:
-            out[key] = value
-    return out
 
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, raw headers, body: what the ASGI messages carry

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
@@ -22,7 +21,8 @@ from ..runners.supervisor import InvocationTimeout
 from ..steps import Step
 from ..telemetry.metrics import Metrics
 from ..telemetry.tracing import upstream
-from .api import BODY_METHODS, Answer, BodyError, crash_response, handler_answer, json_response, multi_dict, parse_body
+from .api import BODY_METHODS, Answer, BodyError, crash_response, handler_answer, json_response, parse_body
+from .query import form_params
 
 RETRY_AFTER = 5  # seconds a 503 asks a client to wait while a step's runner is down, unless its restart is known
 
@@ -77,7 +77,7 @@ class StepEndpoint:
         query = scope.get("query_string", b"")
         req: wire.ApiRequest = {
             "body": body, "headers": headers, "pathParams": dict(scope.get("path_params", {})),
-            "queryParams": multi_dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {},
+            "queryParams": form_params(query.decode("latin-1")) if query else {},
             "rawBody": raw.decode("utf-8", "replace")}
         try:
             result = await invoker.invoke(step, "api", req, trace_id, step.flows, self.timeout,
