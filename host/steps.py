@@ -103,6 +103,9 @@ def validate_config(config: dict[str, Any]) -> None:
     if kind == "api":
         if not isinstance(config.get("path"), str) or not config["path"].startswith("/"):
             raise ConfigError("api step needs config.path starting with '/'")
+        names = _PARAM.findall(config["path"])
+        if twice := next((n for i, n in enumerate(names) if n in names[:i]), None):  # the router would refuse it
+            raise ConfigError(f"api step config.path {config['path']!r} names the path parameter {twice!r} twice")
         if str(config.get("method", "")).upper() not in HTTP_METHODS:
             raise ConfigError(f"api step needs config.method, one of {', '.join(HTTP_METHODS)}")
     elif kind == "event":

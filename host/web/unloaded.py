@@ -51,8 +51,11 @@ def unloaded_routes(steps: list[Step], served: set[tuple[str, str]], root: Path,
         method, route = found
         if any(route == r and (method is None or method == m) for m, r in served):
             continue
-        routes.append(Route(starlette_path(route), _endpoint(step, root, expose_errors),
-                            methods=[method] if method else list(HTTP_METHODS)))
+        try:
+            routes.append(Route(starlette_path(route), _endpoint(step, root, expose_errors),
+                                methods=[method] if method else list(HTTP_METHODS)))
+        except (AssertionError, ValueError):  # a path the router refuses (the step's error says why): no route
+            continue
     return routes
 
 

@@ -143,3 +143,16 @@ def test_emit_errors_reach_the_handler(tmp_path, start_host):
     logs = host.wait_log("which is not in its config.emits")
     assert "[Emitter]" in logs
     assert httpx.post(f"{host.url}/emit", json={"n": 1}).json() == {"error": None}
+
+
+def test_a_route_that_cannot_be_routed_is_reported_and_the_rest_serve(tmp_path, start_host):
+    """Seen: one step with `path: '/c/:id/:id'` stopped the whole host at start-up with `error: Duplicated
+    param name id at path /c/{id}/{id}`, naming no file."""
+    root = write_project(tmp_path, {
+        "steps/ok_step.py": api_step("Ok", "/ok", 'return {"status": 200, "body": {"n": req["body"]["n"]}}'),
+        "steps/twice_step.py": api_step("Twice", "/c/:id/:id", 'return {"status": 200, "body": {}}'),
+    })
+    host = start_host(root)
+    logs = host.wait_log("twice_step.py")
+    assert "path parameter 'id' twice" in logs
+    assert httpx.post(f"{host.url}/ok", json={"n": 1}).status_code == 200
