@@ -147,12 +147,15 @@ def test_emit_errors_reach_the_handler(tmp_path, start_host):
 
 def test_a_route_that_cannot_be_routed_is_reported_and_the_rest_serve(tmp_path, start_host):
     """Seen: one step with `path: '/c/:id/:id'` stopped the whole host at start-up with `error: Duplicated
-    param name id at path /c/{id}/{id}`, naming no file."""
+    param name id at path /c/{id}/{id}`, naming no file; one with `path: 'items/:id'` (no leading '/') with
+    an AssertionError from the router."""
     root = write_project(tmp_path, {
         "steps/ok_step.py": api_step("Ok", "/ok", 'return {"status": 200, "body": {"n": req["body"]["n"]}}'),
         "steps/twice_step.py": api_step("Twice", "/c/:id/:id", 'return {"status": 200, "body": {}}'),
+        "steps/slashless_step.py": api_step("Slashless", "items/:id", 'return {"status": 200, "body": {}}'),
     })
     host = start_host(root)
     logs = host.wait_log("twice_step.py")
     assert "path parameter 'id' twice" in logs
+    assert "slashless_step.py: api step needs config.path starting with '/'" in host.wait_log("slashless_step.py")
     assert httpx.post(f"{host.url}/ok", json={"n": 1}).status_code == 200
