@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -47,17 +48,21 @@ class Step:
             return "unavailable"
         return "unhealthy" if self.unhealthy else "ok"
 
+    # read from configs that may be invalid too (a step that did not load is still listed and drawn): only the
+    # names a list gives, never the letters of a string
     @cached_property
     def flows(self) -> list[str]:
-        return list(self.config.get("flows") or [])
+        return _names(self.config.get("flows"))
 
     @cached_property
     def subscribes(self) -> list[str]:
-        return list(self.config.get("subscribes") or [])
+        return _names(self.config.get("subscribes"))
 
     @cached_property  # read on every emit and delivery; a step's config never changes (reload makes a new Step)
     def emits(self) -> list[str]:
-        return [e if isinstance(e, str) else str(e.get("topic")) for e in self.config.get("emits") or []]
+        emits = self.config.get("emits")
+        return [e if isinstance(e, str) else str(e.get("topic")) for e in emits
+                if isinstance(e, str) or isinstance(e, dict)] if isinstance(emits, list) else []
 
     @property
     def method(self) -> str:
@@ -89,6 +94,10 @@ class Step:
         return ""
 
 
+def _names(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def validate_config(config: dict[str, Any]) -> None:
     """Raise ConfigError naming what is wrong with a step config."""
     kind = config.get("type")
@@ -96,6 +105,10 @@ def validate_config(config: dict[str, Any]) -> None:
         raise ConfigError(f"config.type must be one of {', '.join(STEP_TYPES)}, got {kind!r}")
     if not isinstance(config.get("name"), str) or not config["name"]:
         raise ConfigError("config.name must be a non-empty string")
+    flows = config.get("flows")
+    if flows is not None and (not isinstance(flows, list) or not all(isinstance(f, str) for f in flows)):
+        raise ConfigError("config.flows must be a list of flow names")
+    _check_infrastructure(config.get("infrastructure"))
     emits = config.get("emits", [])
     if not isinstance(emits, list) or not all(isinstance(e, str) or (isinstance(e, dict) and "topic" in e)
                                               for e in emits):
@@ -116,6 +129,42 @@ def validate_config(config: dict[str, Any]) -> None:
         expr = config.get("cron")
         if not isinstance(expr, str) or not cron_is_valid(expr):
             raise ConfigError(f"cron step needs a valid 5- or 6-field config.cron, got {expr!r}")
+
+
+# infrastructure.handler / .queue settings: (what a valid value is, the check); Motia's own schema, except that
+# its AWS caps (timeouts of 900 s, ...) are not kept, and `concurrency` is Steppe's
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+_SETTINGS: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
+    "handler": {"timeout": ("a number of seconds above 0", lambda x: _number(x) and x > 0)},
+    "queue": {
+        "type": ("'standard' or 'fifo'", lambda x: x in ("standard", "fifo")),
+        "concurrency": ("a whole number above 0", lambda x: _number(x) and x >= 1 and int(x) == x),
+        "maxRetries": ("a whole number, 0 or more", lambda x: _number(x) and x >= 0 and int(x) == x),
+        "visibilityTimeout": ("a number of seconds above 0", lambda x: _number(x) and x > 0),
+        "delaySeconds": ("a number of seconds, 0 or more", lambda x: _number(x) and x >= 0),
+    },
+}
+
+
+def _check_infrastructure(infra: Any) -> None:
+    """Raise ConfigError for an infrastructure setting the host could not use (it would fail where it is
+    read, away from the step file)."""
+    if infra is None:
+        return
+    if not isinstance(infra, dict):
+        raise ConfigError("config.infrastructure must be an object {handler?, queue?}")
+    for part, settings in _SETTINGS.items():
+        values = infra.get(part)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"config.infrastructure.{part} must be an object")
+        for key, (valid, check) in settings.items():
+            if values.get(key) is not None and not check(values[key]):
+                raise ConfigError(f"config.infrastructure.{part}.{key} must be {valid}, got {values[key]!r}")
 
 
 def cron_is_valid(expr: str) -> bool:

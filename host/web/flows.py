@@ -13,10 +13,15 @@ from starlette.routing import Route
 from .api import json_response
 
 
+def _listed(value: Any) -> list[str]:
+    """The names a config list gives (a step that did not load may have any value there)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _topics(items: Any) -> list[dict[str, Any]]:
     """`emits`-shaped lists (strings or `{topic, label?, conditional?}`) as `{topic, label, conditional}`."""
     out = []
-    for item in items or []:
+    for item in items if isinstance(items, list) else []:
         if isinstance(item, str):
             out.append({"topic": item, "label": None, "conditional": False})
         elif isinstance(item, dict) and item.get("topic"):
@@ -29,10 +34,10 @@ def step_node(step: Any, rel: Callable[[Any], str]) -> dict[str, Any]:
     c = step.config
     return {"id": f"step:{step.name}", "kind": "step", "name": step.name, "type": step.type,
             "language": step.language, "path": rel(step.path), "status": step.status,
-            "error": step.error or step.unavailable or step.unhealthy, "flows": list(c.get("flows") or []),
+            "error": step.error or step.unavailable or step.unhealthy, "flows": step.flows,
             "description": c.get("description"), "method": step.method if step.type == "api" else None,
             "route": step.route if step.type == "api" else None, "cron": c.get("cron"),
-            "subscribes": list(c.get("subscribes") or []), "emits": _topics(c.get("emits")),
+            "subscribes": step.subscribes, "emits": _topics(c.get("emits")),
             "virtualEmits": _topics(c.get("virtualEmits")),
             "virtualSubscribes": [t["topic"] for t in _topics(c.get("virtualSubscribes"))],
             "bodySchema": c.get("bodySchema"), "responseSchema": c.get("responseSchema"),
@@ -68,7 +73,7 @@ def graph(steps: list[Any], streams: list[Any], stream_errors: dict[str, str], r
                 edges.append({"id": f"{n['id']}>{emit['topic']}>{target}", "source": n["id"], "target": target,
                               "topic": emit["topic"], "label": emit["label"] or emit["topic"],
                               "conditional": emit["conditional"], "virtual": virtual or virtual_in})
-        declared = {*(n["config"].get("streams") or []), *(n["config"].get("writes") or [])}
+        declared = {name for key in ("streams", "writes") for name in _listed(n["config"].get(key))}
         seen = {stream for step, stream in seen_writes or () if step == n["name"]}
         for name in sorted((declared | seen) & stream_names):
             edges.append({"id": f"{n['id']}>stream:{name}", "source": n["id"], "target": f"stream:{name}",

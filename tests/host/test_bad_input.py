@@ -159,3 +159,29 @@ def test_a_route_that_cannot_be_routed_is_reported_and_the_rest_serve(tmp_path, 
     assert "path parameter 'id' twice" in logs
     assert "slashless_step.py: api step needs config.path starting with '/'" in host.wait_log("slashless_step.py")
     assert httpx.post(f"{host.url}/ok", json={"n": 1}).status_code == 200
+
+
+def test_config_values_the_host_cannot_use_are_reported_with_the_file(tmp_path, start_host):
+    """Seen: `infrastructure: {handler: {timeout: 'soon'}}` in one event step ended start-up with `error:
+    could not convert string to float: 'soon'`, naming no file; `flows: [1, null]` in another was accepted
+    and made GET /__steppe/api/flows (the Workbench's Flows view) answer 500 for the whole project."""
+    event = '''
+config = {{"type": "event", "name": "{name}", "subscribes": ["t"], "emits": [], {extra}}}
+async def handler(data, context):
+    pass
+'''
+    root = write_project(tmp_path, {
+        "steps/ok_step.py": api_step("Ok", "/ok", 'return {"status": 200, "body": {"n": req["body"]["n"]}}'),
+        "steps/soon_step.py": event.format(name="Soon", extra='"infrastructure": {"handler": {"timeout": "soon"}}'),
+        "steps/retries_step.py": event.format(name="Retries", extra='"infrastructure": {"queue": {"maxRetries": -1}}'),
+        "steps/flows_step.py": event.format(name="Flows", extra='"flows": [1, None]'),
+    })
+    host = start_host(root)
+    assert ("soon_step.py: config.infrastructure.handler.timeout must be a number of seconds above 0, got 'soon'"
+            in host.wait_log("soon_step.py"))
+    assert "config.infrastructure.queue.maxRetries must be a whole number, 0 or more" in host.wait_log("retries_step")
+    assert "flows_step.py: config.flows must be a list of flow names" in host.wait_log("flows_step.py")
+    assert httpx.post(f"{host.url}/ok", json={"n": 1}).status_code == 200
+    graph = httpx.get(f"{host.url}/__steppe/api/flows")
+    assert graph.status_code == 200, graph.text
+    assert {n["name"]: n["status"] for n in graph.json()["nodes"]}["Flows"] == "error"
