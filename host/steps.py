@@ -121,6 +121,7 @@ def validate_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"api step config.path {config['path']!r} names the path parameter {twice!r} twice")
         if str(config.get("method", "")).upper() not in HTTP_METHODS:
             raise ConfigError(f"api step needs config.method, one of {', '.join(HTTP_METHODS)}")
+        _check_api_docs(config)
     elif kind == "event":
         subs = config.get("subscribes")
         if not isinstance(subs, list) or not subs or not all(isinstance(s, str) for s in subs):
@@ -147,6 +148,25 @@ _SETTINGS: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
         "delaySeconds": ("a number of seconds, 0 or more", lambda x: _number(x) and x >= 0),
     },
 }
+
+
+_STATUS_KEY = re.compile(r"^(?:[1-5]\d\d|[1-5]XX|default)$")  # OpenAPI's response keys
+
+
+def _check_api_docs(config: dict[str, Any]) -> None:
+    """The fields an API step's OpenAPI entry is made from, shaped as Motia's schema has them."""
+    query = config.get("queryParams")
+    if query is not None and (not isinstance(query, list) or not all(
+            isinstance(q, dict) and isinstance(q.get("name"), str) and q["name"] for q in query)):
+        raise ConfigError("config.queryParams must be a list of {name, description?}")
+    for key in ("bodySchema", "responseSchema"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise ConfigError(f"config.{key} must be a JSON Schema object")
+    responses = config.get("responseSchema") or {}
+    if not all(_STATUS_KEY.match(str(code)) and isinstance(schema, dict) for code, schema in responses.items()):
+        raise ConfigError("config.responseSchema must map HTTP statuses to JSON Schema objects")
+    if config.get("description") is not None and not isinstance(config["description"], str):
+        raise ConfigError("config.description must be text")
 
 
 def _check_infrastructure(infra: Any) -> None:

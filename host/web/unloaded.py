@@ -29,7 +29,7 @@ RETRY_AFTER = 2  # seconds: dev reload retries the load as soon as the file or t
 def unloaded_route(step: Step) -> tuple[str | None, str] | None:
     """(method or None for any, route) a step that did not load would serve, if its source says."""
     if step.config.get("path"):  # loaded, but its config is invalid
-        return (step.method if step.config.get("method") else None), step.route
+        return (step.method if step.method in HTTP_METHODS and step.config.get("method") else None), step.route
     try:
         source = step.path.read_text(encoding="utf-8", errors="replace")[:200_000]
     except OSError:

@@ -164,7 +164,8 @@ def test_a_route_that_cannot_be_routed_is_reported_and_the_rest_serve(tmp_path, 
 def test_config_values_the_host_cannot_use_are_reported_with_the_file(tmp_path, start_host):
     """Seen: `infrastructure: {handler: {timeout: 'soon'}}` in one event step ended start-up with `error:
     could not convert string to float: 'soon'`, naming no file; `flows: [1, null]` in another was accepted
-    and made GET /__steppe/api/flows (the Workbench's Flows view) answer 500 for the whole project."""
+    and made GET /__steppe/api/flows (the Workbench's Flows view) answer 500 for the whole project;
+    `queryParams: 5` made GET /openapi.json answer 500."""
     event = '''
 config = {{"type": "event", "name": "{name}", "subscribes": ["t"], "emits": [], {extra}}}
 async def handler(data, context):
@@ -175,6 +176,9 @@ async def handler(data, context):
         "steps/soon_step.py": event.format(name="Soon", extra='"infrastructure": {"handler": {"timeout": "soon"}}'),
         "steps/retries_step.py": event.format(name="Retries", extra='"infrastructure": {"queue": {"maxRetries": -1}}'),
         "steps/flows_step.py": event.format(name="Flows", extra='"flows": [1, None]'),
+        "steps/query_step.py": 'config = {"type": "api", "name": "Query", "path": "/q", "method": "GET", '
+                               '"emits": [], "queryParams": 5, "description": 7}\n'
+                               'async def handler(req, context):\n    return {"status": 200}\n',
     })
     host = start_host(root)
     assert ("soon_step.py: config.infrastructure.handler.timeout must be a number of seconds above 0, got 'soon'"
@@ -185,3 +189,6 @@ async def handler(data, context):
     graph = httpx.get(f"{host.url}/__steppe/api/flows")
     assert graph.status_code == 200, graph.text
     assert {n["name"]: n["status"] for n in graph.json()["nodes"]}["Flows"] == "error"
+    assert "query_step.py: config.queryParams must be a list of {name, description?}" in host.wait_log("query_step")
+    assert httpx.get(f"{host.url}/openapi.json").status_code == 200  # 500 on the old code
+    assert httpx.get(f"{host.url}/q").status_code == 503  # the step did not load: its route says so
