@@ -26,6 +26,7 @@ from .streams.hub import StreamHub, Streams
 from .streams.ws import StreamSocketLimits
 from .tasks import TaskSupervisor
 from .telemetry.wiring import Telemetry, observe
+from .waiting import describe, steps_gone
 
 if TYPE_CHECKING:
     from .redis_conn import RedisConn
@@ -103,6 +104,8 @@ class Host:
                                           interval=settings.storage_check_interval,
                                           backlog_age_warn=settings.backlog_age_warn)
         self._watch_task: asyncio.Task[None] | None = None
+        self.steps_gone: dict[str, int] = {}  # deliveries queued for steps the project no longer has (waiting.py)
+        self._gone_check: asyncio.Task[None] | None = None
         self.app: FrontDoor | None = None
         self.serving = False  # started and not stopping: what /__steppe/ready answers
         self.reloader: DevReloader | None = None
@@ -164,6 +167,14 @@ class Host:
         self.cron.sync(self.project.ok_steps("cron"))
         if self.app is not None:
             self.app.routes[:] = _import_web().build_routes(self)
+        self._gone_check = asyncio.get_running_loop().create_task(self._check_steps_gone())
+
+    async def _check_steps_gone(self) -> None:
+        steps = list(self.project.steps.values())
+        self.steps_gone = await steps_gone(self.queue, (s.name for s in steps))
+        if self.steps_gone:
+            unnamed = sum(1 for s in steps if not s.config.get("name"))
+            self.logs.write("warn", describe(self.steps_gone, unnamed))
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking work, let in-flight deliveries finish within the grace period (the rest stay in the
@@ -175,6 +186,8 @@ class Host:
         await self.cron.stop()
         if self._watch_task:
             self._watch_task.cancel()
+        if self._gone_check:
+            self._gone_check.cancel()
         self.tasks.close()
         if self._loading is not None:  # stopped before the load that began early ended: no runner half-spawned
             await asyncio.gather(self._loading, return_exceptions=True)

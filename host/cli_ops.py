@@ -79,6 +79,8 @@ def cmd_events(args: argparse.Namespace) -> int:
         return 0
     q = body["queue"]
     print(f"queue: {q['ready']} ready, {q['leased']} running, {q['dead']} dead")
+    for step, n in (body.get("stepsGone") or {}).items():
+        print(f"waiting for step {step!r}, which the project does not have now: {n} delivery(ies)")
     for e in body["unrouted"]:
         print(f"unrouted {e['id']}  {e['topic']}  from {e.get('emittedBy') or '?'}  {json.dumps(e['data'])[:80]}")
     return 0

@@ -95,6 +95,11 @@ class Queue(ABC):
         """{"ready", "leased", "dead"}"""
 
     @abstractmethod
+    async def waiting(self) -> dict[str, int]:
+        """Deliveries not yet acked (ready, delayed or leased) by step: run once at start and after a reload,
+        to tell of steps the project no longer has."""
+
+    @abstractmethod
     async def oldest_due(self, steps: list[str]) -> float:
         """Seconds the first-queued due delivery of any of these steps, not yet leased, has been due (0 when
         none): cheap, one index probe per step, for the backlog check in health."""

@@ -46,7 +46,7 @@ from ..event import Event
 from ..redis_conn import RedisConn, part
 from ..tasks import raise_if_cancelling
 from .base import DeadLetter, Delivery, Queue, Subscription
-from .redis_lua import ACK, ACK_MANY, BURY, COUNTS, PUT, PUT_MANY, REAP, REPLAY, RETRY, TAKE
+from .redis_lua import ACK, ACK_MANY, BURY, COUNTS, PUT, PUT_MANY, REAP, REPLAY, RETRY, TAKE, WAITING
 
 log = logging.getLogger("steppe.queue.redis")
 GROUP = "steppe"
@@ -78,7 +78,7 @@ class RedisQueue(Queue):
         self._put, self._take = conn.script(PUT, many=PUT_MANY), conn.script(TAKE)
         self._ack = conn.script(ACK, many=ACK_MANY)
         self._retry, self._bury, self._replay = conn.script(RETRY), conn.script(BURY), conn.script(REPLAY)
-        self._reap, self._counts = conn.script(REAP), conn.script(COUNTS)
+        self._reap, self._counts, self._waiting = conn.script(REAP), conn.script(COUNTS), conn.script(WAITING)
         self._caps: dict[str, int] = {}
         self._bases: dict[str, str] = {}
         self._leased: dict[tuple[str, str], RedisDelivery] = {}  # (step, entry) -> what this host runs
@@ -202,6 +202,10 @@ class RedisQueue(Queue):
         ready, leased, dead = await self._counts(keys=[self._steps, self._dead], args=[self.conn.prefix])
         return {"ready": int(ready), "leased": int(leased), "dead": int(dead)}
 
+    async def waiting(self) -> dict[str, int]:
+        flat = await self._waiting(keys=[self._steps], args=[self.conn.prefix])
+        return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
     async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]:
         if ids is not None:
             blobs = [b for b in await self._r.hmget(self._dead, ids) if b is not None] if ids else []
@@ -298,3 +302,7 @@ class RedisQueue(Queue):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -144,6 +144,20 @@ end
 return n
 """
 # KEYS: steps, dead. ARGV: prefix. {ready, leased, dead}
+# waiting(): {step, count, step, count, ...} of every step that has deliveries (stream, delayed or held back)
+WAITING = """
+local out = {}
+for _, step in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local base = ARGV[1] .. 'q:' .. string.len(step) .. ':' .. step .. ':'
+  local n = redis.call('XLEN', base .. 's') + redis.call('ZCARD', base .. 'z')
+  n = n + tonumber(redis.call('GET', base .. 'n') or '0')
+  if n > 0 then
+    table.insert(out, step)
+    table.insert(out, n)
+  end
+end
+return out
+"""
 COUNTS = """
 local ready, leased = 0, 0
 for _, step in ipairs(redis.call('SMEMBERS', KEYS[1])) do

@@ -339,6 +339,10 @@ class SqliteQueue(Queue):
             dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return {"ready": by_lease.get(0, 0), "leased": by_lease.get(1, 0), "dead": dead}
 
+    async def waiting(self) -> dict[str, int]:
+        with self.file.guard(reading=True):  # rows leased but not yet written are counted all the same
+            return dict(self._db.execute("SELECT step, COUNT(*) FROM deliveries GROUP BY step").fetchall())
+
     async def oldest_due(self, steps: list[str]) -> float:
         now, since = time.time(), None
         if self._unwritten or self._acks:

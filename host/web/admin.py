@@ -87,7 +87,7 @@ def admin_routes(host: AdminHost) -> list[Route]:
 
     async def events(request: Request) -> Response:
         return json_response(200, {"unrouted": [e.as_dict() for e in host.bus.unrouted],
-                                   "queue": await host.queue.counts()})
+                                   "queue": await host.queue.counts(), "stepsGone": host.steps_gone})
 
     return [Route("/__steppe/emit", emit, methods=["POST"]), Route("/__steppe/steps", steps),
             Route("/__steppe/logs", logs), Route("/__steppe/events", events),

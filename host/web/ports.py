@@ -33,6 +33,7 @@ class AdminHost(Protocol):
     worker: DeliveryWorker
     health: Health
     state: StateStore
+    steps_gone: dict[str, int]  # deliveries queued for steps the project no longer has, by step
 
     @property
     def serving(self) -> bool:
