@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .settings_check import check_settings
+
 MiB = 1024 * 1024
 PROJECT_VENVS = ("python_modules", ".venv", "venv")  # searched in this order for the Python runner
 
@@ -141,16 +143,23 @@ def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: An
     lists = {"allowed_hosts"}
     if unknown:
         raise ValueError(f"{toml_path}: unknown settings {', '.join(sorted(unknown))}")
+    sources = dict.fromkeys(values, "steppe.toml")
     for name in known:
         if (raw := env.get(f"STEPPE_{name.upper()}")) is not None:
-            values[name] = ([h.strip() for h in raw.split(",") if h.strip()] if name in lists
-                            else _coerce(raw, getattr(defaults, name)))
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            sources[name] = f"STEPPE_{name.upper()}"
+            try:
+                values[name] = ([h.strip() for h in raw.split(",") if h.strip()] if name in lists
+                                else _coerce(raw, getattr(defaults, name)))
+            except ValueError:
+                kind = "a whole number" if isinstance(getattr(defaults, name), int) else "a number"
+                raise ValueError(f"{name} (STEPPE_{name.upper()}) must be {kind}, got {raw!r}") from None
+    given = {k: v for k, v in overrides.items() if v is not None}
+    sources.update(dict.fromkeys(given, "the command line"))
+    values.update(given)
     if backend := values.get("backend"):
         for name in ("state", "streams", "bus"):
-            values.setdefault(name, backend)
+            if name not in values:
+                values[name], sources[name] = backend, f"backend, {sources['backend']}"
     settings = Settings(root=root, **values)
-    for name in ("header_timeout", "body_timeout"):
-        if not getattr(settings, name) > 0:
-            raise ValueError(f"{name} must be a number of seconds above 0 (got {getattr(settings, name)!r})")
+    check_settings(settings, lambda name: sources.get(name, "default"))
     return settings
