@@ -4,6 +4,7 @@ dependencies installed (npm, and a project .venv for Python steps) unless --no-i
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import site
 import subprocess
@@ -149,7 +150,8 @@ def cmd_create(args: argparse.Namespace) -> int:
             print("wrote types.d.ts and steppe_types.py (`steppe dev` keeps them up to date)")
         else:
             print(f"warning: the types were not generated: {' '.join(generated.stderr.split())}", file=sys.stderr)
-    print(f"next: cd {target} && steppe dev   (tests: {CHOICES[template].test})")
+    # quoted: the line is meant to be pasted into a shell, and a folder name may hold spaces
+    print(f"next: cd {shlex.quote(str(target))} && steppe dev   (tests: {CHOICES[template].test})")
     return 0
 
 

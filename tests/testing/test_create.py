@@ -130,3 +130,15 @@ def test_interactive_choices_with_arrow_keys(tmp_path: Path) -> None:
             proc.kill()
         os.close(master)
     assert sorted(p.name for p in (tmp_path / "myapp" / "steps").iterdir()) == ["hello_step.py", "remember_step.py"]
+
+
+def test_the_next_line_can_be_pasted_into_a_shell_when_the_folder_has_a_space(tmp_path: Path) -> None:
+    """Seen: `next: cd /tmp/my app && steppe dev`: pasted, `cd` went to /tmp/my and failed."""
+    target = tmp_path / "my app"
+    out = subprocess.run([sys.executable, "-m", "steppe.cli", "create", str(target), "-t", "python", "--no-install"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    [line] = [ln for ln in out.stdout.splitlines() if ln.startswith("next: ")]
+    command = line.removeprefix("next: ").split(" && ")[0]
+    went = subprocess.run(["sh", "-c", f"{command} && pwd"], capture_output=True, text=True, timeout=10)
+    assert went.returncode == 0 and went.stdout.strip() == str(target), (line, went)
