@@ -10,7 +10,8 @@ from typing import Any
 Check = tuple[str, Callable[[Any], bool]]
 
 
-def _number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
+    """An int or a float, not a bool (which Python counts as an int)."""
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
@@ -18,8 +19,8 @@ def _whole(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-ABOVE_0: Check = ("a number above 0", lambda x: _number(x) and x > 0)
-AT_LEAST_0: Check = ("a number, 0 or more", lambda x: _number(x) and x >= 0)
+ABOVE_0: Check = ("a number above 0", lambda x: is_number(x) and x > 0)
+AT_LEAST_0: Check = ("a number, 0 or more", lambda x: is_number(x) and x >= 0)
 WHOLE_ABOVE_0: Check = ("a whole number above 0", lambda x: _whole(x) and x > 0)
 WHOLE_AT_LEAST_0: Check = ("a whole number, 0 or more", lambda x: _whole(x) and x >= 0)
 

@@ -9,6 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .settings_check import is_number
+
 STEP_TYPES = ("api", "event", "cron", "noop")
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
 
@@ -134,18 +136,14 @@ def validate_config(config: dict[str, Any]) -> None:
 
 # infrastructure.handler / .queue settings: (what a valid value is, the check); Motia's own schema, except that
 # its AWS caps (timeouts of 900 s, ...) are not kept, and `concurrency` is Steppe's
-def _number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
 _SETTINGS: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
-    "handler": {"timeout": ("a number of seconds above 0", lambda x: _number(x) and x > 0)},
+    "handler": {"timeout": ("a number of seconds above 0", lambda x: is_number(x) and x > 0)},
     "queue": {
         "type": ("'standard' or 'fifo'", lambda x: x in ("standard", "fifo")),
-        "concurrency": ("a whole number above 0", lambda x: _number(x) and x >= 1 and int(x) == x),
-        "maxRetries": ("a whole number, 0 or more", lambda x: _number(x) and x >= 0 and int(x) == x),
-        "visibilityTimeout": ("a number of seconds above 0", lambda x: _number(x) and x > 0),
-        "delaySeconds": ("a number of seconds, 0 or more", lambda x: _number(x) and x >= 0),
+        "concurrency": ("a whole number above 0", lambda x: is_number(x) and x >= 1 and int(x) == x),
+        "maxRetries": ("a whole number, 0 or more", lambda x: is_number(x) and x >= 0 and int(x) == x),
+        "visibilityTimeout": ("a number of seconds above 0", lambda x: is_number(x) and x > 0),
+        "delaySeconds": ("a number of seconds, 0 or more", lambda x: is_number(x) and x >= 0),
     },
 }
 
