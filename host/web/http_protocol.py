@@ -37,6 +37,12 @@ def head_bound(max_headers: int) -> int:
     return 2 * max_headers + 16 * 1024
 
 
+def request_line_bound(max_headers: int) -> int:
+    """Bytes of request line (method, path and query) answered 414 past: max_headers, and under the ~64 KiB
+    past which httptools stops with a bare parse error."""
+    return min(max_headers, 63 * 1024)
+
+
 def refusal(status: int, phrase: str, **fields: Any) -> bytes:
     """A JSON error answered by the connection itself (the request never reaches the app), which then closes."""
     body = orjson.dumps({"error": phrase, **fields, "traceId": new_id()})
@@ -47,6 +53,11 @@ def refusal(status: int, phrase: str, **fields: Any) -> bytes:
 def refusal_431(max_headers: int) -> bytes:
     return refusal(431, "Request Header Fields Too Large", limit=max_headers,
                    reason=f"request headers total more than {max_headers} bytes (max_headers)")
+
+
+def refusal_414(limit: int) -> bytes:
+    return refusal(414, "URI Too Long", limit=limit,
+                   reason=f"the request line (method, path and query) is longer than {limit} bytes")
 
 
 def refusal_408(phase: int, limit: float) -> bytes:
@@ -96,6 +107,7 @@ def bounded_protocol(max_headers: int, header_timeout: float, body_timeout: floa
     if HttpToolsProtocol is None:
         return "h11"
     bound = head_bound(max_headers)
+    line_bound = request_line_bound(max_headers)
     sweeps: dict[asyncio.AbstractEventLoop, ReadDeadlines] = {}
 
     def make_sweep(loop: asyncio.AbstractEventLoop) -> ReadDeadlines:
@@ -103,6 +115,7 @@ def bounded_protocol(max_headers: int, header_timeout: float, body_timeout: floa
 
     class BoundedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
         _head_bytes: int | None = 0  # bytes received while reading a request head; None while in a body
+        _line_done = False  # the request line of the head being read has ended
         read_phase = IDLE  # what the client is expected to send now (read_deadlines.py)
         read_since = 0.0
         _deadlines: ReadDeadlines | None = None
@@ -155,7 +168,15 @@ def bounded_protocol(max_headers: int, header_timeout: float, body_timeout: floa
             if self._head_bytes is not None:
                 if not self._head_bytes and self.read_phase == IDLE:  # a kept-alive connection's next head
                     self.read_phase, self.read_since = HEAD, self.loop.time()
+                before = self._head_bytes
                 self._head_bytes += len(data)
+                if not self._line_done:  # the request line: httptools refuses one past ~64 KiB as "invalid"
+                    nl = data.find(b"\n")
+                    if before + (nl if nl >= 0 else len(data)) > line_bound:
+                        self.transport.write(refusal_414(line_bound))
+                        self.transport.close()
+                        return
+                    self._line_done = nl >= 0
                 if self._head_bytes > bound:
                     self.transport.write(refusal_431(max_headers))
                     self.transport.close()
@@ -168,7 +189,7 @@ def bounded_protocol(max_headers: int, header_timeout: float, body_timeout: floa
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
-            self._head_bytes = 0
+            self._head_bytes, self._line_done = 0, False
             self.read_phase = IDLE
             super().on_message_complete()
 

@@ -79,6 +79,25 @@ def test_oversized_headers_answer_json_431(host):
     assert httpx.get(f"{host.url}/echo", headers={"x-big": "a" * 60_000}).status_code == 200
 
 
+@pytest.mark.parametrize("size", [64_600])  # past the 414 bound, but read whole: no reset
+def test_a_request_line_too_long_answers_json_414(host, size):
+    """Seen: a 66 KB URL got `400 not a valid HTTP/1.1 request (Invalid HTTP request received.)`; a request
+    line between 63 KiB and httptools' own limit (~64 KiB) is refused 414 before the parser sees it."""
+    with socket.create_connection(("127.0.0.1", host.port), timeout=10) as sock:
+        sock.sendall(b"GET /echo?q=" + b"a" * size + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = b""
+        try:
+            while chunk := sock.recv(65536):
+                raw += chunk
+        except ConnectionResetError:  # the host closed while this client was still sending
+            pass
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414 "), raw[:200]
+    answer = orjson.loads(body)
+    assert answer["error"] == "URI Too Long" and answer["limit"] == 63 * 1024 and answer["traceId"]
+    assert httpx.get(f"{host.url}/echo", params={"q": "a" * 60_000}).status_code == 200
+
+
 def test_huge_headers_cannot_take_the_python_runner_down(host):
     """Seen: five requests with a 68 MB header crashed the Python runner five times; it was not restarted."""
     for _ in range(5):
