@@ -54,11 +54,11 @@ class Step:
     # names a list gives, never the letters of a string
     @cached_property
     def flows(self) -> list[str]:
-        return _names(self.config.get("flows"))
+        return names_in(self.config.get("flows"))
 
     @cached_property
     def subscribes(self) -> list[str]:
-        return _names(self.config.get("subscribes"))
+        return names_in(self.config.get("subscribes"))
 
     @cached_property  # read on every emit and delivery; a step's config never changes (reload makes a new Step)
     def emits(self) -> list[str]:
@@ -96,7 +96,8 @@ class Step:
         return ""
 
 
-def _names(value: Any) -> list[str]:
+def names_in(value: Any) -> list[str]:
+    """The names a config list gives (any other value, or item, is not a name)."""
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 

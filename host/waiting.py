@@ -4,23 +4,19 @@ at start and after each reload, never silently left in the queue."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from .db import StorageError
 from .queue import Queue
 
-log = logging.getLogger("steppe.queue")
-
 
 async def steps_gone(queue: Queue, names: Iterable[str]) -> dict[str, int]:
     """{step: deliveries} for the steps with deliveries that are not among `names`."""
-    known = set(names)
     try:
-        waiting = await queue.waiting()
+        gone = await queue.waiting_elsewhere(set(names))
     except StorageError:
         return {}  # the store reports its own faults (health)
-    return {step: n for step, n in sorted(waiting.items()) if step not in known}
+    return dict(sorted(gone.items()))
 
 
 def describe(gone: dict[str, int], unnamed: int) -> str:

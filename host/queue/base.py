@@ -95,9 +95,9 @@ class Queue(ABC):
         """{"ready", "leased", "dead"}"""
 
     @abstractmethod
-    async def waiting(self) -> dict[str, int]:
-        """Deliveries not yet acked (ready, delayed or leased) by step: run once at start and after a reload,
-        to tell of steps the project no longer has."""
+    async def waiting_elsewhere(self, steps: set[str]) -> dict[str, int]:
+        """Deliveries not yet acked (ready, delayed or leased) of steps other than `steps`, by step: run at
+        start and after a reload, to tell of steps the project no longer has (usually none: cheap then)."""
 
     @abstractmethod
     async def oldest_due(self, steps: list[str]) -> float:

@@ -117,10 +117,11 @@ class MemoryQueue(Queue):
         leased = sum(1 for s in self._slots.values() if s.leased)
         return {"ready": len(self._slots) - leased, "leased": leased, "dead": len(self._dead)}
 
-    async def waiting(self) -> dict[str, int]:
+    async def waiting_elsewhere(self, steps: set[str]) -> dict[str, int]:
         by_step: dict[str, int] = {}
         for slot in self._slots.values():
-            by_step[slot.delivery.step] = by_step.get(slot.delivery.step, 0) + 1
+            if (step := slot.delivery.step) not in steps:
+                by_step[step] = by_step.get(step, 0) + 1
         return by_step
 
     async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]:

@@ -202,9 +202,10 @@ class RedisQueue(Queue):
         ready, leased, dead = await self._counts(keys=[self._steps, self._dead], args=[self.conn.prefix])
         return {"ready": int(ready), "leased": int(leased), "dead": int(dead)}
 
-    async def waiting(self) -> dict[str, int]:
-        flat = await self._waiting(keys=[self._steps], args=[self.conn.prefix])
-        return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+    async def waiting_elsewhere(self, steps: set[str]) -> dict[str, int]:
+        flat = await self._waiting(keys=[self._steps], args=[self.conn.prefix])  # O(1) per step: all of them
+        by_step = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return {step: n for step, n in by_step.items() if step not in steps}
 
     async def dead(self, step: str | None = None, ids: list[int] | None = None) -> list[DeadLetter]:
         if ids is not None:

@@ -144,7 +144,7 @@ end
 return n
 """
 # KEYS: steps, dead. ARGV: prefix. {ready, leased, dead}
-# waiting(): {step, count, step, count, ...} of every step that has deliveries (stream, delayed or held back)
+# waiting_elsewhere(): {step, count, step, count, ...} of every step that has deliveries (stream, delayed or held back)
 WAITING = """
 local out = {}
 for _, step in ipairs(redis.call('SMEMBERS', KEYS[1])) do

@@ -30,6 +30,7 @@ import orjson
 from ..checkpoint import Checkpointer
 from ..db import DbFile, open_db
 from ..event import Event
+from . import sqlite_sql
 from .base import DeadLetter, Delivery, Queue, Subscription
 from .sqlite_sql import BURY, DELETE_ONE, SCHEMA, STORED, TAKE, TAKE_FIFO, dead_letters_query, decode, insert_rows
 
@@ -339,9 +340,9 @@ class SqliteQueue(Queue):
             dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return {"ready": by_lease.get(0, 0), "leased": by_lease.get(1, 0), "dead": dead}
 
-    async def waiting(self) -> dict[str, int]:
+    async def waiting_elsewhere(self, steps: set[str]) -> dict[str, int]:
         with self.file.guard(reading=True):  # rows leased but not yet written are counted all the same
-            return dict(self._db.execute("SELECT step, COUNT(*) FROM deliveries GROUP BY step").fetchall())
+            return sqlite_sql.waiting_elsewhere(self._db, steps)
 
     async def oldest_due(self, steps: list[str]) -> float:
         now, since = time.time(), None

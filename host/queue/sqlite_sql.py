@@ -54,6 +54,7 @@ STORED = "SELECT id, event FROM deliveries WHERE id IN (SELECT value FROM json_e
 BURY = ("INSERT OR REPLACE INTO dead_letters (id, step, grp, event, attempts, error, stack, first_at, failed_at) "
         "SELECT id, step, grp, event, attempts, ?, ?, created_at, ? FROM deliveries WHERE id = ?")
 DELETE_ONE = "DELETE FROM deliveries WHERE id = ?"
+NEXT_STEP = "SELECT step FROM deliveries WHERE step > ? ORDER BY step LIMIT 1"  # an index seek (deliveries_of_step)
 
 
 def dead_letters_query(step: str | None, ids: list[int] | None) -> tuple[str, list[Any]]:
@@ -79,6 +80,16 @@ def insert_rows(db: sqlite3.Connection, rows: list[Any]) -> None:
         while count - done >= size:
             db.execute(INSERTS[size], rows[done * FIELDS:(done + size) * FIELDS])
             done += size
+
+
+def waiting_elsewhere(db: sqlite3.Connection, steps: set[str]) -> dict[str, int]:
+    """Deliveries of steps other than `steps`, by step: one index seek per step that has deliveries, and only the
+    other steps' rows counted (a backlog of the project's own steps is not scanned at each start and reload)."""
+    found, step = {}, ""  # step names are never empty
+    while row := db.execute(NEXT_STEP, (step,)).fetchone():
+        if (step := row[0]) not in steps:
+            found[step] = db.execute("SELECT COUNT(*) FROM deliveries WHERE step = ?", (step,)).fetchone()[0]
+    return found
 
 
 def decode(blob: bytes) -> Event:

@@ -10,12 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..steps import names_in
 from .api import json_response
-
-
-def _listed(value: Any) -> list[str]:
-    """The names a config list gives (a step that did not load may have any value there)."""
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _topics(items: Any) -> list[dict[str, Any]]:
@@ -73,7 +69,7 @@ def graph(steps: list[Any], streams: list[Any], stream_errors: dict[str, str], r
                 edges.append({"id": f"{n['id']}>{emit['topic']}>{target}", "source": n["id"], "target": target,
                               "topic": emit["topic"], "label": emit["label"] or emit["topic"],
                               "conditional": emit["conditional"], "virtual": virtual or virtual_in})
-        declared = {name for key in ("streams", "writes") for name in _listed(n["config"].get(key))}
+        declared = {name for key in ("streams", "writes") for name in names_in(n["config"].get(key))}
         seen = {stream for step, stream in seen_writes or () if step == n["name"]}
         for name in sorted((declared | seen) & stream_names):
             edges.append({"id": f"{n['id']}>stream:{name}", "source": n["id"], "target": f"stream:{name}",

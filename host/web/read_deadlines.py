@@ -60,6 +60,3 @@ class ReadDeadlines:
             conn.read_timed_out(phase, limit)
         # an idle host (no connections) has no timer running
         self._timer = self._loop.call_later(self._every, self._sweep) if self._watched else None
-
-    def __len__(self) -> int:
-        return len(self._watched)
