@@ -125,10 +125,12 @@ def validate_config(config: dict[str, Any]) -> None:
         if str(config.get("method", "")).upper() not in HTTP_METHODS:
             raise ConfigError(f"api step needs config.method, one of {', '.join(HTTP_METHODS)}")
         _check_api_docs(config)
+        _check_schemas(config)
     elif kind == "event":
         subs = config.get("subscribes")
         if not isinstance(subs, list) or not subs or not all(isinstance(s, str) for s in subs):
             raise ConfigError("event step needs config.subscribes, a non-empty list of topics")
+        _check_schemas(config)
     elif kind == "cron":
         expr = config.get("cron")
         if not isinstance(expr, str) or not cron_is_valid(expr):
@@ -166,6 +168,26 @@ def _check_api_docs(config: dict[str, Any]) -> None:
         raise ConfigError("config.responseSchema must map HTTP statuses to JSON Schema objects")
     if config.get("description") is not None and not isinstance(config["description"], str):
         raise ConfigError("config.description must be text")
+
+
+def _check_schemas(config: dict[str, Any]) -> None:
+    """The schemas requests and deliveries are validated against must be JSON Schemas: a typo in one would
+    otherwise fail every request (500) or delivery of the step, away from its file."""
+    found = [(f"config.{key}", config[key]) for key in ("bodySchema", "input")
+             if isinstance(config.get(key), dict) and config[key]]
+    found += [(f"config.responseSchema.{code}", schema) for code, schema in (config.get("responseSchema") or {}).items()
+              if schema]
+    if not found:
+        return
+    from jsonschema import SchemaError, validators  # ~70 ms: only for projects whose steps have schemas
+
+    for name, schema in found:
+        try:
+            validators.validator_for(schema).check_schema(schema)
+        except SchemaError as e:
+            where = "/".join(map(str, e.absolute_path)) or "its top"
+            message = e.message if len(e.message) <= 200 else e.message[:200] + "…"
+            raise ConfigError(f"{name} is not a valid JSON Schema: at {where}: {message}") from None
 
 
 def _check_infrastructure(infra: Any) -> None:

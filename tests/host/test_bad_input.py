@@ -192,3 +192,36 @@ async def handler(data, context):
     assert "query_step.py: config.queryParams must be a list of {name, description?}" in host.wait_log("query_step")
     assert httpx.get(f"{host.url}/openapi.json").status_code == 200  # 500 on the old code
     assert httpx.get(f"{host.url}/q").status_code == 503  # the step did not load: its route says so
+
+
+def test_a_schema_that_is_not_valid_json_schema_is_reported_with_the_file(tmp_path, start_host):
+    """Seen: `bodySchema: {properties: {n: {type: 'intege'}}, required: 'n'}` loaded as a ready step and
+    every request to it answered 500 `SchemaError`; an event step's `input` schema of that kind failed every
+    delivery of its topic instead."""
+    event = '''
+config = {"type": "event", "name": "Typo", "subscribes": ["t"], "emits": [], "input": {"type": "strin"}}
+async def handler(data, context):
+    pass
+'''
+    root = write_project(tmp_path, {
+        "steps/body_step.py": 'config = {"type": "api", "name": "Body", "path": "/body", "method": "POST", '
+                              '"emits": [], "bodySchema": {"type": "object", "properties": {"n": {"type": "intege"}}, '
+                              '"required": "n"}}\n'
+                              'async def handler(req, context):\n    return {"status": 200, "body": {}}\n',
+        "steps/typo_step.py": event,
+        "steps/reply_step.py": 'config = {"type": "api", "name": "Reply", "path": "/reply", "method": "GET", '
+                               '"emits": [], "responseSchema": {"200": {"type": 5}}}\n'
+                               'async def handler(req, context):\n    return {"status": 200, "body": {}}\n',
+        "steps/fine_step.py": api_step("Fine", "/fine", 'return {"status": 200, "body": {"n": req["body"]["n"]}}'),
+    })
+    host = start_host(root)
+    assert ("body_step.py: config.bodySchema is not a valid JSON Schema: at properties/n/type: 'intege' is not"
+            in host.wait_log("body_step"))
+    assert "typo_step.py: config.input is not a valid JSON Schema: at type: 'strin' is not" in host.wait_log("typo")
+    assert "reply_step.py: config.responseSchema.200 is not a valid JSON Schema: at type: 5 is not" in host.wait_log(
+        "reply_step")
+    r = httpx.post(f"{host.url}/body", json={"n": 1})
+    assert r.status_code == 503 and "config.bodySchema is not a valid JSON Schema" in r.text  # was 500 SchemaError
+    assert httpx.get(f"{host.url}/reply").status_code == 503
+    assert httpx.get(f"{host.url}/openapi.json").status_code == 200
+    assert httpx.post(f"{host.url}/fine", json={"n": 4}).json() == {"n": 4}
