@@ -4,11 +4,11 @@
 from pathlib import Path
 
 from .load import load_step
-from .mock import MockContext, MockLogger, MockState, MockStreams
+from .mock import HostError, MockContext, MockLogger, MockState, MockStreams
 from .tester import HostTester, host_fixture
 
 # the npm package `steppe-testing` (JS/TS helpers): `npm install <this folder>`
 NPM_PACKAGE = Path(__file__).resolve().parent / "npm"
 
-__all__ = ["NPM_PACKAGE", "HostTester", "MockContext", "MockLogger", "MockState", "MockStreams", "host_fixture",
-           "load_step"]
+__all__ = ["NPM_PACKAGE", "HostError", "HostTester", "MockContext", "MockLogger", "MockState", "MockStreams",
+           "host_fixture", "load_step"]

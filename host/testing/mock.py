@@ -1,11 +1,45 @@
 """A context for unit tests of a Python handler: records every emit, state, stream and log call, keeps
-state and streams in dicts, and needs no host. Shape of the runner's `context` (docs/steps.md)."""
+state and streams in dicts, and needs no host. Shape of the runner's `context` (docs/steps.md).
+
+It refuses what the host and runner refuse, so a unit test cannot pass on a call that fails in a real
+run: data that is not JSON raises TypeError at the call, values are kept as JSON gives them back (a tuple
+is a list, a datetime its ISO text), an emit's `id`/`messageGroupId` must be text, and, given the step's
+`config`, a topic not in its `emits` raises `UndeclaredTopic`."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
+
+from ..event import emitted_fields
+
+
+class HostError(Exception):
+    """A refusal, as the runner raises it in a handler: `type` names the reason and the class is named after
+    it (`UndeclaredTopic`, `InvalidParams`), so `except HostError` catches them all."""
+
+    def __init__(self, message: str, type_: str = "HostError") -> None:
+        super().__init__(message)
+        self.type, self.code = type_, -32010
+
+
+_reasons: dict[str, type[HostError]] = {}
+
+
+def refusal(reason: str, message: str) -> HostError:
+    cls = _reasons.setdefault(reason, type(reason, (HostError,), {"__module__": __name__}))
+    return cls(message, reason)
+
+
+def as_json(value: Any) -> Any:
+    """`value` as the host would keep it; TypeError, as the runner raises at the call, if it is not JSON."""
+    try:
+        return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError as e:
+        raise TypeError(f"not JSON: {e}") from None
 
 
 class _Recorder:
@@ -14,12 +48,21 @@ class _Recorder:
 
     def _answer(self, name: str, args: tuple[Any, ...], value: Any) -> Any:
         self._calls.append((f"{self._prefix}{name}", args))
-        if not self._async:
-            return value
+        return _result(value, None, self._async)
 
-        async def done() -> Any:
-            return value
-        return done()
+
+def _result(value: Any, error: HostError | None, asynchronous: bool) -> Any:
+    """A call's outcome as the runner gives it: an awaitable, or (plain `def` handlers) the value itself."""
+    if not asynchronous:
+        if error is not None:
+            raise error
+        return value
+
+    async def done() -> Any:
+        if error is not None:
+            raise error
+        return value
+    return done()
 
 
 class MockState(_Recorder):
@@ -33,6 +76,7 @@ class MockState(_Recorder):
         return self._answer("get", (group, key), self.data.get(group, {}).get(key))
 
     def set(self, group: str, key: str, value: Any, ttl: float | None = None) -> Any:
+        value = as_json(value)
         self.data.setdefault(group, {})[key] = value
         return self._answer("set", (group, key, value) if ttl is None else (group, key, value, ttl), value)
 
@@ -59,6 +103,7 @@ class MockStream(_Recorder):
         return self._answer("get", (group_id, id), self.items.get(group_id, {}).get(id))
 
     def set(self, group_id: str, id: str, data: Any) -> Any:  # noqa: A002
+        data = as_json(data)
         item = {**data, "id": id} if isinstance(data, Mapping) else data
         self.items.setdefault(group_id, {})[id] = item
         return self._answer("set", (group_id, id, data), item)
@@ -72,6 +117,7 @@ class MockStream(_Recorder):
     getGroup = get_group  # noqa: N815
 
     def send(self, channel: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
+        event = as_json(event)
         self.sent.append((dict(channel), dict(event)))
         return self._answer("send", (channel, event), None)
 
@@ -118,7 +164,8 @@ class MockLogger:
 
 class MockContext:
     """Pass as the handler's `context`. `asynchronous=False` for a plain `def` handler (calls return
-    values instead of awaitables, as in the runner). `topic` is the event's topic for event handlers.
+    values instead of awaitables, as in the runner). `topic` is the event's topic for event handlers;
+    `config` the step's config (`load_step(path).config`), whose `emits` the host holds emits to.
 
         ctx = MockContext()
         await handler({"id": 1}, ctx)
@@ -126,7 +173,8 @@ class MockContext:
     """
 
     def __init__(self, *, topic: str | None = None, trace_id: str | None = None, flows: list[str] | None = None,
-                 state: Mapping[str, Mapping[str, Any]] | None = None, asynchronous: bool = True) -> None:
+                 state: Mapping[str, Mapping[str, Any]] | None = None, asynchronous: bool = True,
+                 config: Mapping[str, Any] | None = None) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []  # every call in order: ("emit", (event,)), ...
         self.emitted: list[dict[str, Any]] = []
         self.topic = topic
@@ -138,6 +186,7 @@ class MockContext:
         self.streams = MockStreams(self.calls, asynchronous)
         self.logger = MockLogger()
         self._async = asynchronous
+        self.config = config
 
     @property
     def traceId(self) -> str:  # noqa: N802 - the JS name, for Motia-shaped code
@@ -146,14 +195,28 @@ class MockContext:
     def emit(self, event: Mapping[str, Any]) -> Any:
         if not isinstance(event, Mapping) or not isinstance(event.get("topic"), str):
             raise TypeError(f"emit expects a dict {{topic, data}}, got {event!r}")
-        self.emitted.append(dict(event))
-        self.calls.append(("emit", (dict(event),)))
-        if not self._async:
-            return None
+        event = {**event, "data": as_json(event["data"])} if "data" in event else dict(event)
+        self.calls.append(("emit", (event,)))
+        if error := self._refused(event):
+            return _result(None, error, self._async)
+        self.emitted.append(event)
+        return _result(None, None, self._async)
 
-        async def done() -> None:
-            return None
-        return done()
+    def _refused(self, event: dict[str, Any]) -> HostError | None:
+        """The host's refusal of this emit (host/calls.py), or None."""
+        topic = event["topic"]
+        if not topic:
+            return refusal("InvalidParams", "emit needs {topic: string, data}")
+        declared = [e if isinstance(e, str) else e.get("topic") for e in (self.config or {}).get("emits") or []]
+        if declared and topic not in declared:
+            name = (self.config or {}).get("name")
+            return refusal("UndeclaredTopic", f"step {name!r} emitted topic {topic!r}, which is not in its "
+                           f"config.emits {declared}; the event was not sent")
+        try:
+            emitted_fields(event)
+        except ValueError as e:
+            return refusal("InvalidParams", f"emit: {e}")
+        return None
 
     def topics(self) -> list[str]:
         """The topics emitted so far, in order."""

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from conftest import RunningHost, free_port, wait_until, write_project
-from steppe.testing import HostTester, MockContext, host_fixture, load_step
+from steppe.testing import HostError, HostTester, MockContext, host_fixture, load_step
 
 ORDERS = Path(__file__).parent / "orders"
 tester = host_fixture(ORDERS)
@@ -30,6 +30,40 @@ async def test_mock_context_records_emits_state_and_logs() -> None:
     assert [name for name, _ in ctx.calls] == ["state.set", "emit"]
     assert ctx.logger.records == [("info", "order stored", {"id": "o-1"})]
     assert ctx.topic == "order.placed" and ctx.traceId == ctx.trace_id
+
+
+async def test_mock_context_refuses_what_a_real_run_refuses(tmp_path: Path) -> None:
+    """Seen: a unit test with MockContext passed for a handler that emitted a topic missing from its
+    config.emits, a set of ids as state and `messageGroupId: ["a"]`; in a real run each of these raised in
+    the handler (UndeclaredTopic, TypeError, InvalidParams)."""
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "ship_step.py").write_text(
+        'config = {"type": "event", "name": "Ship", "subscribes": ["order.stored"], "emits": ["order.shipped"]}\n'
+        'async def handler(data, context):\n'
+        '    await context.emit({"topic": "order.sent", "data": data})\n')
+    step = load_step(tmp_path / "steps" / "ship_step.py")
+    ctx = MockContext(config=step.config)
+    with pytest.raises(HostError) as refused:
+        await step.handler({"id": 1}, ctx)
+    assert type(refused.value).__name__ == refused.value.type == "UndeclaredTopic"
+    assert "emitted topic 'order.sent', which is not in its config.emits ['order.shipped']" in str(refused.value)
+    with pytest.raises(HostError) as refused:
+        await ctx.emit({"topic": "order.shipped", "data": 1, "messageGroupId": ["a"]})
+    assert refused.value.type == "InvalidParams" and "messageGroupId must be a string" in str(refused.value)
+    assert ctx.emitted == []  # refused emits were not sent
+    with pytest.raises(TypeError):
+        ctx.state.set("g", "ids", {1, 2})  # raises at the call, before any await, as in the runner
+    with pytest.raises(TypeError):
+        ctx.emit({"topic": "order.shipped", "data": object()})
+    # what is kept is what the host would keep: JSON
+    await ctx.state.set("g", "pair", (1, 2))
+    await ctx.emit({"topic": "order.shipped", "data": {"when": __import__("datetime").date(2026, 11, 29)}})
+    assert ctx.state.data == {"g": {"pair": [1, 2]}}
+    assert ctx.emitted == [{"topic": "order.shipped", "data": {"when": "2026-11-29"}}]
+    sync = MockContext(asynchronous=False, config={"name": "S", "emits": [{"topic": "a", "label": "A"}]})
+    sync.emit({"topic": "a", "data": None})
+    with pytest.raises(HostError):
+        sync.emit({"topic": "b"})
 
 
 def test_mock_context_for_plain_def_handlers_returns_values() -> None:

@@ -42,6 +42,8 @@ export interface MockContextOptions {
   traceId?: string
   flows?: string[]
   state?: Record<string, Record<string, unknown>>
+  /** The step's config: emits of a topic not in its `emits` reject with an `UndeclaredTopic` error. */
+  config?: { name?: string; emits?: (string | { topic: string })[] }
 }
 
 export interface MockEvent extends Omit<MockContext, 'emit'> {

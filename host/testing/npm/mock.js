@@ -1,11 +1,61 @@
 'use strict'
 // A handler context for unit tests: records every emit, state, stream and log call, keeps state and
 // streams in Maps, needs no host. Same shape as the runner's ctx (docs/steps.md).
+// It refuses what a real run refuses, so a unit test cannot pass on a call that fails there: data JSON
+// cannot carry rejects with a TypeError, values are kept as JSON gives them back (a Date is its ISO text),
+// an emit's id/messageGroupId must be text (or a number), and, given the step's `config`, a topic not in
+// its `emits` rejects with an UndeclaredTopic error (the runner's error shape: name, type, code).
 
 function recorder(calls, prefix) {
   return (name, args, value) => {
     calls.push({ name: prefix + name, args })
     return Promise.resolve(value)
+  }
+}
+
+/** `value` as the host would keep it; throws TypeError (as the runner does) when JSON cannot carry it. */
+function asJson(value, what) {
+  if (value === undefined) return undefined
+  try {
+    const json = JSON.stringify(value)
+    return json === undefined ? undefined : JSON.parse(json)
+  } catch (error) {
+    throw new TypeError(`${what} is not JSON-serialisable: ${error.message}`)
+  }
+}
+
+/** A refusal as the runner raises it in a handler. */
+function refusal(type, message) {
+  const err = new Error(message)
+  err.name = err.type = type
+  err.code = -32010
+  err.data = { type }
+  return err
+}
+
+/** The host's refusal of an emit (host/calls.py in Steppe), or null. */
+function refused(event, config) {
+  const declared = ((config && config.emits) || []).map((e) => (typeof e === 'string' ? e : e && e.topic))
+  if (!event.topic) return refusal('InvalidParams', 'emit needs {topic: string, data}')
+  if (declared.length && !declared.includes(event.topic)) {
+    return refusal('UndeclaredTopic', `step ${JSON.stringify(config.name)} emitted topic ${JSON.stringify(event.topic)}, ` +
+      `which is not in its config.emits ${JSON.stringify(declared)}; the event was not sent`)
+  }
+  for (const name of ['id', 'messageGroupId']) {
+    const value = event[name]
+    if (value != null && typeof value !== 'string' && typeof value !== 'number') {
+      return refusal('InvalidParams', `emit: ${name} must be a string (or a number), not ${Array.isArray(value) ? 'list' : typeof value}`)
+    }
+  }
+  return null
+}
+
+/** Runs `fn` and gives its value as a promise: a TypeError it throws becomes a rejection, as in the runner. */
+function settle(fn) {
+  try {
+    return fn()
+  } catch (error) {
+    return Promise.reject(error)
   }
 }
 
@@ -16,11 +66,12 @@ function createMockState(calls, initial) {
   return {
     data,
     get: (g, key) => call('get', [g, key], group(g).has(key) ? group(g).get(key) : null),
-    set: (g, key, value, ttl) => {
+    set: (g, key, value, ttl) => settle(() => {
+      value = asJson(value, 'state.set value')
       if (!data.has(g)) data.set(g, new Map())
       data.get(g).set(key, value)
       return call('set', ttl === undefined ? [g, key, value] : [g, key, value, ttl], value)
-    },
+    }),
     delete: (g, key) => {
       const old = group(g).has(key) ? group(g).get(key) : null
       group(g).delete(key)
@@ -45,22 +96,24 @@ function createMockStream(calls, name) {
     items,
     sent,
     get: (g, id) => call('get', [g, id], group(g).has(id) ? group(g).get(id) : null),
-    set: (g, id, data) => {
+    set: (g, id, data) => settle(() => {
+      data = asJson(data, 'stream item')
       const item = data && typeof data === 'object' && !Array.isArray(data) ? { ...data, id } : data
       if (!items.has(g)) items.set(g, new Map())
       items.get(g).set(id, item)
       return call('set', [g, id, data], item)
-    },
+    }),
     delete: (g, id) => {
       const old = group(g).has(id) ? group(g).get(id) : null
       group(g).delete(id)
       return call('delete', [g, id], old)
     },
     getGroup: (g) => call('getGroup', [g], [...group(g).values()]),
-    send: (channel, event) => {
+    send: (channel, event) => settle(() => {
+      event = asJson(event, 'stream event')
       sent.push({ channel, event })
       return call('send', [channel, event], undefined)
-    },
+    }),
   }
 }
 
@@ -71,7 +124,8 @@ function createMockLogger() {
 }
 
 /**
- * createMockContext({topic, traceId, flows, state}) → ctx for `handler(input, ctx)`.
+ * createMockContext({topic, traceId, flows, state, config}) → ctx for `handler(input, ctx)`; `config` is the
+ * step's config, whose `emits` a real run holds emits to.
  * ctx.emitted lists emitted events, ctx.calls every call in order, ctx.logger.records the logs.
  */
 function createMockContext(options = {}) {
@@ -93,14 +147,17 @@ function createMockContext(options = {}) {
         return streams.get(name)
       },
     }),
-    emit: (event) => {
+    emit: (event) => settle(() => {
       if (!event || typeof event !== 'object' || typeof event.topic !== 'string') {
-        return Promise.reject(new TypeError(`emit expects {topic, data}, got ${JSON.stringify(event)}`))
+        throw new TypeError(`emit expects {topic, data}, got ${JSON.stringify(event)}`)
       }
-      emitted.push(event)
+      event = 'data' in event ? { ...event, data: asJson(event.data, 'emit data') } : { ...event }
       calls.push({ name: 'emit', args: [event] })
+      const error = refused(event, options.config)
+      if (error) return Promise.reject(error)
+      emitted.push(event)
       return Promise.resolve()
-    },
+    }),
     /** The topics emitted so far, in order. */
     topics: () => emitted.map((e) => e.topic),
   }

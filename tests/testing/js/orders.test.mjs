@@ -21,6 +21,26 @@ test('mock context records emits, state and logs of a handler', async () => {
   await assert.rejects(ctx.emit('no object'), TypeError)
 })
 
+test('mock context refuses what a real run refuses', async () => {
+  // Seen: a unit test passed for a handler that emitted a topic missing from its config.emits, stored a
+  // BigInt and sent messageGroupId: ['a']; in a real run each call rejected in the handler.
+  const { config, handler } = await import(`${process.env.ORDERS_ROOT}/steps/place_order.step.js`)
+  const ctx = createMockContext({ config: { ...config, emits: ['order.accepted'] } })
+  await assert.rejects(handler({ body: { item: 'tea', qty: 3 } }, ctx), (e) =>
+    e.name === 'UndeclaredTopic' && e.type === 'UndeclaredTopic' &&
+    e.message.includes('emitted topic "order.placed", which is not in its config.emits ["order.accepted"]'))
+  await assert.rejects(ctx.emit({ topic: 'order.accepted', data: 1, messageGroupId: ['a'] }),
+    (e) => e.type === 'InvalidParams' && /messageGroupId must be a string/.test(e.message))
+  await assert.rejects(ctx.state.set('g', 'big', 10n), TypeError)
+  await assert.rejects(ctx.emit({ topic: 'order.accepted', data: { n: 10n } }), TypeError)
+  assert.deepEqual(ctx.emitted, [])
+  // what is kept is what the host would keep: JSON
+  await ctx.state.set('g', 'when', new Date(Date.UTC(2026, 10, 29)))
+  assert.deepEqual(ctx.state.toJSON(), { g: { when: '2026-11-29T00:00:00.000Z' } })
+  await ctx.emit({ topic: 'order.accepted', data: { skip: undefined, n: 1 }, messageGroupId: 7 })
+  assert.deepEqual(ctx.emitted, [{ topic: 'order.accepted', data: { n: 1 }, messageGroupId: 7 }])
+})
+
 test('mock event: the one-argument shape', async () => {
   const event = createMockEvent({ data: { id: 1 } })
   await event.emit('data-processed', { id: event.data.id })

@@ -22,8 +22,8 @@ test('an empty name is refused', async () => {
 
 test('unit: Remember counts with a mock context', async () => {
   const { createMockContext } = await import('steppe-testing')
-  const { handler } = await import('../steps/remember.step.js')
-  const ctx = createMockContext({ state: { greeted: { Ada: 2 } } })
+  const { config, handler } = await import('../steps/remember.step.js')
+  const ctx = createMockContext({ state: { greeted: { Ada: 2 } }, config }) // config: emits are checked as the host does
   await handler({ name: 'Ada' }, ctx)
   assert.equal(ctx.state.toJSON().greeted.Ada, 3)
 })

@@ -10,8 +10,9 @@ tester = host_fixture(ROOT)
 
 
 def test_remember_counts_unit():
-    ctx = MockContext(state={"greeted": {"Ada": 2}})
-    asyncio.run(load_step(ROOT / "steps" / "remember_step.py").handler({"name": "Ada"}, ctx))
+    step = load_step(ROOT / "steps" / "remember_step.py")
+    ctx = MockContext(state={"greeted": {"Ada": 2}}, config=step.config)  # config: emits are checked as the host does
+    asyncio.run(step.handler({"name": "Ada"}, ctx))
     assert ctx.state.data["greeted"]["Ada"] == 3
 
 
