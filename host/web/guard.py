@@ -18,6 +18,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..event import new_id
+from .lockout import Lockout
 
 PREFIX = "/__steppe"
 PUBLIC = frozenset({"/__steppe/health", "/__steppe/ready", "/__steppe/client.js"})
@@ -79,6 +80,12 @@ class AdminPolicy:
     def host_allowed(self, host_header: str) -> bool:
         return "*" in self.allowed_hosts or host_name(host_header) in self.allowed_hosts
 
+    @staticmethod
+    def presents_token(headers: dict[str, str]) -> bool:
+        """Whether the request offers a credential (a wrong one is a guess; none at all is not)."""
+        return headers.get("authorization", "")[:7].lower() == "bearer " or \
+            COOKIE in _cookies(headers.get("cookie", ""))
+
     def authorized(self, headers: dict[str, str]) -> bool:
         if not self.token:
             return self.open_without_token
@@ -130,6 +137,7 @@ class AdminGuard:
 
     def __init__(self, app: ASGIApp, policy: AdminPolicy) -> None:
         self.app, self.policy = app, policy
+        self.lockout = Lockout()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -139,9 +147,18 @@ class AdminGuard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         method = scope.get("method", "GET")
-        refusal = self.refusal(method, headers, login=path == LOGIN)
+        address = (scope.get("client") or ("",))[0]
+        if self.policy.token and (wait := self.lockout.wait(address)):
+            refusal: Refusal | None = (
+                429, {"error": "Too Many Requests", "reason": f"{self.lockout.tries} wrong admin tokens from this "
+                      f"address within {self.lockout.window:.0f} s: try again in {wait:.0f} s"},
+                [(b"retry-after", str(int(wait) + 1).encode())])
+        else:
+            refusal = self.refusal(method, headers, login=path == LOGIN)
+            if refusal is not None and refusal[0] == 401 and self.policy.presents_token(headers):
+                self.lockout.failed(address)
         if refusal is None and path == LOGIN and scope["type"] == "http":
-            await self.login(scope, send)
+            await self.login(scope, send, address)
             return
         if refusal is None:
             await self.app(scope, receive, send)
@@ -171,11 +188,13 @@ class AdminGuard:
             return 415, {"error": "Unsupported Media Type", "reason": why}, []
         return None
 
-    async def login(self, scope: Scope, send: Send) -> None:
+    async def login(self, scope: Scope, send: Send, address: str) -> None:
         """GET /__steppe/login?token=...: trade the token for the cookie once, then go to the Workbench."""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         given = (query.get("token") or [""])[0]
         if not self.policy.token or not hmac.compare_digest(given.encode(), self.policy.token.encode()):
+            if given:
+                self.lockout.failed(address)
             await _send_json(send, 401, {"error": "Unauthorized", "reason": "wrong or missing token"})
             return
         cookie = f"{COOKIE}={self.policy.cookie_value}; HttpOnly; SameSite=Strict; Path=/__steppe"

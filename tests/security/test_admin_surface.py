@@ -56,12 +56,14 @@ def unrouted_topics(host: RunningHost) -> list[str]:
 
 
 def test_start_mode_refuses_every_admin_route_without_the_token(locked):
-    for path in ADMIN_GETS:
-        r = httpx.get(locked.url + path)
-        assert r.status_code == 401, path
-        assert r.headers["content-type"] == "application/json" and r.json()["traceId"], path
-        assert "www-authenticate" in r.headers
-        assert httpx.get(locked.url + path, headers={"authorization": "Bearer wrong"}).status_code == 401
+    # the wrong tokens from an address of their own: ten of them lock it out for a minute (test below)
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.4")) as wrong:
+        for path in ADMIN_GETS:
+            r = httpx.get(locked.url + path)
+            assert r.status_code == 401, path
+            assert r.headers["content-type"] == "application/json" and r.json()["traceId"], path
+            assert "www-authenticate" in r.headers
+            assert wrong.get(locked.url + path, headers={"authorization": "Bearer wrong"}).status_code == 401
     for path, body in ADMIN_POSTS:
         assert httpx.post(locked.url + path, json=body).status_code == 401, path
     assert "t.x" not in unrouted_topics(locked), "a refused emit was accepted"
@@ -258,3 +260,33 @@ async def test_websockets_under_the_admin_prefix_need_the_token_too(locked):
     async with connect(url, additional_headers=locked.admin_headers) as ws:  # past the guard: a stream socket
         await ws.send('{"type": "join", "data": {"streamName": "nope", "groupId": "g", "subscriptionId": "s"}}')
         assert "nope" in await ws.recv()
+
+
+def test_wrong_tokens_lock_their_address_out_for_a_minute(tmp_path):
+    """Seen: any number of wrong admin tokens from one client were each answered 401, and the right one then
+    passed: a short token could be found by trying. Now ten wrong tokens from one address within a
+    minute make that address answered 429 with Retry-After until the minute is over, the right token too;
+    requests with no token at all are not guesses and do not count; other addresses are not affected."""
+    host = start(write_project(tmp_path, PROJECT), "start")
+    url = f"{host.url}/__steppe/steps"
+    guesser = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.3"))
+    try:
+        for _ in range(20):  # no credential: a browser before login, not a guess
+            assert guesser.get(url).status_code == 401
+        assert guesser.get(url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
+        for n in range(9):
+            assert guesser.get(url, headers={"authorization": f"Bearer guess-{n}"}).status_code == 401
+        assert guesser.get(f"{host.url}/__steppe/login", params={"token": "guess-9"}).status_code == 401
+        locked_out = guesser.get(url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert locked_out.status_code == 429, locked_out.text
+        assert "10 wrong admin tokens from this address within 60 s" in locked_out.json()["reason"]
+        assert 50 <= int(locked_out.headers["retry-after"]) <= 61
+        assert guesser.get(url, headers={"cookie": "steppe_admin=forged"}).status_code == 429
+        assert guesser.get(f"{host.url}/hello").status_code == 200  # the steps' own routes are not locked
+        assert guesser.get(f"{host.url}/__steppe/health").status_code == 200
+        assert other.get(url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
+    finally:
+        guesser.close()
+        other.close()
+        host.stop()
