@@ -17,6 +17,7 @@ from .api import BodyError, json_response, read_body
 from .dlq import dlq_routes
 from .limits import json_too_deep
 from .probes import probe_routes, runners_route
+from .query import whole_number
 
 EMIT_ENVELOPE = 64 * 1024  # bytes an emit body may hold besides its data (topic, id, JSON punctuation)
 MAX_LOG_LIMIT = 10_000  # most log records one /__steppe/logs answer returns
@@ -79,11 +80,11 @@ def admin_routes(host: AdminHost) -> list[Route]:
 
     async def logs(request: Request) -> Response:
         q = request.query_params
-        limit = q.get("limit", "200")
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LOG_LIMIT:
+        limit = whole_number(q.get("limit", "200"))
+        if limit is None or not 1 <= limit <= MAX_LOG_LIMIT:
             return json_response(400, {"error": f"limit must be an integer from 1 to {MAX_LOG_LIMIT}",
-                                       "limit": limit})
-        return json_response(200, host.logs.query(trace_id=q.get("traceId"), step=q.get("step"), limit=int(limit)))
+                                       "limit": q.get("limit")})
+        return json_response(200, host.logs.query(trace_id=q.get("traceId"), step=q.get("step"), limit=limit))
 
     async def events(request: Request) -> Response:
         return json_response(200, {"unrouted": [e.as_dict() for e in host.bus.unrouted],

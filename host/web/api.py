@@ -14,7 +14,7 @@ from starlette.responses import Response
 from ..invoker import new_trace_id
 from ..logs import LogBook
 from .limits import json_too_deep
-from .query import form_params
+from .query import form_params, whole_number
 from .responses import as_response
 
 _BAD_HEADER_NAME = re.compile(r'[\x00-\x20\x7f-\uffff()<>@,;:\\"/\[\]?={}]')
@@ -51,7 +51,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # methods whose bodySchema a
 async def read_body(request: Request, limit: int) -> bytes:
     """An admin request's body, up to `limit` bytes (413 past it)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and (size := whole_number(declared)) is not None and size > limit:
         raise BodyError(413, {"error": "Payload Too Large", "limit": limit})
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -122,8 +122,8 @@ def handler_answer(result: Any, trace_id: str) -> Answer:
     status = result.get("status")
     if status is None:
         status = 200
-    if isinstance(status, str) and status.strip().isdigit():
-        status = int(status)
+    if isinstance(status, str) and (number := whole_number(status.strip())) is not None:
+        status = number
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"the handler returned status {status!r}: an HTTP status is an integer from 100 to 599")
     if not isinstance(raw_headers := result.get("headers") or {}, dict):

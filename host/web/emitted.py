@@ -20,14 +20,15 @@ from starlette.routing import Route
 from ..db import StorageError, storage_payload
 from ..streams.hub import UnknownStream
 from .api import json_response
+from .query import whole_number
 
 if TYPE_CHECKING:
     from .ports import WebHost
 
 
 def _limit(request: Request) -> int | None:
-    raw = request.query_params.get("limit", "200")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else None
+    limit = whole_number(request.query_params.get("limit", "200"))
+    return limit if limit else None
 
 
 def emitted_routes(host: WebHost) -> list[Route]:

@@ -11,17 +11,17 @@ from starlette.routing import Route
 
 from ..telemetry import TelemetryStore
 from .api import json_response
+from .query import whole_number
 
 
 def log_routes(store: TelemetryStore) -> list[Route]:
     async def listing(request: Request) -> Response:
         q = request.query_params
-        limit, before = q.get("limit", ""), q.get("before", "")
+        limit, before = whole_number(q.get("limit", "")), whole_number(q.get("before", ""))
         rows = await asyncio.to_thread(
             store.logs, level=q.get("level") or None, step=q.get("step") or None, flow=q.get("flow") or None,
             trace_id=q.get("traceId") or None, text=q.get("q") or None,
-            before=int(before) if before.isdigit() else None,
-            limit=max(1, min(100_000, int(limit))) if limit.isdigit() else 1000)
+            before=before, limit=1000 if limit is None else max(1, min(100_000, limit)))
         return json_response(200, rows)
 
     return [Route("/logs", listing)]

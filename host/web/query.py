@@ -77,12 +77,20 @@ def _assign(out: dict[str, Any], path: list[str], value: str) -> None:
     _put(level, _key(level, path[-1]) if len(path) > 1 else path[-1], value)
 
 
+def whole_number(text: str) -> int | None:
+    """`text` as a whole number when it is one in ASCII digits (str.isdigit() also takes '²', which int()
+    refuses), else None; past 18 digits, 10**18 (int() refuses over 4,300 digits, SQLite over 2**63)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return int(text) if len(text) <= 18 else 10**18
+
+
 def _index(segment: str) -> int | None:
     """The list position a segment names: "" appends, "0".."20" index; None for an object key."""
     if segment == "":
         return -1
-    if segment.isdigit() and int(segment) <= ARRAY_LIMIT and str(int(segment)) == segment:
-        return int(segment)
+    if (n := whole_number(segment)) is not None and n <= ARRAY_LIMIT and str(n) == segment:
+        return n
     return None
 
 

@@ -22,7 +22,7 @@ from ..steps import Step
 from ..telemetry.metrics import Metrics
 from ..telemetry.tracing import upstream
 from .api import BODY_METHODS, Answer, BodyError, crash_response, handler_answer, json_response, parse_body
-from .query import form_params
+from .query import form_params, whole_number
 
 RETRY_AFTER = 5  # seconds a 503 asks a client to wait while a step's runner is down, unless its restart is known
 
@@ -89,7 +89,7 @@ class StepEndpoint:
     async def read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         limit = self.max_body
         declared = headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and (size := whole_number(declared)) is not None and size > limit:
             raise BodyError(413, {"error": "Payload Too Large", "limit": limit})
         chunks: list[bytes] = []
         size = 0

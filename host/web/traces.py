@@ -13,11 +13,12 @@ from starlette.routing import Route
 
 from ..telemetry import InvocationRecorder, TelemetryStore
 from .api import json_response
+from .query import whole_number
 
 
 def _limit(request: Request, default: int, cap: int) -> int:
-    raw = request.query_params.get("limit", "")
-    return max(1, min(cap, int(raw))) if raw.isdigit() else default
+    limit = whole_number(request.query_params.get("limit", ""))
+    return default if limit is None else max(1, min(cap, limit))
 
 
 def trace_routes(store: TelemetryStore, recorder: InvocationRecorder,

@@ -38,6 +38,11 @@ PROJECT = {
         async def handler(req, ctx):
             return {"status": 200, "body": req["headers"]}
     ''',
+    "steps/query_step.py": '''
+        config = {"type": "api", "name": "Query", "path": "/query", "method": "GET", "emits": []}
+        async def handler(req, ctx):
+            return {"status": 200, "body": req["queryParams"]}
+    ''',
     "steps/schema_step.py": '''
         config = {"type": "api", "name": "Schema", "path": "/schema", "method": "POST", "emits": [],
                   "bodySchema": {"type": "object", "properties": {"a": {"type": "array"}}}}
@@ -231,3 +236,29 @@ def test_a_down_runner_answers_503_with_retry_after(host):
     assert int(r.headers["retry-after"]) > 0
     assert_json_error(r, 503)
     assert httpx.get(f"{host.url}/echo").status_code == 200
+
+
+# '²' and '٣' are digits to str.isdigit() but not to int() (or to qs, which reads only 0-9)
+@pytest.mark.parametrize("path", ["/__steppe/logs?limit=%C2%B2", "/__steppe/emitted?limit=%C2%B2",
+                                  "/__steppe/logs?limit=" + "9" * 5000, "/__steppe/dlq/" + "9" * 5000])
+def test_admin_numbers_in_other_digits_or_past_int_answer_400(host, path):
+    """Seen: 500 for `limit=²` on every admin and Workbench listing, and for a dead-letter id of 5,000
+    digits (int() refuses over 4,300)."""
+    assert "limit" in assert_json_error(httpx.get(host.url + path), 400)["error"] or "dlq" in path
+
+
+@pytest.mark.parametrize("path", ["/__steppe/api/logs?limit=%C2%B2", "/__steppe/api/logs?before=%C2%B2",
+                                  "/__steppe/api/logs?before=99999999999999999999999",
+                                  "/__steppe/api/traces?limit=%C2%B2", "/__steppe/api/traces?limit=" + "9" * 5000])
+def test_workbench_listings_take_any_page_value(host, path):
+    """Seen: 500 for `limit=²` and for `before=99999999999999999999999` (past SQLite's integers)."""
+    r = httpx.get(host.url + path)
+    assert r.status_code == 200, r.text
+    assert isinstance(r.json(), list)
+
+
+def test_bracket_names_with_other_digits_are_object_keys(host):
+    """Seen: `?a[²]=1` made every API step answer 500, as a client chose."""
+    r = httpx.get(host.url + "/query?a[%C2%B2]=1&b[0]=x&c[%D9%A3]=y")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"a": {"²": "1"}, "b": ["x"], "c": {"٣": "y"}}
