@@ -39,7 +39,8 @@ CHOICES = {t.name: t for t in [
     Template("python", "Python", "`POST /hello` (a Python API step) emits `hello.said`; a Python event step counts"
              " greetings in state.", _HELLO, ".venv/bin/pytest tests"),
     Template("ruby", "Ruby", "`POST /hello` (a Ruby API step) emits `hello.said`; a Ruby event step counts greetings"
-             " in state.", _HELLO, ".venv/bin/pytest tests"),
+             " in state.", _HELLO, ".venv/bin/pytest tests && ruby -I \"$(.venv/bin/python -c 'import steppe.testing"
+             " as t; print(t.RUBY_LIB)')\" tests/remember_test.rb"),
     Template("multilang", "TypeScript, Python, Ruby and JavaScript",
              "`POST /orders` (TypeScript) emits `order.placed`; a Python step prices it and emits `order.priced`;"
              " a Ruby step ships it and shows it in the `orders` stream; a JavaScript cron step reports daily.",

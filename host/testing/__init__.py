@@ -9,6 +9,8 @@ from .tester import HostTester, host_fixture
 
 # the npm package `steppe-testing` (JS/TS helpers): `npm install <this folder>`
 NPM_PACKAGE = Path(__file__).resolve().parent / "npm"
+# the Ruby helpers (`require "steppe/testing"`): `ruby -I <this folder> ...`
+RUBY_LIB = Path(__file__).resolve().parent / "ruby"
 
-__all__ = ["NPM_PACKAGE", "HostError", "HostTester", "MockContext", "MockLogger", "MockState", "MockStreams",
-           "host_fixture", "load_step"]
+__all__ = ["NPM_PACKAGE", "RUBY_LIB", "HostError", "HostTester", "MockContext", "MockLogger", "MockState",
+           "MockStreams", "host_fixture", "load_step"]

@@ -72,6 +72,7 @@ def test_the_wheel_carries_the_package_runners_templates_and_workbench(installed
                    "node/node_modules/sucrase/package.json", "node/node_modules/zod-to-json-schema/package.json"):
         assert f"steppe/_runners/{runner}" in names, runner
     assert {"steppe/static/workbench/index.html", "steppe/static/client.js", "steppe/testing/npm/index.js",
+            "steppe/testing/ruby/steppe/testing.rb",
             "steppe/templates/multilang/steps/place_order.step.ts", "steppe/templates/_common/gitignore"} <= names
     assert any(re.fullmatch(r"steppe/static/workbench/assets/index-.*\.js", n) for n in names)
     # no caches, tests, npm bookkeeping or TypeScript sources of the vendored packages
@@ -163,6 +164,21 @@ def test_multilang_template_runs_from_the_wheel_without_node_on_path(installed: 
     asset = re.search(r'/__steppe/ui/assets/([\w.-]+\.js)', page.text)
     assert asset and httpx.get(f"{url}/__steppe/ui/assets/{asset.group(1)}", timeout=10).status_code == 200
 
+
+
+def test_the_ruby_test_helpers_load_from_the_installed_package(installed: Installed, tmp_path: Path) -> None:
+    """`ruby -I <steppe.testing.RUBY_LIB>` as docs/testing.md says, with the runner's classes from steppe/_runners."""
+    lib = subprocess.run([str(installed.venv / "bin" / "python"), "-c",
+                          "import steppe.testing as t; print(t.RUBY_LIB)"], capture_output=True, text=True, timeout=60)
+    assert lib.returncode == 0 and str(installed.venv) in lib.stdout, lib.stdout + lib.stderr
+    script = ("require 'steppe/testing'; ctx = Steppe::Testing::MockContext.new(config: {name: 'S', emits: ['a']}); "
+              "begin; ctx.emit(topic: 'b'); rescue Steppe::HostError => e; puts e.type; end; "
+              "puts $LOADED_FEATURES.grep(/steppe_runner/).first")
+    done = subprocess.run([need("ruby"), "-I", lib.stdout.strip(), "-e", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    refused, runner_file = done.stdout.split()
+    assert refused == "UndeclaredTopic" and "/steppe/_runners/ruby/lib/steppe_runner/" in runner_file, done.stdout
 
 
 def test_create_installs_the_projects_npm_packages_with_nodejs_bins_npm(installed: Installed, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, need
+from steppe.testing import RUBY_LIB
 
 ZOD = REPO / "examples" / "polyglot-hello" / "node_modules" / "zod"
 JS_TESTING = REPO / "host" / "testing" / "npm"
@@ -54,6 +55,11 @@ def test_template_is_created_and_its_tests_pass(tmp_path: Path, template: str) -
     tests = _run_tests(project)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert " passed" in tests.stdout or "# fail 0" in tests.stdout
+    if template == "ruby":  # and its minitest unit test of a step, on the mock context of steppe/testing
+        unit = subprocess.run([need("ruby"), "-I", str(RUBY_LIB), "tests/remember_test.rb"], cwd=project,
+                              capture_output=True, text=True, timeout=120)
+        assert unit.returncode == 0, unit.stdout + unit.stderr
+        assert " 0 failures, 0 errors" in unit.stdout and " 0 runs" not in unit.stdout, unit.stdout
 
 
 def test_typescript_template_with_a_real_npm_install(tmp_path: Path) -> None:

@@ -33,13 +33,20 @@ function refusal(type, message) {
   return err
 }
 
+/** A name as the host's messages quote it (Python's repr of text). */
+function pyRepr(text) {
+  if (typeof text !== 'string') return text == null ? 'None' : String(text)
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'"
+  return quote + text.replace(/\\/g, '\\\\').replace(new RegExp(quote, 'g'), `\\${quote}`) + quote
+}
+
 /** The host's refusal of an emit (host/calls.py in Steppe), or null. */
 function refused(event, config) {
   const declared = ((config && config.emits) || []).map((e) => (typeof e === 'string' ? e : e && e.topic))
   if (!event.topic) return refusal('InvalidParams', 'emit needs {topic: string, data}')
   if (declared.length && !declared.includes(event.topic)) {
-    return refusal('UndeclaredTopic', `step ${JSON.stringify(config.name)} emitted topic ${JSON.stringify(event.topic)}, ` +
-      `which is not in its config.emits ${JSON.stringify(declared)}; the event was not sent`)
+    return refusal('UndeclaredTopic', `step ${pyRepr(config.name)} emitted topic ${pyRepr(event.topic)}, ` +
+      `which is not in its config.emits [${declared.map(pyRepr).join(', ')}]; the event was not sent`)
   }
   for (const name of ['id', 'messageGroupId']) {
     const value = event[name]
