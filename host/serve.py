@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from .db import StorageError
 from .early_start import EarlyStart
 from .hostfile import remove_host_file, write_host_file
+from .listen import ListenError, listening_sockets
 from .logs import DropHandshakeNoise
 from .parent_watch import watch_parent_from_env
 from .project import ProjectError
@@ -67,11 +68,17 @@ async def serve(settings: Settings) -> int:
         await host.stop()
         return 2
     try:
+        sockets = listening_sockets(settings.bind_address, settings.port)
+    except ListenError as e:
+        host.logs.write("error", f"cannot start: {e}")
+        await host.stop()
+        return 1
+    try:
         server = _server(settings, host, app)
         write_host_file(settings, host.logs)  # `steppe dlq`, `emit`, `list` find this host without --port
         parent_watch = watch_parent_from_env()  # started by a test helper: stop when it is gone
         try:
-            await server.serve()
+            await server.serve(sockets=sockets)
         finally:
             if parent_watch is not None:
                 parent_watch.cancel()

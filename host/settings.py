@@ -129,6 +129,9 @@ def _coerce(value: str, like: Any) -> Any:
 def load_settings(root: Path, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
     env = dict(os.environ if env is None else env)
     root = root.resolve()
+    if not root.is_dir():  # a mistyped --root would otherwise run an empty project, and make its data folder
+        raise ValueError(f"the project folder {root} does not exist" if not root.exists()
+                         else f"the project folder {root} is not a folder")
     values: dict[str, Any] = {}
     toml_path = root / "steppe.toml"
     if toml_path.exists():
