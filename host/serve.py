@@ -68,12 +68,11 @@ async def serve(settings: Settings) -> int:
         await host.stop()
         return 2
     try:
-        sockets = listening_sockets(settings.bind_address, settings.port)
-    except ListenError as e:
-        host.logs.write("error", f"cannot start: {e}")
-        await host.stop()
-        return 1
-    try:
+        try:
+            sockets = listening_sockets(settings.bind_address, settings.port)
+        except ListenError as e:
+            host.logs.write("error", f"cannot start: {e}")
+            return 3  # uvicorn's exit status for a server that could not start
         server = _server(settings, host, app)
         write_host_file(settings, host.logs)  # `steppe dlq`, `emit`, `list` find this host without --port
         parent_watch = watch_parent_from_env()  # started by a test helper: stop when it is gone

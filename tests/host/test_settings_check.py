@@ -68,7 +68,7 @@ def test_an_address_the_host_cannot_listen_on_stops_the_start_with_one_line(tmp_
         ]:
             out = subprocess.run([sys.executable, "-m", "steppe.cli", "start", "--root", str(root), *args],
                                  capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
-            assert out.returncode == 1, out
+            assert out.returncode == 3, out
             errors = [json.loads(line) for line in out.stderr.splitlines() if '"level":"error"' in line]
             assert [e["msg"][:len("cannot start: " + expected)] for e in errors] == ["cannot start: " + expected], out
             assert "Errno" not in out.stderr, out.stderr

@@ -118,7 +118,7 @@ def test_runners_started_early_are_stopped_when_the_host_cannot_be_built(tmp_pat
     assert _gone(pid)
 
 
-def test_a_port_in_use_exits_3_with_uvicorns_reason_and_stops_the_runners(tmp_path: Path) -> None:
+def test_a_port_in_use_exits_3_with_the_reason_and_stops_the_runners(tmp_path: Path) -> None:
     """The HTTP server cannot start after the host has: the command exits 3 (uvicorn's start-up failure),
     the log says why (and never that it listened), and the runner that had loaded the step is stopped in
     order, not left behind."""
@@ -133,7 +133,8 @@ def test_a_port_in_use_exits_3_with_uvicorns_reason_and_stops_the_runners(tmp_pa
                              capture_output=True, text=True, timeout=60)
     assert out.returncode == 3, out.stdout + out.stderr
     said = out.stdout + out.stderr
-    assert "address already in use" in said and "shutting down" in said and "listening on" not in said
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in said
+    assert "shutting down" in said and "listening on" not in said
     pid = int(pid_file.read_text())
     assert _gone(pid)
 
