@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .schema_messages import kind_of
+
 
 def new_id() -> str:
     """An event or trace id: 128 random bits as 32 hex digits (a quarter of uuid4().hex's cost; one per
@@ -30,7 +32,7 @@ def emitted_fields(event: dict[str, Any]) -> tuple[str | None, str | None]:
         elif isinstance(value, int | float) and not isinstance(value, bool):
             out.append(str(value))
         else:
-            raise ValueError(f"{name} must be a string (or a number), not {type(value).__name__}")
+            raise ValueError(f"{name} must be a string (or a number), got {kind_of(value)}")
     return out[0], out[1]
 
 

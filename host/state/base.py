@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from ..schema_messages import kind_of
+
 # Expired entries are invisible at once; deleting them in bulk is deferred to at most once per this
 # many seconds, piggybacked on store calls so that no background task has to be owned and stopped.
 SWEEP_INTERVAL = 60.0
@@ -32,7 +34,7 @@ def decode_value(blob: bytes) -> Any:
 
 def check_name(what: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{what} must be a string, got {type(value).__name__}")
+        raise ValueError(f"{what} must be a string, got {kind_of(value)}")
     return value
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
+from ..schema_messages import kind_of
 from ..state.base import check_name, encode_value
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def make_item(stream: Any, group_id: Any, id: Any, data: Any) -> tuple[dict[str,
     check_name("groupId", group_id)
     check_name("id", id)
     if not isinstance(data, dict):
-        raise ValueError(f"stream item data must be a JSON object, got {type(data).__name__}")
+        raise ValueError(f"stream item data must be a JSON object, got {kind_of(data)}")
     item = {**data, "id": id}
     return item, encode_value(item)
 

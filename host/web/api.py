@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from ..invoker import new_trace_id
 from ..logs import LogBook
+from ..schema_messages import kind_of
 from .limits import json_too_deep
 from .query import form_params, whole_number
 from .responses import as_response
@@ -110,7 +111,7 @@ def _header_text(name: Any, value: Any) -> str | None:
         return str(int(value))
     if isinstance(value, int | float):
         return str(value)
-    raise TypeError(f"the handler returned header {name!r} as {type(value).__name__}: a header value is text, a "
+    raise TypeError(f"the handler returned header {name!r} as {kind_of(value)}: a header value is text, a "
                     "number, a boolean or a list of them")
 
 
@@ -127,7 +128,7 @@ def handler_answer(result: Any, trace_id: str) -> Answer:
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"the handler returned status {status!r}: an HTTP status is an integer from 100 to 599")
     if not isinstance(raw_headers := result.get("headers") or {}, dict):
-        raise TypeError(f"the handler returned headers as {type(raw_headers).__name__}: expected an object")
+        raise TypeError(f"the handler returned headers as {kind_of(raw_headers)}: expected an object")
     headers = [(str(k), text) for k, v in raw_headers.items() for text in _header_texts(k, v)]
     for name, value in headers:  # the server would drop the connection without an answer on these
         if not name or _BAD_HEADER_NAME.search(name) or _BAD_HEADER_VALUE.search(value):

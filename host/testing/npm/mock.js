@@ -40,6 +40,15 @@ function pyRepr(text) {
   return quote + text.replace(/\\/g, '\\\\').replace(new RegExp(quote, 'g'), `\\${quote}`) + quote
 }
 
+/** A value's JSON kind as the host's messages name it ("an array"). */
+function kindOf(value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'boolean') return 'a boolean'
+  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a number'
+  return typeof value === 'string' ? 'a string' : 'an object'
+}
+
 /** The host's refusal of an emit (host/calls.py in Steppe), or null. */
 function refused(event, config) {
   const declared = ((config && config.emits) || []).map((e) => (typeof e === 'string' ? e : e && e.topic))
@@ -51,7 +60,7 @@ function refused(event, config) {
   for (const name of ['id', 'messageGroupId']) {
     const value = event[name]
     if (value != null && typeof value !== 'string' && typeof value !== 'number') {
-      return refusal('InvalidParams', `emit: ${name} must be a string (or a number), not ${Array.isArray(value) ? 'list' : typeof value}`)
+      return refusal('InvalidParams', `emit: ${name} must be a string (or a number), got ${kindOf(value)}`)
     }
   }
   return null

@@ -93,10 +93,10 @@ class MockContextTest < Minitest::Test
     assert_equal 'InvalidParams', @ctx.state.data['refusals']['o-3']['type']
 
     error = assert_raises(Steppe::HostError) { @ctx.emit(topic: 'order.shipped', data: {}, 'messageGroupId' => ['a']) }
-    assert_equal ['InvalidParams', 'emit: messageGroupId must be a string (or a number), not list'],
+    assert_equal ['InvalidParams', 'emit: messageGroupId must be a string (or a number), got an array'],
                  [error.type, error.message]
     error = assert_raises(Steppe::HostError) { @ctx.emit({ 'topic' => 'order.shipped', 'id' => { a: 1 } }) }
-    assert_equal 'emit: id must be a string (or a number), not dict', error.message
+    assert_equal 'emit: id must be a string (or a number), got an object', error.message
     assert_equal [], @ctx.emitted
 
     @ctx.emit(topic: 'order.shipped', data: {}, message_group_id: 7, id: :e1) # a number, a symbol: text
@@ -133,8 +133,8 @@ class MockContextTest < Minitest::Test
 
   def test_the_hosts_checks_of_names_and_stream_calls
     error = assert_raises(Steppe::HostError) { @ctx.state.set('g', 42, 1) }
-    assert_equal ['InvalidParams', 'state.set: key must be a string, got int'], [error.type, error.message]
-    assert_equal 'streams.set: stream item data must be a JSON object, got list',
+    assert_equal ['InvalidParams', 'state.set: key must be a string, got an integer'], [error.type, error.message]
+    assert_equal 'streams.set: stream item data must be a JSON object, got an array',
                  assert_raises(Steppe::HostError) { @ctx.streams.todos.set('g', 'i', [1]) }.message
     assert_equal ['state.set', ['g', 42, 1]], @ctx.calls.first
     @ctx.state.set(:g, :k, 1, ttl: 60) # symbols are sent as text; ttl as the runner takes it

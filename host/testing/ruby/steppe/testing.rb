@@ -20,8 +20,9 @@ module Steppe
     # how the runner names a payload it cannot encode (host_calls.rb); other calls say "<method> params"
     PAYLOAD_NAMES = { 'emit' => 'emit data', 'state.set' => 'state.set value', 'streams.set' => 'streams.set data',
                       'streams.send' => 'streams.send event' }.freeze
-    PY_TYPES = { Hash => 'dict', Array => 'list', String => 'str', Integer => 'int', Float => 'float',
-                 TrueClass => 'bool', FalseClass => 'bool', NilClass => 'NoneType' }.freeze
+    # a value's JSON kind as the host's messages name it (schema_messages.kind_of)
+    KINDS = { Hash => 'an object', Array => 'an array', String => 'a string', Integer => 'an integer',
+              Float => 'a number', TrueClass => 'a boolean', FalseClass => 'a boolean', NilClass => 'null' }.freeze
 
     module_function
 
@@ -59,9 +60,9 @@ module Steppe
     end
     def invalid(message) = refusal('InvalidParams', message)
 
-    # Python's names and repr, as the host's messages show types, names, topics and lists.
-    def py_type(value) = PY_TYPES.find { |klass, _| value.is_a?(klass) }&.last || value.class.name
+    def kind_of(value) = KINDS.find { |klass, _| value.is_a?(klass) }&.last || 'an object'
 
+    # Python's repr, as the host's messages quote names, topics and lists.
     def py_repr(value)
       return "[#{value.map { |v| py_repr(v) }.join(', ')}]" if value.is_a?(Array)
       return { nil => 'None', true => 'True', false => 'False' }.fetch(value) { value.to_s } unless value.is_a?(String)
@@ -136,7 +137,7 @@ module Steppe
         @names.first(names).each_with_index do |what, i|
           next if args[i].is_a?(String)
 
-          raise Testing.invalid("#{wire}: #{what} must be a string, got #{Testing.py_type(args[i])}")
+          raise Testing.invalid("#{wire}: #{what} must be a string, got #{Testing.kind_of(args[i])}")
         end
         Testing.reply(yield(*args))
       end
@@ -185,7 +186,7 @@ module Steppe
 
       def set(group_id, id, data) # returns the item: the data with its id
         call('set', [group_id, id, data], 2) do |g, i, d|
-          why = "stream item data must be a JSON object, got #{Testing.py_type(d)}"
+          why = "stream item data must be a JSON object, got #{Testing.kind_of(d)}"
           raise Testing.invalid("streams.set: #{why}") unless d.is_a?(Hash)
 
           (@items[g] ||= {})[i] = d.merge('id' => i)
@@ -202,8 +203,8 @@ module Steppe
 
         call('send', [Testing.camel_keys(channel), event], 0) do |c, e|
           group, id = c['groupId'], c['id']
-          why = if !group.is_a?(String) then "groupId must be a string, got #{Testing.py_type(group)}"
-                elsif !id.nil? && !id.is_a?(String) then "id must be a string, got #{Testing.py_type(id)}"
+          why = if !group.is_a?(String) then "groupId must be a string, got #{Testing.kind_of(group)}"
+                elsif !id.nil? && !id.is_a?(String) then "id must be a string, got #{Testing.kind_of(id)}"
                 elsif !e.is_a?(Hash) || !e['type'].is_a?(String)
                   'event must be an object {type, data} with a string type'
                 end
@@ -299,7 +300,7 @@ module Steppe
           value = event[field]
           next if value.nil? || value.is_a?(String) || value.is_a?(Integer) || value.is_a?(Float)
 
-          return Testing.invalid("emit: #{field} must be a string (or a number), not #{Testing.py_type(value)}")
+          return Testing.invalid("emit: #{field} must be a string (or a number), got #{Testing.kind_of(value)}")
         end
         nil
       end
