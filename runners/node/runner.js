@@ -22,16 +22,34 @@ const LANGUAGE = process.env.STEPPE_RUNNER_NAME || 'node'
 // user frames are often deep under framework code; the runner's own frames are trimmed anyway
 Error.stackTraceLimit = Math.max(Error.stackTraceLimit, 30)
 
+// A step's process.exit() would end the runner and every invocation running in it; the same call in
+// Python or Ruby (sys.exit, exit) raises in the handler instead. So here it throws: the invocation fails
+// with the reason, the runner keeps serving. The runner itself exits through the real one.
+const realExit = process.exit.bind(process)
+
+class ProcessExit extends Error {
+  constructor(code) {
+    super(`process.exit(${code === undefined ? '' : code}) was called by a step: the runner serves other steps ` +
+      'too, so it does not exit; this invocation fails instead')
+    this.name = 'ProcessExit'
+    this.exitCode = code
+  }
+}
+
+process.exit = function exit(code) {
+  throw new ProcessExit(code)
+}
+
 let stopping = false
 // relative load paths are taken from the project root the host announced (the cwd until then)
 let projectRoot = process.cwd()
 
 function exit() {
   // the empty write's callback runs once everything written before it has been flushed
-  const timer = setTimeout(() => process.exit(0), 2000)
+  const timer = setTimeout(() => realExit(0), 2000)
   wire.send('', () => {
     clearTimeout(timer)
-    process.exit(0)
+    realExit(0)
   })
 }
 
@@ -143,7 +161,7 @@ function main() {
   // runner before the host has shut it down cleanly. EOF on the protocol input still ends it.
   process.on('SIGINT', () => {})
   // the host is gone if its end of our protocol output is closed
-  wire.output.on('error', () => process.exit(0))
+  wire.output.on('error', () => realExit(0))
   if (wire.output !== process.stdout) process.stdout.on('error', () => {})
   wire.readLines(wire.input(), onLine, () => shutdown(undefined))
 }
