@@ -19,6 +19,10 @@ import orjson
 from .redact import Redactor
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40}
+# characters of a record's message, and bytes of its fields as JSON, that are kept: a handler printing 10 MB
+# lines made the host spend ~0.5 s per record storing, printing and feeding it (its runner, blocked on the
+# pipe meanwhile, missed its pings) and grew the Workbench's database by hundreds of MB
+RECORD_MAX = 64 * 1024
 _COLORS = {"debug": "\033[90m", "info": "\033[36m", "warn": "\033[33m", "error": "\033[31m"}
 # control bytes a handler may print (escape sequences that clear the screen, move the cursor, set the title):
 # shown as \xNN in pretty output, never sent to the terminal; newline and tab stay
@@ -46,8 +50,14 @@ class LogBook:
               flows: list[str] | None = None, source: str = "host",
               fields: dict[str, Any] | None = None) -> None:
         level = "warn" if level == "warning" else level if level in LEVELS else "info"
+        if len(msg) > RECORD_MAX:
+            msg = f"{msg[:RECORD_MAX]}… [{len(msg) - RECORD_MAX} more characters cut: a log record keeps at most " \
+                  f"{RECORD_MAX}]"
         msg = self.redactor.text(msg)  # before the record is kept, printed or handed on
         if fields:
+            if (size := len(orjson.dumps(fields, default=str))) > RECORD_MAX:
+                fields = {"truncated": f"the fields were {size} bytes as JSON, over the {RECORD_MAX} a log record "
+                                       "keeps"}
             fields = self.redactor.value(fields)
         record: dict[str, Any] = {"time": time.time(), "level": level, "msg": msg, "source": source}
         if step:
