@@ -23,7 +23,7 @@ def listening_sockets(host: str, port: int) -> list[socket.socket]:
                           "set `host` (--host, STEPPE_HOST or steppe.toml) to an address of this machine") from None
     sockets: list[socket.socket] = []
     try:
-        for family, kind, proto, _, address in dict.fromkeys((i[0], i[1], i[2], i[3], i[4]) for i in infos):
+        for family, kind, proto, _, address in dict.fromkeys(infos):  # getaddrinfo may repeat an address
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
