@@ -184,7 +184,8 @@ def test_an_edited_esm_step_answers_with_its_new_code(esm_host: RunningHost) -> 
 
     wait_until(edited, 10, "the edited ESM step to answer")
     assert before == "hello esm"
-    assert "reloaded src/files/where.step.ts" in esm_host.logs()
+    # the runner serves the new code as soon as it has loaded it, a moment before the host logs the reload
+    esm_host.wait_log("reloaded src/files/where.step.ts")
 
 
 def test_requests_during_an_esm_reload_keep_getting_answers(esm_host: RunningHost) -> None:
