@@ -142,6 +142,8 @@ def handler_answer(result: Any, trace_id: str) -> Answer:
         content, media = b"", None
     else:
         content, media = orjson.dumps(body), b"application/json"
+    if status < 200 or status in (204, 304):  # no body by HTTP; sending one made the server drop the connection
+        content, media = b"", None
     # latin-1 as HTTP heads are; a value outside it is a UnicodeEncodeError, a ValueError: the handler's fault
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     names = {k for k, _ in raw}

@@ -262,3 +262,16 @@ def test_bracket_names_with_other_digits_are_object_keys(host):
     r = httpx.get(host.url + "/query?a[%C2%B2]=1&b[0]=x&c[%D9%A3]=y")
     assert r.status_code == 200, r.text
     assert r.json() == {"a": {"²": "1"}, "b": ["x"], "c": {"٣": "y"}}
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_a_no_body_status_with_a_body_is_sent_without_it_and_the_connection_lives(host, status):
+    """Seen: a handler answering `{status: 204, body: {...}}` (or a Python handler's `{"status": 204}`, which
+    the runner sends with `body: null`) made uvicorn raise 'Response content longer than Content-Length' and
+    drop the connection: the client's next request on it was reset."""
+    with httpx.Client(base_url=host.url) as client:
+        for _ in range(3):  # the same kept-alive connection each time
+            r = client.post("/status", json={"status": status})
+            assert r.status_code == status and r.content == b"", r
+            assert "content-type" not in r.headers
+        assert client.post("/status", json={"status": 201}).json() == {"s": 201}
