@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -145,8 +146,8 @@ class HostTester:
     def get_state(self, group: str, key: str | None = None) -> Any:
         """One value (None when absent), or with no key every value of the group."""
         if key is None:
-            return self.http.get(f"/__steppe/state/{group}").json()["values"]
-        r = self.http.get(f"/__steppe/state/{group}/{key}")
+            return self.http.get(f"/__steppe/state/{quote(group, safe='')}").json()["values"]
+        r = self.http.get(f"/__steppe/state/{quote(group, safe='')}/{quote(key, safe='')}")
         if r.status_code == 404:
             return None
         r.raise_for_status()
@@ -155,9 +156,10 @@ class HostTester:
     def get_stream(self, stream: str, group: str, id: str | None = None) -> Any:  # noqa: A002
         """One stream item (None when absent), or with no id every item of the group. To watch changes as
         they happen, connect `steppe.stream_client.StreamClient(tester.url)`."""
+        where = f"/__steppe/streams/{quote(stream, safe='')}/{quote(group, safe='')}"
         if id is None:
-            return self.http.get(f"/__steppe/streams/{stream}/{group}").json()["items"]
-        r = self.http.get(f"/__steppe/streams/{stream}/{group}/{id}")
+            return self.http.get(where).json()["items"]
+        r = self.http.get(f"{where}/{quote(id, safe='')}")
         if r.status_code == 404 and "no item" in r.text:
             return None
         r.raise_for_status()

@@ -12,6 +12,7 @@ GET /__steppe/streams/{stream}/{group}/{id}    one item, or 404
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +32,16 @@ def _limit(request: Request) -> int | None:
     return limit if limit else None
 
 
+def raw_segments(request: Request, skip: int, most: int) -> list[str]:
+    """The path's segments after its first `skip` (e.g. `__steppe`, `state`), read from the raw path and each
+    decoded on its own, so that an encoded slash (%2F) stays inside its segment: a handler may name a state
+    group `a/b`, which the decoded path would split. At most `most` segments; the last keeps any further
+    slashes (a key may hold them)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    parts = raw.split(b"?", 1)[0].split(b"/", skip + most)[skip + 1:]
+    return [unquote_to_bytes(part).decode("utf-8", "replace") for part in parts]
+
+
 def emitted_routes(host: WebHost) -> list[Route]:
     async def emitted(request: Request) -> Response:
         if request.method == "DELETE":
@@ -43,7 +54,7 @@ def emitted_routes(host: WebHost) -> list[Route]:
                                                            limit=limit))
 
     async def state(request: Request) -> Response:
-        group, key = request.path_params.get("group"), request.path_params.get("key")
+        group, key = (raw_segments(request, 2, 2) + [None, None])[:2]
         try:
             if group is None:
                 return json_response(200, {"groups": await host.state.groups()})
@@ -59,8 +70,8 @@ def emitted_routes(host: WebHost) -> list[Route]:
         return json_response(200, {"group": group, "key": key, "value": value})
 
     async def stream(request: Request) -> Response:
-        name, group = str(request.path_params["stream"]), str(request.path_params["group"])
-        item = request.path_params.get("id")
+        name, group, item = (raw_segments(request, 2, 3) + [None])[:3]
+        assert name is not None and group is not None  # the routes match only with both
         try:
             if item is None:
                 return json_response(200, {"stream": name, "group": group,
@@ -77,7 +88,6 @@ def emitted_routes(host: WebHost) -> list[Route]:
         return json_response(200, {"stream": name, "group": group, "item": found})
 
     return [Route("/__steppe/emitted", emitted, methods=["GET", "DELETE"]),
-            Route("/__steppe/streams/{stream}/{group}", stream),
-            Route("/__steppe/streams/{stream}/{group}/{id}", stream),
+            Route("/__steppe/streams/{stream}/{rest:path}", stream),  # group and id: raw_segments
             Route("/__steppe/state", state), Route("/__steppe/state/{group}", state),
             Route("/__steppe/state/{group}/{key:path}", state)]

@@ -149,6 +149,33 @@ def test_get_stream_reads_stream_items(tmp_path: Path) -> None:
             t.get_stream("nosuch", "inbox", "a")
 
 
+def test_state_and_stream_names_with_slashes_and_url_characters(tmp_path: Path) -> None:
+    """Seen: a handler may name a state group `users/7` or a key `a?b#c`; `get_state` sent them unquoted (the
+    key was cut at `?`), and the admin route split an encoded slash (`users%2F7`) into group `users`, key `7`,
+    so neither tester could read them back. The same for a stream group or id."""
+    root = write_project(tmp_path, {
+        "steps/notes_stream.py": 'config = {"name": "notes", "schema": {"type": "object"}}\n',
+        "steps/put_step.py": """
+            config = {"type": "api", "name": "Put", "path": "/put", "method": "POST", "emits": []}
+
+
+            async def handler(req, context):
+                await context.state.set(req.body["group"], req.body["key"], req.body["value"])
+                await context.streams.notes.set(req.body["group"], req.body["key"], {"v": req.body["value"]})
+                return {"status": 204}
+        """})
+    names = [("users/7", "a?b#c"), ("users", "7/x"), ("%2F", "100%"), ("ü", " ")]
+    with HostTester(root) as t:
+        for n, (group, key) in enumerate(names):
+            assert t.call_api("/put", {"group": group, "key": key, "value": n}).status_code == 204
+        for n, (group, key) in enumerate(names):
+            assert t.get_state(group, key) == n, (group, key)
+            assert t.get_state(group) == [n], group
+            assert t.get_stream("notes", group, key) == {"v": n, "id": key}, (group, key)
+            assert t.get_stream("notes", group) == [{"v": n, "id": key}], group
+        assert t.get_state("users", "7") is None
+
+
 def test_a_killed_test_process_leaves_no_host_behind(tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
     script.write_text(
