@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from starlette.requests import Request
@@ -20,6 +21,16 @@ from .responses import as_response
 
 _BAD_HEADER_NAME = re.compile(r'[\x00-\x20\x7f-\uffff()<>@,;:\\"/\[\]?={}]')
 _BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def raw_segments(request: Request, skip: int, most: int) -> list[str]:
+    """The path's segments after its first `skip` (e.g. `__steppe`, `state`), read from the raw path and each
+    decoded on its own, so that an encoded slash (%2F) stays inside its segment: a handler may name a state
+    group `a/b`, which the decoded path would split. At most `most` segments; the last keeps any further
+    slashes (a key may hold them)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    parts = raw.split(b"?", 1)[0].split(b"/", skip + most)[skip + 1:]
+    return [unquote_to_bytes(part).decode("utf-8", "replace") for part in parts]
 
 
 class BodyError(Exception):

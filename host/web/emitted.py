@@ -12,7 +12,6 @@ GET /__steppe/streams/{stream}/{group}/{id}    one item, or 404
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,7 +19,7 @@ from starlette.routing import Route
 
 from ..db import StorageError, storage_payload
 from ..streams.hub import UnknownStream
-from .api import json_response
+from .api import json_response, raw_segments
 from .query import whole_number
 
 if TYPE_CHECKING:
@@ -30,16 +29,6 @@ if TYPE_CHECKING:
 def _limit(request: Request) -> int | None:
     limit = whole_number(request.query_params.get("limit", "200"))
     return limit if limit else None
-
-
-def raw_segments(request: Request, skip: int, most: int) -> list[str]:
-    """The path's segments after its first `skip` (e.g. `__steppe`, `state`), read from the raw path and each
-    decoded on its own, so that an encoded slash (%2F) stays inside its segment: a handler may name a state
-    group `a/b`, which the decoded path would split. At most `most` segments; the last keeps any further
-    slashes (a key may hold them)."""
-    raw = request.scope.get("raw_path") or request.url.path.encode()
-    parts = raw.split(b"?", 1)[0].split(b"/", skip + most)[skip + 1:]
-    return [unquote_to_bytes(part).decode("utf-8", "replace") for part in parts]
 
 
 def emitted_routes(host: WebHost) -> list[Route]:

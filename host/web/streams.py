@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from ..streams.base import StreamStore
 from ..streams.hub import Streams, UnknownStream
-from .api import json_response
+from .api import json_response, raw_segments
 
 
 def stream_routes(project: Any, streams: Streams, store: StreamStore) -> list[Route]:
@@ -28,10 +28,11 @@ def stream_routes(project: Any, streams: Streams, store: StreamStore) -> list[Ro
 
     async def group(request: Request) -> Response:
         try:
-            items = await streams.get_group(request.path_params["stream"], request.path_params["group"])
+            name, group_id = raw_segments(request, 3, 2)  # a group holding a `/` (sent as %2F) stays whole
+            items = await streams.get_group(name, group_id)
         except (UnknownStream, ValueError) as e:
             return json_response(404 if isinstance(e, UnknownStream) else 400, {"error": str(e)})
         return json_response(200, items)
 
     return [Route("/streams", listing), Route("/streams/{stream}", groups),
-            Route("/streams/{stream}/{group}", group)]
+            Route("/streams/{stream}/{group:path}", group)]

@@ -132,6 +132,19 @@ def test_state_can_be_read_edited_and_cleared(host: RunningHost) -> None:
     assert get(host, "/__steppe/api/state/tmp")["keys"] == []  # type: ignore[index]
 
 
+def test_state_names_holding_a_slash_can_be_opened_and_edited(host: RunningHost) -> None:
+    """Seen: the Workbench (which sends names with encodeURIComponent) could not open a state group named
+    `users/7`: `/__steppe/api/state/users%2F7` was routed as group `users`, key `7`, and answered 405; a key
+    holding a `/` could be neither edited nor deleted."""
+    base = f"{host.url}/__steppe/api/state"
+    assert httpx.put(f"{base}/users%2F7/a%2Fb", json={"value": 1}).json() == {"group": "users/7", "key": "a/b",
+                                                                           "value": 1}
+    assert [k["key"] for k in get(host, "/__steppe/api/state/users%2F7")["keys"]] == ["a/b"]  # type: ignore[index]
+    assert httpx.get(f"{base}/users%2F7/a%2Fb").status_code == 405  # a key is read through its group
+    assert httpx.delete(f"{base}/users%2F7/a%2Fb").json()["deleted"] is True
+    assert httpx.delete(f"{base}/users%2F7").json() == {"group": "users/7", "cleared": True}
+
+
 def test_the_flow_graph_has_every_step_stream_and_edge(host: RunningHost) -> None:
     g = get(host, "/__steppe/api/flows")
     nodes = {n["name"]: n for n in g["nodes"]}  # type: ignore[index]
