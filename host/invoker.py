@@ -38,9 +38,8 @@ class SchemaValidator:
     def __init__(self, schema: dict[str, Any]) -> None:
         from jsonschema import validators  # ~8 MB and ~70 ms: imported only once some step has a schema
 
-        cls = validators.validator_for(schema)
-        cls.check_schema(schema)
-        self._validator = cls(schema)
+        # the schema was checked against its metaschema when its step loaded (steps.validate_config)
+        self._validator = validators.validator_for(schema)(schema)
 
     def errors(self, value: Any) -> list[dict[str, str]]:
         return [{"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": plain_message(e)}
