@@ -78,5 +78,4 @@ def emitted_routes(host: WebHost) -> list[Route]:
 
     return [Route("/__steppe/emitted", emitted, methods=["GET", "DELETE"]),
             Route("/__steppe/streams/{stream}/{rest:path}", stream),  # group and id: raw_segments
-            Route("/__steppe/state", state), Route("/__steppe/state/{group}", state),
-            Route("/__steppe/state/{group}/{key:path}", state)]
+            Route("/__steppe/state", state), Route("/__steppe/state/{names:path}", state)]  # names: raw_segments
