@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from .bus import Event, EventBus, new_event_id
-from .db import StorageError
+from .db import as_storage_error
 from .emitted import EmittedLog
 from .event import emitted_fields
 from .logs import LogBook
@@ -55,12 +55,14 @@ class HandlerCalls:
             return await call(ctx, params)
         except UnknownStream as e:
             raise Refusal("UnknownStream", str(e)) from None
-        except StorageError as e:  # the handler sees type StorageFull / StorageUnavailable
-            raise Refusal(e.kind, str(e)) from None
         except StateConflict as e:  # a failed `expect`: the handler catches it by this name
             raise Refusal("StateConflict", str(e)) from None
         except (ValueError, TypeError, KeyError) as e:
             raise Refusal("InvalidParams", f"{method}: {e}") from None
+        except Exception as e:  # a storage fault (SQLite, Redis): the handler sees StorageFull / StorageUnavailable
+            if (fault := as_storage_error(e)) is None:
+                raise
+            raise Refusal(fault.kind, str(fault)) from None
         finally:
             if self.observe is not None:
                 self.observe(ctx, method, params, started)

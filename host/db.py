@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,13 +34,19 @@ _STATUS = {"StorageFull": 507, "StorageUnavailable": 503}
 
 
 def as_storage_error(e: BaseException) -> StorageError | None:
-    """The StorageError behind `e`: itself, or a handler's error that was a host refusal for storage
-    (`type` StorageFull / StorageUnavailable, as runners re-raise them); None for anything else."""
+    """The StorageError behind `e`: itself, a handler's error that was a host refusal for storage
+    (`type` StorageFull / StorageUnavailable, as runners re-raise them), or the Redis backends' refusal
+    (out of memory, not answering); None for anything else."""
     if isinstance(e, StorageError):
         return e
     kind = getattr(e, "type", None)
     if isinstance(kind, str) and kind in _STATUS:
         return StorageError(str(getattr(e, "message", None) or e), _STATUS[kind], kind)
+    redis_errors = sys.modules.get("redis.exceptions")  # loaded only by a host with a part on Redis
+    if redis_errors is not None and isinstance(e, redis_errors.RedisError):
+        from .redis_conn import redis_storage_error
+
+        return redis_storage_error(e)
     return None
 
 

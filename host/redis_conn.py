@@ -12,8 +12,11 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MasterDownError, NoScriptError, OutOfMemoryError, ReadOnlyError, RedisError, TryAgainError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .db import StorageError
 from .redis_lane import RedisLane, usable
 
 if TYPE_CHECKING:
@@ -21,6 +24,27 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 HEALTH_KEY = "redis"
+MEMORY_KEY = "redis.memory"
+_MEMORY_CHECK = 1.0  # seconds between looks at Redis's memory while it refuses writes
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """Redis refused a write because its used memory is past `maxmemory` (noeviction): its OOM error,
+    also when a script's write was the one refused."""
+    return isinstance(e, OutOfMemoryError) or (isinstance(e, RedisError) and str(e).startswith("OOM "))
+
+
+def redis_storage_error(e: RedisError) -> StorageError | None:
+    """The StorageError a Redis fault is to its callers (507 out of memory, 503 not answering or not
+    writable); None for any other Redis error (a script's bug is a 500, as any bug)."""
+    if out_of_memory(e):
+        return StorageError("Redis refused the write: it is out of memory (its used memory is past maxmemory); "
+                            "free memory in Redis or raise its maxmemory", 507, "StorageFull")
+    if isinstance(e, (RedisConnectionError, RedisTimeoutError)):
+        return StorageError(f"Redis is not answering: {e}", 503, "StorageUnavailable")
+    if isinstance(e, (ReadOnlyError, MasterDownError, TryAgainError)):
+        return StorageError(f"Redis cannot take writes now: {e}", 503, "StorageUnavailable")
+    return None
 
 
 def many(prelude: str, body: str) -> str:
@@ -59,6 +83,7 @@ class RedisConn:
         self._flusher: asyncio.Task[None] | None = None
         self._many: dict[int, Any] = {}  # id of a script -> its batch form
         self.health: Health | None = None  # the host's, told when Redis stops or starts answering
+        self._memory_watch: asyncio.Task[None] | None = None
 
     def answered(self) -> None:
         if self.health is not None:
@@ -67,6 +92,30 @@ class RedisConn:
     def unreachable(self, what: str) -> None:
         if self.health is not None:
             self.health.report(HEALTH_KEY, "failing", f"Redis is not answering: {what}")
+
+    def refused(self, e: BaseException) -> None:
+        """Told of a Redis error: when Redis is out of memory, health says so until its used memory is
+        back under maxmemory (looked at every second meanwhile: a write refused for memory says nothing
+        about when the next one will pass)."""
+        if not out_of_memory(e) or (self._memory_watch is not None and not self._memory_watch.done()):
+            return
+        if self.health is not None:
+            self.health.report(MEMORY_KEY, "degraded", "Redis is out of memory (used memory past maxmemory): "
+                               "emits, state and stream writes are refused with 507")
+        self._memory_watch = asyncio.get_running_loop().create_task(self._watch_memory())
+
+    async def _watch_memory(self) -> None:
+        while True:
+            await asyncio.sleep(_MEMORY_CHECK)
+            try:
+                info = await self.client.info("memory")
+            except RedisError:
+                continue
+            limit = int(info.get("maxmemory", 0) or 0)
+            if limit == 0 or int(info.get("used_memory", 0) or 0) <= limit:
+                if self.health is not None:
+                    self.health.report(MEMORY_KEY, "ok", "")
+                return
 
     def where(self) -> str:
         """The Redis address for messages: host, port and db, never a password."""
@@ -86,15 +135,23 @@ class RedisConn:
 
     async def run(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
         """Run a script now, on the lane when there is one."""
-        if self.lane is not None:
-            return await self.lane.evalsha(script, keys, args)
-        return await script(keys=keys, args=args)
+        try:
+            if self.lane is not None:
+                return await self.lane.evalsha(script, keys, args)
+            return await script(keys=keys, args=args)
+        except RedisError as e:
+            self.refused(e)
+            raise
 
     async def command(self, *args: Any) -> Any:
         """One plain command (replies as bytes), on the lane when there is one."""
-        if self.lane is not None:
-            return await self.lane.call(*args)
-        return await self.client.execute_command(*args)
+        try:
+            if self.lane is not None:
+                return await self.lane.call(*args)
+            return await self.client.execute_command(*args)
+        except RedisError as e:
+            self.refused(e)
+            raise
 
     async def batched(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
         """Run a script in the next batch: the calls made in one turn of the event loop go out as one
@@ -123,6 +180,7 @@ class RedisConn:
                     if fut.done() or isinstance(res, NoScriptError):
                         continue
                     if isinstance(res, Exception):
+                        self.refused(res)
                         fut.set_exception(res)
                     else:
                         fut.set_result(res)
@@ -190,6 +248,8 @@ class RedisConn:
         return bool(await self.client.ping())
 
     async def close(self) -> None:
+        if self._memory_watch is not None:
+            self._memory_watch.cancel()
         if self.lane is not None:
             self.lane.close()
         await self.client.aclose()

@@ -12,6 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..db import as_storage_error, storage_payload
 from ..invoker import new_trace_id
 from ..logs import LogBook
 from ..schema_messages import kind_of
@@ -51,8 +52,12 @@ def json_response(status: int, payload: Any, trace_id: str | None = None,
 
 
 def crash_response(logs: LogBook, method: str, path: str, exc: BaseException) -> Response:
-    """The 500 for an error nothing else answered: logged, with a trace id the client is given."""
+    """The 500 for an error nothing else answered: logged, with a trace id the client is given. A storage
+    fault no route caught (Redis out of memory or not answering) is the 507 or 503 it stands for."""
     trace_id = new_trace_id()
+    if (fault := as_storage_error(exc)) is not None:
+        logs.write("error", f"{method} {path}: {fault}", trace_id=trace_id)
+        return json_response(fault.status, storage_payload(fault), trace_id)
     logs.write("error", f"{method} {path} failed: {type(exc).__name__}: {exc}", trace_id=trace_id)
     return json_response(500, {"error": "Internal Server Error"}, trace_id)
 

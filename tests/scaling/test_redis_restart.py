@@ -5,8 +5,6 @@ Redis does not answer at start refuses to start, saying so."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis_support import IN_CI
+from redis_support import RedisProcess
 
 from conftest import RunningHost, free_port, wait_until, write_project
 
@@ -32,54 +30,6 @@ PROJECT = {
                 f.write(f"{input['id']}\\n")
     """,
 }
-
-
-def redis_server() -> str:
-    path = shutil.which("redis-server")
-    if path is None:
-        if IN_CI:
-            pytest.fail("redis-server is required under CI but not on PATH")
-        pytest.skip("redis-server not installed")
-    return path
-
-
-class RedisProcess:
-    """A redis-server of this test's own: AOF on, fsync every second, no RDB snapshots."""
-
-    def __init__(self, data: Path) -> None:
-        self.data, self.port = data, free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RedisProcess:
-        self.proc = subprocess.Popen(
-            [redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
-            stdout=(self.data / "redis.log").open("ab"), stderr=subprocess.STDOUT)
-        wait_until(lambda: self.cli("PING") == "True", 10, "the test's redis-server answering")
-        return self
-
-    def cli(self, *args: str) -> str:
-        import redis
-
-        try:
-            r = redis.Redis(port=self.port, socket_timeout=1, decode_responses=True)
-            try:
-                return str(r.execute_command(*args))
-            finally:
-                r.close()
-        except redis.RedisError as e:
-            return f"error: {e}"
-
-    def shutdown_nosave(self) -> None:
-        assert self.proc is not None
-        self.cli("SHUTDOWN", "NOSAVE")
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 @pytest.fixture
