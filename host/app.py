@@ -123,10 +123,9 @@ class Host:
         if self.redis is not None:
             self.redis.health = self.health
             try:
-                await self.redis.ping()
-            except Exception as e:
-                raise ProjectError(f"Redis at {self.redis.where()} did not answer ({type(e).__name__}); "
-                                   "start it or fix redis_url") from None
+                await self.redis.check()
+            except RuntimeError as e:
+                raise ProjectError(str(e)) from None
         web = asyncio.ensure_future(asyncio.to_thread(_import_web, warm))  # beside the runners starting
         try:
             await self.load()

@@ -12,8 +12,18 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    MasterDownError,
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MasterDownError, NoScriptError, OutOfMemoryError, ReadOnlyError, RedisError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .db import StorageError
@@ -246,6 +256,22 @@ class RedisConn:
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())
+
+    async def check(self) -> None:
+        """Ping Redis at start; raises RuntimeError with one line saying what is wrong and what to change
+        (its address and redis-py's reason, never the password)."""
+        try:
+            await self.ping()
+        except (AuthenticationError, AuthorizationError, NoPermissionError) as e:
+            raise RuntimeError(f"Redis at {self.where()} refused the credentials in redis_url ({type(e).__name__}: "
+                               f"{e}); put its password in redis_url (redis://:PASSWORD@host:port/db, or "
+                               "redis://USER:PASSWORD@... for an ACL user)") from None
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            raise RuntimeError(f"Redis at {self.where()} did not answer ({type(e).__name__}: {e}); start it or "
+                               "fix redis_url") from None
+        except RedisError as e:
+            raise RuntimeError(f"Redis at {self.where()} refused the connection ({type(e).__name__}: {e}); "
+                               "fix redis_url") from None
 
     async def close(self) -> None:
         if self._memory_watch is not None:

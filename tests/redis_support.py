@@ -75,15 +75,16 @@ def redis_server() -> str:
 class RedisProcess:
     """A redis-server of this test's own: AOF on, fsync every second, no RDB snapshots."""
 
-    def __init__(self, data: Path) -> None:
-        self.data, self.port = data, free_port()
+    def __init__(self, data: Path, password: str | None = None) -> None:
+        self.data, self.port, self.password = data, free_port(), password
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *options: str) -> RedisProcess:
         self.proc = subprocess.Popen(
             [redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", *options],
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+             *(["--requirepass", self.password] if self.password else []), *options],
             stdout=(self.data / "redis.log").open("ab"), stderr=subprocess.STDOUT)
         wait_until(lambda: self.cli("PING") == "True", 10, "the test's redis-server answering")
         return self
@@ -92,7 +93,7 @@ class RedisProcess:
         import redis
 
         try:
-            r = redis.Redis(port=self.port, socket_timeout=1, decode_responses=True)
+            r = redis.Redis(port=self.port, password=self.password, socket_timeout=1, decode_responses=True)
             try:
                 return str(r.execute_command(*args))
             finally:

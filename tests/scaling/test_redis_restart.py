@@ -99,3 +99,28 @@ def test_a_host_whose_redis_does_not_answer_refuses_to_start(tmp_path: Path) -> 
         assert "did not answer" in host.logs() and "redis_url" in host.logs()
     finally:
         host.stop()
+
+
+@pytest.mark.parametrize(("url_auth", "db", "said"), [
+    ("", 0, "refused the credentials in redis_url (AuthenticationError: Authentication required"),
+    (":wrong@", 0, "refused the credentials in redis_url (AuthenticationError: invalid username-password pair"),
+    (":sekret@", 99, "refused the connection (ResponseError: DB index is out of range); fix redis_url"),
+])
+def test_a_host_that_redis_refuses_says_why_and_never_shows_the_password(
+        tmp_path: Path, url_auth: str, db: int, said: str) -> None:
+    data = tmp_path / "redis-data"
+    data.mkdir()
+    server = RedisProcess(data, password="sekret").start()
+    try:
+        root = write_project(tmp_path / "app", PROJECT)
+        url = f"redis://{url_auth}127.0.0.1:{server.port}/{db}"
+        host = RunningHost(root, [], {"STEPPE_BACKEND": "redis", "STEPPE_REDIS_URL": url}, mode="start")
+        try:
+            assert host.proc.wait(30) == 1
+            logs = host.logs()
+            assert f"Redis at 127.0.0.1:{server.port}/{db} {said}" in logs, logs
+            assert "did not answer" not in logs and "sekret" not in logs and "wrong" not in logs
+        finally:
+            host.stop()
+    finally:
+        server.stop()
