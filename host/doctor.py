@@ -1,6 +1,6 @@
 """`steppe doctor`: check each database of the project's data directory with `PRAGMA integrity_check`, and
 with `--repair` move a corrupt one aside (renamed, never deleted) so the next start begins with an empty
-one."""
+one; a project on Redis has its Redis checked too (doctor_redis)."""
 
 from __future__ import annotations
 
@@ -60,10 +60,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"error: a host is running this project on port {settings.port}; stop it before --repair")
         return 2
     found = [data / name for name in DATABASES if (data / name).exists()]
-    if not found:
-        print(f"no databases in {data}: nothing to check")
-        return 0
     remaining = 0
+    if settings.uses_redis:
+        from .doctor_redis import check_redis
+
+        lines, unusable = check_redis(settings)
+        print("\n".join(lines))
+        remaining += unusable
+    if not found:
+        print(f"no SQLite databases in {data}: nothing more to check" if settings.uses_redis
+              else f"no databases in {data}: nothing to check")
+        return 1 if remaining else 0
     for path in found:
         problem = integrity_problem(path)
         if problem is None:
