@@ -46,6 +46,10 @@ class EventBus:
         `dedupe` is set and an event with this id was accepted within the dedupe window."""
         routes = self.routes_for(event)
         if not routes:
+            # an id is taken even when nobody subscribes yet: the queue records it with no delivery, so
+            # the same emit again is a duplicate, not a second unrouted event replayed twice later
+            if dedupe and not await self.queue.put(event, [], self.dedupe_window):
+                return None
             self.unrouted.append(event)
             return 0
         if not await self.queue.put(event, routes, self.dedupe_window if dedupe else None):

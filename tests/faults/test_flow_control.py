@@ -443,6 +443,33 @@ def test_an_emit_id_is_forgotten_after_the_dedupe_window(tmp_path, start_host):
     assert lines(root, "once.log") == [["a"], ["a"]]
 
 
+@pytest.mark.parametrize("bus", ["sqlite", "memory"])
+def test_an_emit_id_nobody_subscribes_to_is_kept_and_replayed_once(tmp_path, start_host, bus):
+    # seen: the same id emitted twice to a topic with no subscriber answered duplicate: false both times,
+    # was kept twice as unrouted, and a replay once a subscriber existed delivered it twice
+    root = write_project(tmp_path, ONCE)
+    host = start_host(root, env={"STEPPE_BUS": bus})
+    first = emit(host, "nobody.listens", {"k": "u"}, id="u-1")
+    second = emit(host, "nobody.listens", {"k": "u"}, id="u-1")
+    assert (first["duplicate"], first["deliveries"]) == (False, 0)
+    assert (second["duplicate"], second["deliveries"]) == (True, 0)
+    unrouted = host.admin_get("/__steppe/events", timeout=5).json()["unrouted"]
+    assert [e["id"] for e in unrouted if e["id"] == "u-1"] == ["u-1"], unrouted
+    # the id stays taken once a subscriber exists: the same emit now is still a duplicate
+    (root / "steps" / "listen_step.py").write_text(
+        'from .record import record\n'
+        'config = {"type": "event", "name": "Listen", "subscribes": ["nobody.listens"], "emits": []}\n'
+        'async def handler(input, context):\n    record("listen.log", input["k"])\n')
+    wait_until(lambda: any(s["name"] == "Listen" for s in host.admin_get("/__steppe/steps").json()["steps"]), 15,
+               "the new subscriber loaded")
+    assert emit(host, "nobody.listens", {"k": "u"}, id="u-1")["duplicate"] is True
+    replay = host.admin_post("/__steppe/events/replay", json={"all": True}, timeout=5).json()
+    assert replay == {"replayed": 1, "deliveries": 1}
+    wait_until(lambda: lines(root, "listen.log"), 10, "the replayed event handled")
+    time.sleep(0.5)
+    assert lines(root, "listen.log") == [["u"]]
+
+
 # --- size limits
 
 LIMITS = {
