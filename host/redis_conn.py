@@ -262,6 +262,8 @@ class RedisConn:
         (its address and redis-py's reason, never the password)."""
         try:
             await self.ping()
+            if self.lane is not None:  # its own connection, AUTH and SELECT: redis-py lets some refusals pass
+                await self.lane.call("PING")
         except (AuthenticationError, AuthorizationError, NoPermissionError) as e:
             raise RuntimeError(f"Redis at {self.where()} refused the credentials in redis_url ({type(e).__name__}: "
                                f"{e}); put its password in redis_url (redis://:PASSWORD@host:port/db, or "
