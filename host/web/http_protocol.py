@@ -148,8 +148,15 @@ def bounded_protocol(max_headers: int, header_timeout: float, body_timeout: floa
         def read_timed_out(self, phase: int, limit: float) -> None:
             if self.transport.is_closing():
                 return
-            # nothing to answer a connection that sent nothing, nor a request whose answer has begun
-            if (phase == BODY or self._head_bytes) and not (self.cycle is not None and self.cycle.response_started):
+            # nothing to answer a connection that sent nothing, nor a request whose answer has begun. While a head
+            # is read, `cycle` is still the previous request's (uvicorn makes one per head): a 408 may follow its
+            # answer once complete, but must not cut into it or go ahead of it
+            cycle = self.cycle
+            if phase == BODY:
+                answer = cycle is None or not cycle.response_started
+            else:
+                answer = bool(self._head_bytes) and (cycle is None or cycle.response_complete)
+            if answer:
                 self.transport.write(refusal_408(phase, limit))
             self.transport.close()
 

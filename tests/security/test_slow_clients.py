@@ -65,6 +65,26 @@ def test_a_head_that_does_not_arrive_in_time_is_answered_408_and_closed(host):
     assert 0.9 < waited < 5, waited
 
 
+def test_a_late_head_on_a_kept_alive_connection_is_answered_408_too(host):
+    """Seen: after one request served on the connection, the late head's connection was closed with no answer
+    (the previous request's finished response was taken for one begun to the late request)."""
+    with connect(host) as sock:
+        sock.sendall(HEAD + b'content-length: 8\r\n\r\n{"a": 1}')
+        raw = b""
+        while b'{"got":{"a":1}}' not in raw:
+            raw += sock.recv(65536)
+        assert raw.startswith(b"HTTP/1.1 200"), raw
+        sock.sendall(HEAD)  # the next head's blank line never comes
+        started = time.monotonic()
+        raw = read_all(sock)
+        waited = time.monotonic() - started
+    assert raw, "closed without an answer"
+    status, body = json_answer(raw)
+    assert status == 408, body
+    assert body["error"] == "Request Timeout" and body["limit"] == 1.0 and "header_timeout" in body["reason"]
+    assert 0.9 < waited < 5, waited
+
+
 def test_a_trickled_head_is_cut_at_the_timeout_too(host):
     with connect(host) as sock:
         started, raw = time.monotonic(), b""
