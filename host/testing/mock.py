@@ -50,6 +50,10 @@ class _Recorder:
         self._calls.append((f"{self._prefix}{name}", args))
         return _result(value, None, self._async)
 
+    def _refuse(self, name: str, args: tuple[Any, ...], error: HostError) -> Any:
+        self._calls.append((f"{self._prefix}{name}", args))
+        return _result(None, error, self._async)
+
 
 def _result(value: Any, error: HostError | None, asynchronous: bool) -> Any:
     """A call's outcome as the runner gives it: an awaitable, or (plain `def` handlers) the value itself."""
@@ -79,6 +83,21 @@ class MockState(_Recorder):
         value = as_json(value)
         self.data.setdefault(group, {})[key] = value
         return self._answer("set", (group, key, value) if ttl is None else (group, key, value, ttl), value)
+
+    def update(self, group: str, key: str, ops: Any, ttl: float | None = None) -> Any:
+        """The host's own ops (steppe.state.ops), so an update behaves as under a host: the new value, or
+        StateConflict / InvalidParams as the runner raises them."""
+        from ..state.ops import StateConflict, apply_ops
+
+        args = (group, key, ops) if ttl is None else (group, key, ops, ttl)
+        try:
+            value = as_json(apply_ops(self.data.get(group, {}).get(key), as_json(ops)))
+        except StateConflict as e:
+            return self._refuse("update", args, refusal("StateConflict", str(e)))
+        except (ValueError, TypeError) as e:
+            return self._refuse("update", args, refusal("InvalidParams", f"state.update: {e}"))
+        self.data.setdefault(group, {})[key] = value
+        return self._answer("update", args, value)
 
     def delete(self, group: str, key: str) -> Any:
         return self._answer("delete", (group, key), self.data.get(group, {}).pop(key, None))

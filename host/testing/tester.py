@@ -120,12 +120,13 @@ class HostTester:
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until all work has settled: no delivery queued or running (a delayed delivery counts as
-        queued), seen twice in a row."""
+        queued) and no handler running in any runner (an API call or a cron tick too), seen twice in a row."""
         deadline = time.monotonic() + timeout
         quiet = 0
         while time.monotonic() < deadline:
-            queue = self.http.get("/__steppe/events").json()["queue"]
-            busy = self.http.get("/__steppe/health").json().get("inFlight", 0)
+            view = self.http.get("/__steppe/runners").json()  # the queue's counts and each runner's invocations
+            queue = view["queue"]
+            busy = sum(runner["inFlight"] for runner in view["runners"].values())
             quiet = quiet + 1 if queue["ready"] == 0 and queue["leased"] == 0 and busy == 0 else 0
             if quiet >= 2:
                 return

@@ -37,7 +37,7 @@ def test_node_test_runner_with_the_installed_package(tmp_path: Path) -> None:
     done = subprocess.run([need("node"), "--test", "orders.test.mjs"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=180, env=_env(ORDERS_ROOT=str(HERE / "orders")))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "# pass 5" in done.stdout and "# fail 0" in done.stdout
+    assert "# pass 6" in done.stdout and "# fail 0" in done.stdout
 
 
 def test_motia_tutorial_integration_test_runs_under_vitest(tmp_path: Path) -> None:

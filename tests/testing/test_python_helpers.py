@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -66,6 +67,27 @@ async def test_mock_context_refuses_what_a_real_run_refuses(tmp_path: Path) -> N
         sync.emit({"topic": "b"})
 
 
+async def test_mock_state_update_applies_the_hosts_ops() -> None:
+    """Seen: `ctx.state.update` raised AttributeError in a unit test, though steps.md documents it as state's
+    atomic update; the mock applies the host's own ops (steppe.state.ops)."""
+    ctx = MockContext(state={"carts": {"c1": {"status": "open", "items": []}}})
+    assert await ctx.state.update("hits", "home", [{"op": "increment"}]) == 1
+    assert await ctx.state.update("hits", "home", [{"op": "increment", "by": 2}]) == 3
+    cart = await ctx.state.update("carts", "c1", [{"op": "expect", "path": "status", "value": "open"},
+                                                  {"op": "append", "path": "items", "value": {"sku": "tea"}}])
+    assert cart == {"status": "open", "items": [{"sku": "tea"}]} == ctx.state.data["carts"]["c1"]
+    with pytest.raises(HostError) as refused:
+        await ctx.state.update("carts", "c1", [{"op": "expect", "path": "status", "value": "paid"}])
+    assert refused.value.type == "StateConflict"
+    with pytest.raises(HostError) as refused:
+        await ctx.state.update("hits", "home", [{"op": "explode"}])
+    assert refused.value.type == "InvalidParams" and str(refused.value).startswith("state.update: ")
+    assert ctx.state.data["hits"]["home"] == 3  # refused updates changed nothing
+    assert [args[:2] for name, args in ctx.calls if name == "state.update"] == [
+        ("hits", "home"), ("hits", "home"), ("carts", "c1"), ("carts", "c1"), ("hits", "home")]
+    assert MockContext(asynchronous=False).state.update("n", "k", [{"op": "set", "value": 5}]) == 5
+
+
 def test_mock_context_for_plain_def_handlers_returns_values() -> None:
     ctx = MockContext(asynchronous=False, state={"g": {"k": 1}})
     assert ctx.state.get("g", "k") == 1
@@ -97,6 +119,16 @@ def test_emit_reaches_subscribers_and_wait_idle_waits_for_them(tester: HostTeste
     tester.wait_idle()  # both hops of all five events have run once this returns
     assert all(tester.get_state("counted", f"e-{n}") is True for n in range(5))
     assert {f"e-{n}" for n in range(5)} <= {e["data"]["id"] for e in tester.emitted_events("order.stored")}
+
+
+def test_wait_idle_waits_for_a_handler_still_running(tester: HostTester) -> None:
+    # seen: wait_idle read an in-flight count the host no longer sends, so a running API call counted as idle
+    call = threading.Thread(target=tester.call_api, args=("/reports/r1", {}), daemon=True)
+    call.start()
+    wait_until(lambda: tester.logs(step="SlowReport"), 10, "the slow handler started")
+    tester.wait_idle()
+    assert tester.get_state("reports", "r1") == "done"
+    call.join(5)
 
 
 def test_bad_api_input_is_a_400_not_a_crash(tester: HostTester) -> None:

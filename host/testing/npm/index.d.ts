@@ -8,6 +8,8 @@ export interface MockState {
   data: Map<string, Map<string, unknown>>
   get<T = unknown>(group: string, key: string): Promise<T | null>
   set<T>(group: string, key: string, value: T, ttlSeconds?: number): Promise<T>
+  /** Not mocked: rejects saying so (assign your own, or test it against a host with createTester). */
+  update<T = unknown>(group: string, key: string, ops: Record<string, unknown>[], ttl?: number): Promise<T>
   delete<T = unknown>(group: string, key: string): Promise<T | null>
   getGroup<T = unknown>(group: string): Promise<T[]>
   clear(group: string): Promise<void>

@@ -88,6 +88,12 @@ function createMockState(calls, initial) {
       data.get(g).set(key, value)
       return call('set', ttl === undefined ? [g, key, value] : [g, key, value, ttl], value)
     }),
+    // not mocked (its ops are the host's, steppe/state/ops.py): a clear refusal rather than "not a function"
+    update: (g, key, ops, ttl) => settle(() => {
+      call('update', ttl === undefined ? [g, key, ops] : [g, key, ops, ttl], undefined)
+      throw new Error('state.update is not mocked: test it against a host (createTester), or mock it: ' +
+        'ctx.state.update = async (group, key, ops) => ...')
+    }),
     delete: (g, key) => {
       const old = group(g).has(key) ? group(g).get(key) : null
       group(g).delete(key)

@@ -144,14 +144,17 @@ class SteppeTester {
     return r.body
   }
 
-  /** Resolves once no delivery is queued or running (seen twice in a row); rejects after `timeout` ms. */
+  /**
+   * Resolves once no delivery is queued or running and no handler runs in any runner (an API call or a
+   * cron tick too), seen twice in a row; rejects after `timeout` ms.
+   */
   async waitIdle(timeout = 10000) {
     const deadline = Date.now() + timeout
     let quiet = 0
     let last = null
     while (Date.now() < deadline) {
-      const { queue } = (await this._admin('GET', '/__steppe/events')).body
-      const { inFlight } = (await this._admin('GET', '/__steppe/health')).body
+      const { queue, runners } = (await this._admin('GET', '/__steppe/runners')).body // counts and invocations
+      const inFlight = Object.values(runners).reduce((sum, runner) => sum + runner.inFlight, 0)
       last = { queue, inFlight }
       quiet = queue.ready === 0 && queue.leased === 0 && !inFlight ? quiet + 1 : 0
       if (quiet >= 2) return
