@@ -151,7 +151,14 @@ def handler_answer(result: Any, trace_id: str) -> Answer:
             raise ValueError(f"the handler returned an invalid header {name!r}: names are tokens, values have no "
                              "control characters (CR, LF, NUL)")
     if "bodyBase64" in result:
-        content, media = base64.b64decode(result["bodyBase64"]), b"application/octet-stream"
+        encoded = result["bodyBase64"]
+        try:  # validate: characters outside the alphabet are an error, not skipped
+            content = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else None
+        except ValueError as e:
+            raise ValueError(f"the handler returned a bodyBase64 that is not base64: {e}") from None
+        if content is None:
+            raise TypeError(f"the handler returned bodyBase64 as {kind_of(encoded)}: expected base64 text")
+        media = b"application/octet-stream"
     elif isinstance(body := result.get("body"), str):
         content, media = body.encode(), b"text/plain; charset=utf-8"
     elif body is None and "body" not in result:

@@ -52,3 +52,44 @@ def test_response_shapes(tmp_path, start_host):
     assert r.status_code == 204 and r.content == b""
     r = httpx.get(f"{host.url}/shape/json")
     assert r.json() == [1, "two", None] and r.headers["content-type"] == "application/json"
+
+
+BASE64_STEPS = {
+    "steps/b64.step.js": """
+        export const config = { type: 'api', name: 'B64Js', path: '/b64/js', method: 'GET', emits: [] }
+        export const handler = async () => ({ status: 200, bodyBase64: 'AAEC/w==' })
+    """,
+    "steps/b64_step.py": """
+        config = {"type": "api", "name": "B64Py", "path": "/b64/py", "method": "GET", "emits": []}
+
+        async def handler(req, ctx):
+            return {"status": 200, "bodyBase64": "AAEC/w==", "headers": {"content-type": "image/png"}}
+    """,
+    "steps/b64_step.rb": """
+        def config
+          { type: 'api', name: 'B64Rb', path: '/b64/rb', method: 'GET', emits: [] }
+        end
+
+        def handler(_req, _ctx)
+          { status: 200, bodyBase64: 'AAEC/w==' }
+        end
+    """,
+    "steps/b64_bad_step.py": """
+        config = {"type": "api", "name": "B64Bad", "path": "/b64/bad", "method": "GET", "emits": []}
+
+        async def handler(req, ctx):
+            return {"status": 200, "bodyBase64": "not base64!"}
+    """,
+}
+
+
+def test_a_body_given_as_base64_is_sent_as_its_bytes_in_every_language(tmp_path, start_host):
+    """Seen: `{status: 200, bodyBase64: '...'}` (a documented response key) was sent as an empty body by Node
+    and as `null` by Python and Ruby."""
+    host = start_host(write_project(tmp_path, BASE64_STEPS))
+    for lang, media in (("js", "application/octet-stream"), ("py", "image/png"), ("rb", "application/octet-stream")):
+        r = httpx.get(f"{host.url}/b64/{lang}")
+        assert (r.status_code, r.content, r.headers["content-type"]) == (200, bytes([0, 1, 2, 255]), media), lang
+    bad = httpx.get(f"{host.url}/b64/bad")
+    assert bad.status_code == 500 and bad.json()["traceId"]
+    host.wait_log("bodyBase64")

@@ -59,6 +59,8 @@ function apiResponse(res) {
     out.bodyBase64 = bytes.toString('base64')
   } else if (body !== undefined) {
     out.body = body
+  } else if (res.bodyBase64 !== undefined) {
+    out.bodyBase64 = res.bodyBase64 // bytes the handler encoded itself: the host decodes them
   }
   out.headers = res.headers === undefined || res.headers === null ? {} : res.headers
   return out

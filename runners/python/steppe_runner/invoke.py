@@ -200,12 +200,17 @@ def api_response(resp: Any) -> dict[str, Any]:
     if type(resp) is dict and resp.keys() <= _RESPONSE_KEYS and type(resp.get("status")) is int:
         body, headers = resp.get("body"), resp.get("headers")  # the common case, without the checks below
         out = {"status": resp["status"], "headers": dict(headers) if headers else {}}
+        if body is None and "bodyBase64" in resp:
+            out["bodyBase64"] = resp["bodyBase64"]  # bytes the handler encoded itself: the host decodes them
+            return out
         if type(body) in _PLAIN_BODIES:
             out["body"] = body
             return out
         return _with_body(out, body)
     if isinstance(resp, Mapping) and is_response(resp):
         status, body, headers = resp.get("status", 200), resp.get("body"), resp.get("headers")
+        if body is None and "bodyBase64" in resp:
+            return {"status": status, "headers": dict(headers) if headers else {}, "bodyBase64": resp["bodyBase64"]}
     elif not isinstance(resp, Mapping) and hasattr(resp, "status"):
         status, body, headers = resp.status, getattr(resp, "body", None), getattr(resp, "headers", None)
     else:

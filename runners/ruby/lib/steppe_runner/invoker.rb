@@ -116,7 +116,10 @@ module SteppeRunner
       status = field(result, :status, 'status', 200)
       headers = field(result, :headers, 'headers', nil) || {}
       body = field(result, :body, 'body', nil)
-      if body.is_a?(String) && binary?(body)
+      encoded = body.nil? ? field(result, :bodyBase64, 'bodyBase64', nil) : nil
+      if encoded # bytes the handler encoded itself: the host decodes them
+        { 'status' => status, 'bodyBase64' => encoded, 'headers' => headers }
+      elsif body.is_a?(String) && binary?(body)
         { 'status' => status, 'bodyBase64' => [body].pack('m0'), 'headers' => headers }
       else
         { 'status' => status, 'body' => body, 'headers' => headers }
