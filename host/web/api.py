@@ -131,18 +131,31 @@ def _header_text(name: Any, value: Any) -> str | None:
                     "number, a boolean or a list of them")
 
 
+# framing and connection headers: the host's own (uvicorn's), never a handler's
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"upgrade"))
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def handler_answer(result: Any, trace_id: str) -> Answer:
     """A handler's return value as the HTTP answer (docs/steps.md); raises ValueError/TypeError for one that
     cannot be sent. Headers follow Starlette's Response rules: names lower-cased, content-length unless the
-    status has no body or the handler set it, the content type unless the handler set it."""
+    status has no body (a handler's framing headers are not sent), the content type unless the handler set it."""
     result = as_response(result)
     status = result.get("status")
     if status is None:
         status = 200
     if isinstance(status, str) and (number := whole_number(status.strip())) is not None:
         status = number
-    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise ValueError(f"the handler returned status {status!r}: an HTTP status is an integer from 100 to 599")
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        raise ValueError(f"the handler returned status {status!r}: an answer's HTTP status is an integer from 200 "
+                         "to 599 (1xx are not final answers)")
     if not isinstance(raw_headers := result.get("headers") or {}, dict):
         raise TypeError(f"the handler returned headers as {kind_of(raw_headers)}: expected an object")
     headers = [(str(k), text) for k, v in raw_headers.items() for text in _header_texts(k, v)]
@@ -165,14 +178,22 @@ def handler_answer(result: Any, trace_id: str) -> Answer:
         content, media = b"", None
     else:
         content, media = orjson.dumps(body), b"application/json"
-    if status < 200 or status in (204, 304):  # no body by HTTP; sending one made the server drop the connection
+    if status in (204, 304):  # no body by HTTP; sending one made the server drop the connection
         content, media = b"", None
-    # latin-1 as HTTP heads are; a value outside it is a UnicodeEncodeError, a ValueError: the handler's fault
-    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    # latin-1 as HTTP heads are
+    try:
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    except UnicodeEncodeError:
+        name = next(k for k, v in headers if not (k + v).isascii() and not _latin1(k + v))
+        raise ValueError(f"the handler returned header {name!r} with a character HTTP headers cannot carry (they "
+                         "are latin-1): percent-encode it, or put it in the body") from None
     names = {k for k, _ in raw}
+    if names & _FRAMING:  # the host frames the body itself: a handler's length that did not match cut the answer
+        raw = [(k, v) for k, v in raw if k not in _FRAMING]
+        names -= _FRAMING
     if b"x-trace-id" not in names:
         raw.append((b"x-trace-id", trace_id.encode()))
-    if b"content-length" not in names and status >= 200 and status not in (204, 304):
+    if status not in (204, 304):
         raw.append((b"content-length", str(len(content)).encode()))
     if media is not None and b"content-type" not in names:
         raw.append((b"content-type", media))

@@ -3,7 +3,7 @@
 A response is an object whose keys are only `status`, `body`, `headers` and `bodyBase64`, and which has
 an integer `status` or one of the other three keys. Any other value is the body of a 200 JSON answer:
 `{"status": "processed"}` is a body, since a string alone is no HTTP status. A response whose status is
-not an integer 100-599 (`{"status": 999}`, `{"status": "abc", "body": ...}`) is a handler error: 500,
+not an integer 200-599 (`{"status": 999}`, `{"status": "abc", "body": ...}`) is a handler error: 500,
 with the reason in the step's log. The runners apply the same rule before answering (protocol/SPEC.md);
 the host applies it again for runners that do not.
 """
