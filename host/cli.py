@@ -195,9 +195,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command chosen in `args`: `steppe dlq list` for `steppe dlq list ...`."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, subs[0].dest, None) if subs else None
+        if not subs or chosen not in subs[0].choices:
+            return parser
+        parser = subs[0].choices[chosen]
+
+
 def main(argv: list[str] | None = None) -> int:
     early = _spawn_runners_early(sys.argv[1:]) if argv is None else None  # the command line itself only
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # argparse would blame the top command: the one that was used says it, with its own --help
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
     args.early_settings = early
     from .db import StorageError
 

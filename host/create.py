@@ -130,6 +130,10 @@ def _ask(args: argparse.Namespace) -> tuple[str, str]:
 
 def cmd_create(args: argparse.Namespace) -> int:
     if args.interactive:
+        if not sys.stdin.isatty():  # questionary would fail on its first read with a long EOFError
+            print("error: steppe create -i asks in a terminal, and there is none here; give the folder and "
+                  "--template instead (steppe create my-app --template python)", file=sys.stderr)
+            return 2
         directory, template = _ask(args)
     else:
         directory, template = args.directory or ".", args.template or "typescript"

@@ -75,3 +75,22 @@ def test_steppe_emit_reaches_a_running_host(tmp_path, start_host):
     bad = subprocess.run([sys.executable, "-m", "steppe.cli", "emit", "--port", str(host.port), "--topic", "x",
                           "--data", "{oops"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr
+
+
+def _cli(*args: str, stdin: int | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "steppe.cli", *args], capture_output=True, text=True, timeout=30,
+                          stdin=stdin)
+
+
+def test_a_usage_mistake_is_one_line_from_the_command_that_was_used(tmp_path):
+    """Seen: `steppe dlq list --bogus` said `steppe: error: ...` (the top command), not the `steppe dlq` form
+    cli.md shows; `steppe create -i` with no terminal printed a 40-line EOFError traceback."""
+    for args, prog in ((["dlq", "list", "--bogus"], "steppe dlq"), (["list", "--bogus"], "steppe list"),
+                       (["dev", "--root", str(tmp_path), "--nope"], "steppe dev")):
+        done = _cli(*args)
+        assert done.returncode == 2, done
+        assert done.stderr == f"{prog}: error: unrecognized arguments: {args[-1]} (see `{prog} --help`)\n", done.stderr
+    asked = _cli("create", "-i", str(tmp_path / "app"), stdin=subprocess.DEVNULL)
+    assert asked.returncode == 2 and "Traceback" not in asked.stderr, asked.stderr
+    assert asked.stderr.startswith("error: steppe create -i asks in a terminal") and len(asked.stderr.splitlines()) == 1
+    assert not (tmp_path / "app").exists()
