@@ -8,6 +8,7 @@ serves always wins.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -51,12 +52,21 @@ def unloaded_routes(steps: list[Step], served: set[tuple[str, str]], root: Path,
         method, route = found
         if any(route == r and (method is None or method == m) for m, r in served):
             continue
+        endpoint, methods = _endpoint(step, root, expose_errors), [method] if method else list(HTTP_METHODS)
         try:
-            routes.append(Route(starlette_path(route), _endpoint(step, root, expose_errors),
-                                methods=[method] if method else list(HTTP_METHODS)))
-        except (AssertionError, ValueError):  # a path the router refuses (the step's error says why): no route
-            continue
+            routes.append(Route(starlette_path(route), endpoint, methods=methods))
+        except (AssertionError, ValueError):
+            try:  # a path the router refuses (`/a/:id/:id`): the same path with its parameters renamed apart
+                routes.append(Route(_params_apart(starlette_path(route)), endpoint, methods=methods))
+            except (AssertionError, ValueError):
+                continue
     return routes
+
+
+def _params_apart(path: str) -> str:
+    """`/a/{id}/{id}` as `/a/{p0}/{p1}` (convertors kept): a path the router takes, for the 503 alone."""
+    count = itertools.count()
+    return re.sub(r"\{[^}:]*(:[^}]*)?\}", lambda m: f"{{p{next(count)}{m.group(1) or ''}}}", path)
 
 
 def _endpoint(step: Step, root: Path, expose_errors: bool) -> Callable[[Request], Awaitable[Response]]:

@@ -179,6 +179,7 @@ async def handler(data, context):
         "steps/query_step.py": 'config = {"type": "api", "name": "Query", "path": "/q", "method": "GET", '
                                '"emits": [], "queryParams": 5, "description": 7}\n'
                                'async def handler(req, context):\n    return {"status": 200}\n',
+        "steps/twice_step.py": api_step("Twice", "/twice/:a/:a", 'return {"status": 200}'),
     })
     host = start_host(root)
     assert ("soon_step.py: config.infrastructure.handler.timeout must be a number of seconds above 0, got 'soon'"
@@ -192,6 +193,9 @@ async def handler(data, context):
     assert "query_step.py: config.queryParams must be a list of {name, description?}" in host.wait_log("query_step")
     assert httpx.get(f"{host.url}/openapi.json").status_code == 200  # 500 on the old code
     assert httpx.get(f"{host.url}/q").status_code == 503  # the step did not load: its route says so
+    # seen: a path naming a parameter twice got 404 (no route could be made of it); it says why too
+    twice = httpx.post(f"{host.url}/twice/x/y")
+    assert twice.status_code == 503 and "names the path parameter 'a' twice" in twice.text, twice.text
 
 
 def test_a_schema_that_is_not_valid_json_schema_is_reported_with_the_file(tmp_path, start_host):
