@@ -172,7 +172,9 @@ class RunnerRegistry:
             command = [str(self._root / c) if c.startswith(("./", "runners/")) else c
                        for c in entry["command"]]
             transport = str(entry.get("transport", "stdio"))
-            self.add(RunnerSpec(lang, command, tuple(entry.get("extensions", ())),
+            # a built-in's own command keeps its file types unless the table names others
+            builtin = self._specs[lang].extensions if lang in self._specs else ()
+            self.add(RunnerSpec(lang, command, tuple(entry.get("extensions", builtin)),
                                 env={k: str(v) for k, v in entry.get("env", {}).items()}, transport=transport,
                                 unavailable=None if transport in TRANSPORTS else
                                 f"[runners.{lang}] transport must be \"fds\" or \"stdio\", not {transport!r}"))

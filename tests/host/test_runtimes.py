@@ -59,3 +59,19 @@ def test_without_node_or_ruby_on_path(tmp_path, start_host):
     out = subprocess.run([sys.executable, "-m", "steppe.cli", "list", "--root", str(root)], capture_output=True,
                          text=True, env={**os.environ, "PATH": str(bare)}, timeout=60)
     assert "unavailable" in out.stdout and "Ruby not found on PATH" in out.stdout
+
+
+def test_a_built_in_runners_own_command_keeps_its_file_types(tmp_path, start_host):
+    """Seen: `[runners.ruby] command = [...]` without `extensions` left Ruby files with no runner ('no runner
+    handles .rb files'), though configuration.md says such a table replaces the built-in command."""
+    runners = Path(__file__).resolve().parents[2] / "runners"
+    root = write_project(tmp_path / "app", {**WHO, "steppe.toml": f"""
+        [runners.ruby]
+        command = ["ruby", "{runners / 'ruby' / 'runner.rb'}"]
+        [runners.python]
+        command = ["{sys.executable}", "{runners / 'python' / 'runner.py'}"]
+    """})
+    host = start_host(root)
+    assert httpx.get(f"{host.url}/rb").json()["ruby"]
+    assert httpx.get(f"{host.url}/py").json()["python"] == sys.executable
+    assert httpx.get(f"{host.url}/node").status_code == 200
