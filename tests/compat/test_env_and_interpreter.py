@@ -87,6 +87,17 @@ def test_env_file_precedence_and_steppe_settings(tmp_path: Path) -> None:
     assert load_settings(tmp_path, env=environ).port == 4100
 
 
+def test_a_reference_takes_the_value_its_variable_ends_up_with(tmp_path: Path, monkeypatch) -> None:
+    """Seen: with `A=from-env` and `C=${A}-ref` in .env and A=real exported, handlers saw A=real but
+    C=from-env-ref."""
+    (tmp_path / ".env").write_text("A=from-env\nB=env\nC=${A}-ref\nD=${B}-ref\n")
+    (tmp_path / ".env.local").write_text("B=local\nE=${B}+${A}\n")
+    monkeypatch.setenv("A", "real")
+    values = read_env_files(tmp_path)
+    assert (values["C"], values["E"]) == ("real-ref", "local+real")
+    assert values["D"] == "env-ref"  # read in order: B was still .env's value when D was read
+
+
 def test_no_env_files_changes_nothing(tmp_path: Path) -> None:
     environ: dict[str, str] = {}
     assert load_env_files(tmp_path, environ) == []
