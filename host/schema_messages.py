@@ -51,7 +51,7 @@ def plain_message(error: ValidationError) -> str:
              "minProperties": ("at least", "fields"), "maxProperties": ("at most", "fields")}
     if v in sizes and hasattr(got, "__len__"):
         how, unit = sizes[str(v)]
-        return f"expected {how} {limit} {unit}, got {len(got)}"
+        return f"expected {how} {limit} {unit[:-1] if limit == 1 else unit}, got {len(got)}"
     if v == "enum":
         return f"expected one of {', '.join(_shown(x) for x in limit)}, got {_shown(got)}"
     if v == "const":

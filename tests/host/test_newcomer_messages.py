@@ -64,7 +64,7 @@ def test_schema_failures_say_what_was_expected(host):
     assert r.json()["errors"] == [{"path": "/qty", "message": "expected a number greater than 0, got 0"}]
     r = httpx.post(f"{host.url}/orders", json={"item": "", "qty": "2", "size": "XL"})
     assert r.json()["errors"] == [
-        {"path": "/item", "message": "expected at least 1 characters, got 0"},
+        {"path": "/item", "message": "expected at least 1 character, got 0"},
         {"path": "/qty", "message": "expected an integer, got a string ('2')"},
         {"path": "/size", "message": "expected one of 'S', 'M', got 'XL'"}]
     r = httpx.post(f"{host.url}/orders", json={"item": "tea"})
