@@ -17,6 +17,8 @@ from .deadline import settled
 from .process import RunnerProcess
 from .registry import RunnerSpec
 
+_ENDED_KEPT = 1000  # ended invocations remembered for late log calls (a few hundred bytes each)
+
 
 class RunnerUnavailable(Exception):
     """The runner cannot take work: it is missing on this machine, or down and crash-looping.
@@ -73,6 +75,9 @@ class RunnerSupervisor:
         self.files: dict[str, wire.LoadKind] = {}  # loaded into every incarnation of the runner
         self.process: RunnerProcess | None = None
         self.invocations: dict[wire.Id, InvocationContext] = {}
+        # invocations that ended lately: a log call from work the handler left running still names its step
+        # and trace (host calls after the end stay refused); the oldest go first
+        self._ended: dict[wire.Id, InvocationContext] = {}
         self._ready = asyncio.Event()
         self._changed: asyncio.Future[None] | None = None  # resolved (and replaced) when up/down changes
         self._crashes: list[float] = []
@@ -137,7 +142,8 @@ class RunnerSupervisor:
         self._signal()
 
     def _log(self, params: dict[str, Any]) -> None:
-        self._on_log(params, self.invocations.get(params.get("invocation")))  # type: ignore[arg-type]
+        rid = params.get("invocation")
+        self._on_log(params, self.invocations.get(rid) or self._ended.get(rid))  # type: ignore[arg-type]
 
     def _serve(self, method: str, params: dict[str, Any]) -> Awaitable[Any]:
         return self._host_call(self.invocations.get(params.get("invocation")), method, params)  # type: ignore[arg-type]
@@ -295,7 +301,10 @@ class RunnerSupervisor:
             self._cancel_later(process, rid, fut)
             raise
         finally:
-            self.invocations.pop(rid, None)
+            ended = self._ended
+            ended[rid] = self.invocations.pop(rid, context)
+            if len(ended) > _ENDED_KEPT:
+                del ended[next(iter(ended))]
 
     def _cancel_later(self, process: RunnerProcess, rid: wire.Id, fut: asyncio.Future[Any]) -> None:
         # the caller gets its answer now; making the runner comply (or replacing it) happens behind it

@@ -51,3 +51,36 @@ def test_a_closed_log_output_leaves_the_host_serving(tmp_path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(20) == 0
+
+
+LATE = {
+    "steps/late_step.py": """
+        import asyncio
+
+        config = {"type": "api", "name": "LatePy", "path": "/late/py", "method": "POST", "emits": []}
+
+        async def handler(req, ctx):
+            asyncio.get_running_loop().call_later(0.2, ctx.logger.info, "after the answer", {"lang": "py"})
+            return {"status": 202}
+    """,
+    "steps/late.step.js": """
+        exports.config = { type: 'api', name: 'LateJs', path: '/late/js', method: 'POST', emits: [] }
+        exports.handler = async (req, ctx) => {
+          setTimeout(() => ctx.logger.info('after the answer', { lang: 'js' }), 200)
+          return { status: 202 }
+        }
+    """,
+}
+
+
+def test_a_log_call_after_the_handler_answered_keeps_its_step_and_trace(tmp_path, start_host) -> None:
+    """Seen: `ctx.logger.info` from a task the handler left running was recorded as `(logger)` with no step
+    or trace: `GET /__steppe/logs?step=...` did not list it."""
+    host = start_host(write_project(tmp_path, LATE))
+    for lang in ("py", "js"):
+        r = httpx.post(f"{host.url}/late/{lang}", json={})
+        assert r.status_code == 202
+        name = {"py": "LatePy", "js": "LateJs"}[lang]
+        records = wait_until(lambda: [x for x in httpx.get(f"{host.url}/__steppe/logs", params={"step": name}).json()
+                                      if x["msg"] == "after the answer"], 10, f"{name}'s late record")
+        assert records[0]["traceId"] == r.headers["x-trace-id"] and records[0]["fields"] == {"lang": lang}
