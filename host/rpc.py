@@ -196,8 +196,8 @@ class RpcConnection:
     def _dispatch(self, line: bytes) -> None:
         try:
             msg = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            if line.strip():
+        except orjson.JSONDecodeError as e:
+            if line.strip() and not self._unkeepable(line, str(e)):
                 self._on_garbage(line, "not JSON")
             return
         if not isinstance(msg, dict):
@@ -228,6 +228,32 @@ class RpcConnection:
             # the handler's awaitable is made now, in arrival order, so it sees the state of things
             # (e.g. which invocations are open) as of this message, not as of when its task first runs
             self._loop.create_task(self._serve(msg["id"], self._on_request(str(method), params)))
+
+    def _unkeepable(self, line: bytes, why: str) -> bool:
+        """A request or an answer that is JSON, but not JSON the host reads (a lone surrogate, a number too
+        large for a double: orjson refuses both): it fails now, with the reason, instead of waiting out its
+        timeout. False when the line is no such message (it is then garbage, as before)."""
+        try:  # the standard library reads both; long integers stay text (int() refuses past 4,300 digits)
+            msg = json.loads(line, parse_int=lambda text: int(text) if len(text) < 30 else text)
+        except ValueError:
+            return False
+        rid = msg.get("id") if isinstance(msg, dict) else None
+        if not isinstance(rid, (int, str)) or isinstance(rid, bool):
+            return False
+        reason = f"could not be read by the host ({why})"
+        if "method" in msg:  # the runner's call: answered, so the handler that made it hears why
+            self._answer(rid, error={"code": wire.INVALID_PARAMS, "message": f"{msg['method']} {reason}",
+                                     "data": {"type": "InvalidParams"}})
+        elif (fut := self._pending.pop(rid, None)) is not None:
+            if not fut.done():
+                fut.set_exception(RpcError(wire.INTERNAL_ERROR, f"the runner's answer {reason}",
+                                           {"type": "UnreadableAnswer"}))
+            if self._wakers and (waiter := self._wakers.pop(rid, None)) is not None and not waiter.done():
+                waiter.set_result(None)
+        else:
+            return False
+        self._on_garbage(line, f"a message that {reason}")
+        return True
 
     async def _serve(self, rid: wire.Id, pending: Awaitable[Any]) -> None:
         try:

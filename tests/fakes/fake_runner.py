@@ -18,6 +18,8 @@ A step file `*.step.fake` holds its config as JSON. The first argument picks the
   crashloop   crash on the first invoke, then exit(1) before the handshake until FAKE_COUNTER_FILE counts
               FAKE_CRASHES (6) deaths in all; then behave
   wrongname   answer the handshake with language "notfake"
+  unkeepable  on invoke, call state.set with a number too large for a double (JSON, but not what the host reads),
+              then answer with a body holding a lone surrogate (also not) and the call's error in `said`
 
 It speaks on the pipe pair named in STEPPE_RPC_FDS when the host gives one (protocol 1.1), else on
 stdin/stdout (protocol 1.0).
@@ -114,6 +116,18 @@ for line in inp:
             if mode == "forkexit":
                 os._exit(3)
         if mode in ("hang", "slowcancel"):
+            continue
+        if mode == "unkeepable":
+            call = '{"jsonrpc": "2.0", "id": "c1", "method": "state.set", "params": {"invocation": RID, ' \
+                   '"group": "g", "key": "k", "value": BIG}}\n'
+            out.write(call.replace("RID", json.dumps(rid)).replace("BIG", str(10 ** 400)))
+            out.flush()
+            while (reply := json.loads(inp.readline())).get("id") != "c1":
+                pass  # a ping in between is not answered here: the host waits for it longer than this takes
+            said = reply.get("error", {}).get("message", "no error")
+            answer = '{"jsonrpc": "2.0", "id": RID, "result": {"status": 200, "body": "\\ud800", "said": SAID}}\n'
+            out.write(answer.replace("RID", json.dumps(rid)).replace("SAID", json.dumps(said)))
+            out.flush()
             continue
         if mode == "longline":
             send({"jsonrpc": "2.0", "id": rid, "result": {"status": 200, "body": "x" * long_bytes}})

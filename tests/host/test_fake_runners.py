@@ -71,3 +71,19 @@ def test_hanging_invoke_times_out_and_host_stays(tmp_path, start_host, mode):
     host = start_host(fake_project(tmp_path, mode), env={"STEPPE_API_TIMEOUT": "0.5"})
     assert httpx.get(f"{host.url}/fake", timeout=20).status_code == 504
     assert httpx.get(f"{host.url}/real").status_code == 200
+
+
+def test_a_message_the_host_cannot_keep_fails_its_call_at_once(tmp_path, start_host):
+    """Seen (Node, Ruby): a runner's answer holding a lone surrogate or a number too large for a double is JSON,
+    but not JSON the host reads (orjson refuses both): the line was ignored as 'not JSON', the request waited out its
+    timeout, the runner was killed for ignoring the cancel. Now the call fails at once, with the reason."""
+    host = start_host(fake_project(tmp_path, "unkeepable"), env={"STEPPE_API_TIMEOUT": "20"})
+    pid = host.runners()["runners"]["fake"]["pid"]
+    started = time.monotonic()
+    r = httpx.get(f"{host.url}/fake", timeout=30)
+    assert time.monotonic() - started < 5 and r.status_code == 500, r.text
+    assert r.json()["type"] == "UnreadableAnswer" and "could not be read" in r.json()["message"], r.text
+    logs = host.wait_log("UnreadableAnswer")
+    assert "state.set" in logs and "could not be read" in logs  # the runner's call was answered with the reason
+    assert host.runners()["runners"]["fake"]["pid"] == pid
+    assert httpx.get(f"{host.url}/real").json() == {"real": True}

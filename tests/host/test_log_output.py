@@ -81,6 +81,7 @@ def test_a_log_call_after_the_handler_answered_keeps_its_step_and_trace(tmp_path
         r = httpx.post(f"{host.url}/late/{lang}", json={})
         assert r.status_code == 202
         name = {"py": "LatePy", "js": "LateJs"}[lang]
-        records = wait_until(lambda: [x for x in httpx.get(f"{host.url}/__steppe/logs", params={"step": name}).json()
-                                      if x["msg"] == "after the answer"], 10, f"{name}'s late record")
+        records = wait_until(lambda name=name: [x for x in httpx.get(f"{host.url}/__steppe/logs",
+                                                                     params={"step": name}).json()
+                                                if x["msg"] == "after the answer"], 10, f"{name}'s late record")
         assert records[0]["traceId"] == r.headers["x-trace-id"] and records[0]["fields"] == {"lang": lang}
