@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .hostcalls import HostCalls, HostError, StateConflict
-from .jsonio import Output
+from .jsonio import Output, safe_str
 from .redact import REDACTOR
 
 __all__ = ["Context", "HostError", "Request", "StateConflict"]
@@ -186,11 +186,17 @@ class Logger:
         self._out, self._rid = out, rid
 
     def _log(self, level: str, msg: Any, fields: Mapping[str, Any] | None, extra: dict[str, Any]) -> None:
-        if fields and not isinstance(fields, Mapping):
-            fields = {"value": fields}
-        merged = {**fields, **extra} if fields else extra
-        self._out.log(self._rid, level, REDACTOR.text(msg if isinstance(msg, str) else str(msg)), "logger",
-                      REDACTOR.value(merged))
+        # logging never raises in the handler: a message whose str() fails is shown by its repr, fields JSON
+        # cannot carry are degraded by Output.log, and a record that cannot even be built says so
+        try:
+            if fields and not isinstance(fields, Mapping):
+                fields = {"value": fields}
+            merged = {**fields, **extra} if fields else extra
+            text = msg if isinstance(msg, str) else safe_str(msg)
+            self._out.log(self._rid, level, REDACTOR.text(text), "logger", REDACTOR.value(merged))
+        except Exception as e:  # noqa: BLE001 - e.g. a Mapping whose items() raises
+            self._out.log(self._rid, level, REDACTOR.text(safe_str(msg)), "logger",
+                          {"logError": f"the fields could not be read: {type(e).__name__}"})
 
     def debug(self, msg: Any, fields: Mapping[str, Any] | None = None, **extra: Any) -> None:
         self._log("debug", msg, fields, extra)

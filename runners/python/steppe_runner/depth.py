@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from .jsonio import well_formed
+
 MAX_DEPTH = 512
 MESSAGE_DEPTH = MAX_DEPTH + 8
 TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels (the JSON nesting limit of Steppe runners)"
@@ -92,4 +94,7 @@ def encode_deep(obj: Any, error: TypeError, what: str) -> bytes:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as e:
         raise TypeError(f"{what} is not JSON-serialisable: {e}") from None
-    return text.encode("utf-8", "replace") + b"\n"
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:  # lone surrogates, inside the text's strings: U+FFFD, as encode_line does
+        return well_formed(text).encode("utf-8") + b"\n"

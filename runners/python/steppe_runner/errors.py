@@ -44,16 +44,29 @@ def _trim(te: traceback.TracebackException, seen: set[int]) -> None:
 
 
 def user_stack(exc: BaseException) -> str:
-    te = traceback.TracebackException.from_exception(exc)
-    _trim(te, set())
-    lines = list(te.format())
+    try:
+        te = traceback.TracebackException.from_exception(exc)
+        _trim(te, set())
+        lines = list(te.format())
+    except Exception as e:  # noqa: BLE001 - an exception object odd enough to break traceback itself
+        return f"(its traceback could not be formatted: {type(e).__name__})"
     if not te.stack and lines and lines[0].startswith("Traceback"):
         lines = lines[1:]  # no user frame left: the header would announce an empty traceback
     return "".join(lines).rstrip("\n")
 
 
+def _text(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001
+        return "<exception str() failed>"
+    return text if isinstance(text, str) else "<exception str() failed>"
+
+
 def error_from(code: int, exc: BaseException, message: str | None = None) -> dict[str, Any]:
-    text = message if message is not None else (str(exc) or type(exc).__name__)
+    # str() may fail (a __str__ that raises or returns a non-string): said as traceback says it, keeping the
+    # exception's type and stack; text the host cannot take (lone surrogates) is repaired when it is sent
+    text = message if message is not None else (_text(exc) or type(exc).__name__)
     return {"code": code, "message": text,
             "data": {"type": type(exc).__name__, "stack": user_stack(exc)}}
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import contextvars
 import inspect
 import threading
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -113,6 +114,10 @@ class Invoker:
             return await fn(*args)
         ctx = contextvars.copy_context()
         result = await self.pool.run(inv.step, ctx.run, inv.run_sync, fn, args)
+        if type(result) in _GENERATORS:  # a generator function the loader could not tell (a plain wrapper)
+            raise TypeError(f"the handler returned {_GENERATORS[type(result)]} instead of running: a function "
+                            "that uses `yield` is a generator, whose body never runs when called; return the "
+                            "value instead of yielding it")
         if inspect.isawaitable(result):  # a plain function handing back a coroutine
             result = await result
         return result
@@ -171,6 +176,9 @@ class _Next:
         return await self._inner()
 
 
+_GENERATORS = {types.GeneratorType: "a generator", types.AsyncGeneratorType: "an async generator"}
+
+
 def _required(fn: Callable[..., Any] | None, name: str) -> Callable[..., Any]:
     if fn is None:
         raise RequestError(INVALID_PARAMS, f"the file defines no {name}")
@@ -199,7 +207,7 @@ def api_response(resp: Any) -> dict[str, Any]:
         return {"status": 204, "headers": {}}
     if type(resp) is dict and resp.keys() <= _RESPONSE_KEYS and type(resp.get("status")) is int:
         body, headers = resp.get("body"), resp.get("headers")  # the common case, without the checks below
-        out = {"status": resp["status"], "headers": dict(headers) if headers else {}}
+        out = {"status": resp["status"], "headers": _headers(headers) if headers else {}}
         if body is None and "bodyBase64" in resp:
             out["bodyBase64"] = resp["bodyBase64"]  # bytes the handler encoded itself: the host decodes them
             return out
@@ -210,14 +218,31 @@ def api_response(resp: Any) -> dict[str, Any]:
     if isinstance(resp, Mapping) and is_response(resp):
         status, body, headers = resp.get("status", 200), resp.get("body"), resp.get("headers")
         if body is None and "bodyBase64" in resp:
-            return {"status": status, "headers": dict(headers) if headers else {}, "bodyBase64": resp["bodyBase64"]}
+            return {"status": status, "headers": _headers(headers) if headers else {}, "bodyBase64": resp["bodyBase64"]}
     elif not isinstance(resp, Mapping) and hasattr(resp, "status"):
         status, body, headers = resp.status, getattr(resp, "body", None), getattr(resp, "headers", None)
     else:
         status, body, headers = 200, resp, None
     if not isinstance(status, int) or isinstance(status, bool):
         raise TypeError(f"the response status must be an int, got {status!r}")
-    return _with_body({"status": int(status), "headers": dict(headers) if headers else {}}, body)
+    return _with_body({"status": int(status), "headers": _headers(headers) if headers else {}}, body)
+
+
+def _headers(headers: Any) -> Any:
+    """A response's headers as a dict of names. What is no mapping (nor a list of pairs, which dict() takes)
+    is passed on as it is, for the host to refuse naming what it is ("the handler returned headers as an
+    array: expected an object"), as it does for JS and Ruby handlers."""
+    if type(headers) is not dict and not isinstance(headers, Mapping) and not hasattr(headers, "keys"):
+        pairs = isinstance(headers, (list, tuple)) and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 for p in headers)
+        if not pairs:
+            return headers
+    out = dict(headers)
+    for name in out:
+        if not isinstance(name, str):  # None would be sent as a header called `null`, 1 as `1`
+            raise TypeError(f"the handler returned a header name {name!r} ({type(name).__name__}): header names "
+                            "are strings")
+    return out
 
 
 _PLAIN_BODIES = frozenset((dict, list, str, int, float, bool, type(None)))

@@ -10,9 +10,11 @@ stale .pyc), which makes a second load a fresh import for dev reload.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.machinery
 import importlib.util
+import inspect
 import keyword
 import linecache
 import math
@@ -189,15 +191,33 @@ def _function(module: ModuleType, *names: str) -> Callable[..., Any] | None:
     return None
 
 
+def _runnable(fn: Any, name: str) -> Any:
+    """`fn`, unless it is a generator function: called, it would hand back a generator and never run its
+    body (the delivery a silent success), so the file fails to load saying so."""
+    if fn is None:
+        return None
+    call = fn if inspect.isroutine(fn) or isinstance(fn, functools.partial) else type(fn).__call__
+    if inspect.isasyncgenfunction(call):
+        kind = "an async generator"
+    elif inspect.isgeneratorfunction(call):
+        kind = "a generator"
+    else:
+        return fn
+    raise LoadError(f"`{name}` is {kind} function (it uses `yield`): calling it would never run its body; "
+                    "return the value instead of yielding it")
+
+
 def _step(path: str, module: ModuleType) -> LoadedFile:
     if (one_argument := dialect.config_of(module)) is not None:
-        return LoadedFile(path, "step", module, one_argument, module.handler)
+        return LoadedFile(path, "step", module, one_argument, _runnable(module.handler, "handler"))
     config = _config_dict(module)
     middleware = config.pop("middleware", None) or []
     if not isinstance(middleware, (list, tuple)) or not all(callable(m) for m in middleware):
         raise LoadError("config.middleware must be a list of functions")
-    return LoadedFile(path, "step", module, to_json(config, "config"), _function(module, "handler"),
-                      list(middleware))
+    for i, m in enumerate(middleware):
+        _runnable(m, f"config.middleware[{i}]")
+    return LoadedFile(path, "step", module, to_json(config, "config"),
+                      _runnable(_function(module, "handler"), "handler"), list(middleware))
 
 
 def _stream(path: str, module: ModuleType) -> LoadedFile:
@@ -205,7 +225,7 @@ def _stream(path: str, module: ModuleType) -> LoadedFile:
     can_access = config.pop("canAccess", None)
     if can_access is not None and not callable(can_access):
         raise LoadError("config.canAccess must be a function")
-    can_access = can_access or _function(module, "canAccess", "can_access")
+    can_access = _runnable(can_access or _function(module, "canAccess", "can_access"), "canAccess")
     return LoadedFile(path, "stream", module, to_json(config, "config"), can_access=can_access)
 
 
@@ -213,7 +233,7 @@ def _auth(path: str, module: ModuleType) -> LoadedFile:
     authenticate = _function(module, "authenticate")
     if authenticate is None:
         raise LoadError("the file defines no `authenticate(request)` function")
-    return LoadedFile(path, "auth", module, {}, authenticate=authenticate)
+    return LoadedFile(path, "auth", module, {}, authenticate=_runnable(authenticate, "authenticate"))
 
 
 # -- config to JSON -----------------------------------------------------------------------------------

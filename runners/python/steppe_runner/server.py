@@ -171,7 +171,7 @@ class Runner:
         except RequestError as e:
             answer = encode_line({"jsonrpc": "2.0", "id": rid, "error": plain_error(e.code, str(e), e.type)})
         except BaseException as e:  # noqa: BLE001 - sys.exit() in a handler must not end the runner
-            answer = error_line(rid, error_from(HANDLER_ERROR, e))
+            answer = _failure(rid, e)
         if len(answer) > LINE_LIMIT.value:  # only this invocation fails, not the runner with all in flight
             answer = too_large_answer(rid, HANDLER_ERROR, "the handler's result", len(answer))
         self.stdio.finish(rid)
@@ -208,6 +208,33 @@ class Runner:
             self._cancel(rid)
         if not self.done.done():
             self.done.set_result(None)
+
+
+def _failure(rid: Any, exc: BaseException) -> bytes:
+    """The answer for a handler that raised `exc`. It always leaves: an error that cannot be described (its
+    text, its traceback) is still reported with its type, or the invocation would never be answered."""
+    try:
+        return error_line(rid, error_from(HANDLER_ERROR, exc))
+    except Exception as e:  # noqa: BLE001
+        kind = type(exc).__name__
+        return error_line(rid, plain_error(HANDLER_ERROR, f"{kind} (describing it failed: {type(e).__name__})", kind))
+
+
+class RunnerLoop(asyncio.SelectorEventLoop):
+    """The runner's event loop, which only the runner stops: a handler's `loop.stop()` raises in that
+    handler (or, from a callback, is logged) instead of ending every step of the language with it."""
+
+    _may_stop = False
+
+    def stop(self) -> None:
+        if not self._may_stop:
+            raise RuntimeError("a handler may not stop the event loop of the Steppe runner (it runs every "
+                               "Python step); return, or raise an exception, to end the handler")
+        super().stop()
+
+    def finish(self, _: Any = None) -> None:
+        self._may_stop = True
+        super().stop()
 
 
 def _rpc_fds() -> tuple[int, int] | None:
@@ -324,11 +351,15 @@ def main() -> None:
     # the runner from ever exiting; os._exit below ends them instead
     # the stdlib loop, not uvloop: the runner reads and writes its pipes itself (add_reader, os.write), so
     # uvloop saved nothing measurable per message, and it imports ssl (~4.5 MB of RSS) at start
-    loop = asyncio.new_event_loop()
+    loop = RunnerLoop()
     asyncio.set_event_loop(loop)
     gc.set_threshold(10_000, 20, 20)  # young collections less often: they cost tail latency under load
     try:
-        loop.run_until_complete(serve(stdio))
+        # run_until_complete, but ended by RunnerLoop.finish: its own ending goes through loop.stop()
+        served = loop.create_task(serve(stdio))
+        served.add_done_callback(loop.finish)
+        loop.run_forever()
+        served.result()
     except BaseException as e:  # noqa: BLE001
         diag(f"runner crashed: {e!r}")
         os._exit(1)
