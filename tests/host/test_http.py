@@ -93,3 +93,35 @@ def test_a_body_given_as_base64_is_sent_as_its_bytes_in_every_language(tmp_path,
     bad = httpx.get(f"{host.url}/b64/bad")
     assert bad.status_code == 500 and bad.json()["traceId"]
     host.wait_log("bodyBase64")
+
+
+STATUS_TEXT_STEPS = {
+    "steps/st.step.js": """
+        export const config = { type: 'api', name: 'StJs', path: '/st/js', method: 'GET', emits: [] }
+        export const handler = async () => ({ status: '201', body: 'made' })
+    """,
+    "steps/st_step.py": """
+        config = {"type": "api", "name": "StPy", "path": "/st/py", "method": "GET", "emits": []}
+
+        async def handler(req, ctx):
+            return {"status": "201", "body": "made"}
+    """,
+    "steps/st_step.rb": """
+        def config
+          { type: 'api', name: 'StRb', path: '/st/rb', method: 'GET', emits: [] }
+        end
+
+        def handler(_req, _ctx)
+          { status: '201', body: 'made' }
+        end
+    """,
+}
+
+
+def test_a_status_written_as_digits_means_the_same_in_every_language(tmp_path, start_host):
+    """Seen: `{status: '201', body: 'made'}` answered 201 from JS and Ruby, but 500 'the response status must be
+    an int' from Python: the host decides what a status may be, for every runner alike."""
+    host = start_host(write_project(tmp_path, STATUS_TEXT_STEPS))
+    for lang in ("js", "py", "rb"):
+        r = httpx.get(f"{host.url}/st/{lang}")
+        assert (r.status_code, r.text) == (201, "made"), (lang, r.text)
