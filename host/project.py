@@ -17,6 +17,7 @@ from .motia_config import MotiaConfig, find_motia_config
 from .rpc import ConnectionLost, RpcError
 from .runners import RunnerRegistry, RunnerSupervisor, RunnerUnavailable
 from .runners.supervisor import HostCall, RunnerLog
+from .schema_messages import kind_of
 from .steps import ConfigError, Step, validate_config
 
 
@@ -158,6 +159,12 @@ class Project:
             if lost_ok and isinstance(e, ConnectionLost):
                 return True
             self._load_failed(sup, f, _describe_load_error(e))
+            return False
+        if not isinstance(result, dict) or not isinstance(result.get("config") or {}, dict):
+            # a runner whose step file broke its encoder (JS: Object.prototype.toJSON replaced) answers anything
+            self._load_failed(sup, f, f"the {sup.language} runner answered the load with {kind_of(result)}, not "
+                              "{config, handler}: does the file replace something its runner uses (a global, "
+                              "JSON, toJSON)?")
             return False
         self._loaded(sup, f, result)
         return False

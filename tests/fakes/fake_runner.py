@@ -18,6 +18,7 @@ A step file `*.step.fake` holds its config as JSON. The first argument picks the
   crashloop   crash on the first invoke, then exit(1) before the handshake until FAKE_COUNTER_FILE counts
               FAKE_CRASHES (6) deaths in all; then behave
   wrongname   answer the handshake with language "notfake"
+  oddload     answer the load of a file whose name holds "odd" with a string, not {config, handler}
   unkeepable  on invoke, call state.set with a number too large for a double (JSON, but not what the host reads),
               then answer with a body holding a lone surrogate (also not) and the call's error in `said`
 
@@ -87,6 +88,9 @@ for line in inp:
                                                       "language": "notfake" if mode == "wrongname" else "fake",
                                                       "runnerVersion": "0", "pid": os.getpid()}})
     elif method == "load":
+        if mode == "oddload" and "odd" in os.path.basename(params["path"]):
+            send({"jsonrpc": "2.0", "id": rid, "result": "[object Object]"})  # e.g. Object.prototype.toJSON replaced
+            continue
         try:
             with open(params["path"]) as f:
                 config = json.load(f)

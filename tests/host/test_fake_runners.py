@@ -87,3 +87,18 @@ def test_a_message_the_host_cannot_keep_fails_its_call_at_once(tmp_path, start_h
     assert "state.set" in logs and "could not be read" in logs  # the runner's call was answered with the reason
     assert host.runners()["runners"]["fake"]["pid"] == pid
     assert httpx.get(f"{host.url}/real").json() == {"real": True}
+
+
+def test_a_load_answered_with_no_config_fails_that_file_alone(tmp_path, start_host):
+    """Seen: a JS step file that replaced Object.prototype.toJSON made its load answer a string; the host logged
+    `reload failed: AttributeError: 'str' object has no attribute 'get'` and the step was neither served nor
+    listed as failed."""
+    root = fake_project(tmp_path, "oddload")
+    (root / "steps" / "odd.step.fake").write_text(
+        '{"type": "api", "name": "Odd", "path": "/odd", "method": "GET", "emits": []}')
+    host = start_host(root)
+    steps = {s["path"]: s for s in httpx.get(f"{host.url}/__steppe/steps").json()["steps"]}
+    odd = steps["steps/odd.step.fake"]
+    assert odd["status"] == "error" and "answered the load with a string, not {config, handler}" in odd["error"], odd
+    assert httpx.get(f"{host.url}/fake").status_code == 200 and httpx.get(f"{host.url}/real").status_code == 200
+    assert "AttributeError" not in host.logs()
