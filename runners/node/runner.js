@@ -12,7 +12,7 @@ const loader = require('./lib/loader')
 const invoke = require('./lib/invoke')
 const depth = require('./lib/depth')
 const path = require('path')
-const { codes, toRpcError, rpcError, trimStack } = require('./lib/errors')
+const { codes, toRpcError, rpcError, thrownText, readOr } = require('./lib/errors')
 const { version: RUNNER_VERSION } = require('./package.json')
 
 const PROTOCOL_VERSION = 1
@@ -142,7 +142,7 @@ function onLine(buffer) {
     onRequest(id, method, params)
   } catch (error) {
     // a bug of the runner itself: its frames, trimmed from the answer, matter here
-    wire.diagnose(`internal error on ${method}: ${error && error.stack}`)
+    wire.diagnose(`internal error on ${method}: ${readOr(() => String(error && error.stack), (why) => why)}`)
     wire.replyError(id, toRpcError(codes.INTERNAL_ERROR, error))
   }
 }
@@ -150,9 +150,10 @@ function onLine(buffer) {
 function main() {
   capture.install()
   transpile.install()
-  // A handler's stray timer or promise must not take the runner (and every other handler) down.
+  // A handler's stray timer or promise must not take the runner (and every other handler) down; nor may
+  // reading what it threw (thrownText never throws: a throw in these handlers would end the process).
   const report = (what, thrown) => {
-    const text = thrown instanceof Error ? trimStack(thrown.stack) : String(thrown)
+    const text = thrownText(thrown)
     capture.sendLog(capture.currentId(), 'error', `${what}: ${text}`, {}, 'stderr')
   }
   process.on('uncaughtException', (error) => report('uncaught exception', error))

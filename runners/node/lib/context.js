@@ -4,7 +4,7 @@
 
 const util = require('util')
 const wire = require('./wire')
-const { CancelledError, trimStack } = require('./errors')
+const { CancelledError, trimStack, messageOf, readOr } = require('./errors')
 const { redactingReplacer } = require('./redact')
 const { MESSAGE_DEPTH, TOO_DEEP, exceeds } = require('./depth')
 
@@ -18,8 +18,9 @@ async function hostCall(inv, method, params, what) {
   try {
     json = JSON.stringify(params)
   } catch (error) {
-    if (error instanceof RangeError) throw new TypeError(`${what} is not JSON-serialisable: ${TOO_DEEP}`) // the stack ran out
-    throw new TypeError(`${what} is not JSON-serialisable: ${error.message}`)
+    // RangeError: the stack ran out. What a toJSON or getter threw may be unreadable: messageOf never throws.
+    const why = readOr(() => (error instanceof RangeError ? TOO_DEEP : messageOf(error)), (reason) => reason)
+    throw new TypeError(`${what} is not JSON-serialisable: ${why}`)
   }
   // deeper than the host can decode: refused here rather than sent (the call would never be answered)
   if (json.length > 2 * MESSAGE_DEPTH && exceeds(params, MESSAGE_DEPTH - 1)) {
@@ -89,8 +90,10 @@ function makeStreams(inv) {
 
 // ---- logger ----
 
+/** An Error logged as a field; one whose parts cannot be read (a throwing getter) still logs. */
 function errorFields(error) {
-  return { name: error.name, message: error.message, stack: trimStack(error.stack) }
+  const read = (part) => readOr(part, (reason) => `<unreadable: ${reason}>`)
+  return { name: read(() => error.name), message: read(() => error.message), stack: read(() => trimStack(error.stack)) }
 }
 
 function logReplacer(_key, value) {
@@ -114,7 +117,7 @@ function safeReplacer() {
 
 function messageText(msg) {
   if (typeof msg === 'string') return msg
-  if (msg instanceof Error) return msg.message
+  if (msg instanceof Error) return messageOf(msg)
   return util.inspect(msg, { depth: 4, breakLength: Infinity })
 }
 

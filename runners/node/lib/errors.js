@@ -45,16 +45,47 @@ function named(name) {
 const ConfigError = named('ConfigError')
 const CancelledError = named('CancelledError')
 
-/** Anything thrown (Error or not) as an error object with the given code. */
-function toRpcError(code, thrown) {
+/**
+ * `what` (a function reading a thrown value) or, when reading throws, `fallback(reason)`. Anything may be
+ * thrown, and reading it can run user code: a Proxy's traps, a throwing `message` or `stack` getter, a
+ * throwing `Error.prepareStackTrace` (V8 formats a stack on first read). Describing an error must never
+ * throw, or the invocation is never answered.
+ */
+function readOr(what, fallback) {
+  try {
+    return what()
+  } catch (reason) {
+    return fallback(reasonOf(reason))
+  }
+}
+
+/** Why reading a value threw, as text; never throws (the reason itself may be unreadable). */
+function reasonOf(reason) {
+  try {
+    // name and message, not the stack: formatting it is what may throw again
+    if (reason instanceof Error) return `${String(reason.name)}: ${String(reason.message)}`
+    return typeof reason === 'string' ? reason : String(reason)
+  } catch {
+    return 'an unreadable value'
+  }
+}
+
+/** The fixed description of a thrown value whose message cannot be read. */
+function unreadable(reason) {
+  return `<unreadable thrown value: ${reason}>`
+}
+
+function describeThrown(code, thrown) {
   if (thrown instanceof Error || (thrown !== null && typeof thrown === 'object' && 'message' in thrown)) {
-    const type = typeof thrown.name === 'string' && thrown.name
+    const type = readOr(() => (typeof thrown.name === 'string' && thrown.name
       ? thrown.name
-      : (thrown.constructor && thrown.constructor.name) || 'Error'
-    const message = thrown.code === 'MODULE_NOT_FOUND' ? trimStack(String(thrown.message)) : String(thrown.message)
+      : (thrown.constructor && thrown.constructor.name) || 'Error'), () => 'Error')
+    const message = readOr(() => (thrown.code === 'MODULE_NOT_FOUND'
+      ? trimStack(String(thrown.message)) : String(thrown.message)), unreadable)
     // problems the runner finds itself (a missing config, ...) have no stack worth showing
-    const stack = thrown instanceof ConfigError ? '' : trimStack(thrown.stack)
-    return { code, message, data: { type, stack } }
+    const stack = thrown instanceof ConfigError ? ''
+      : readOr(() => trimStack(thrown.stack), (reason) => `${type}: ${message}\n    <unreadable stack: ${reason}>`)
+    return { code, message: String(message), data: { type: String(type), stack } }
   }
   let message
   try {
@@ -65,9 +96,30 @@ function toRpcError(code, thrown) {
   return { code, message, data: { type: 'Error', stack: '' } }
 }
 
+/** Anything thrown (Error or not) as an error object with the given code; never throws. */
+function toRpcError(code, thrown) {
+  return readOr(() => describeThrown(code, thrown),
+    (reason) => ({ code, message: unreadable(reason), data: { type: 'Error', stack: '' } }))
+}
+
+/** A thrown value as text for a log: an Error's stack, anything else as a string; never throws. */
+function thrownText(thrown) {
+  return readOr(() => {
+    if (!(thrown instanceof Error)) return String(thrown)
+    const { message, data } = toRpcError(0, thrown)
+    return data.stack || `${data.type}: ${message}`
+  }, unreadable)
+}
+
+/** An Error's message, anything else as text: what a JSON.stringify call threw, for one; never throws. */
+function messageOf(thrown) {
+  return readOr(() => (thrown instanceof Error ? String(thrown.message) : String(thrown)), unreadable)
+}
+
 /** An error object for failures of the runner's own making (bad params, unknown path, ...). */
 function rpcError(code, type, message) {
   return { code, message, data: { type, stack: '' } }
 }
 
-module.exports = { codes, trimStack, toRpcError, rpcError, ConfigError, CancelledError, RUNNER_DIR }
+module.exports = {
+  codes, trimStack, toRpcError, thrownText, messageOf, readOr, rpcError, ConfigError, CancelledError, RUNNER_DIR }

@@ -2,13 +2,14 @@
 // `invoke` and `cancel`: runs handlers as concurrent promises, each inside its own AsyncLocalStorage
 // context so that its output and host calls carry its invocation id.
 
+const { types } = require('util')
 const wire = require('./wire')
 const capture = require('./capture')
 const { MESSAGE_DEPTH, TOO_DEEP, exceeds } = require('./depth')
 const { loaded } = require('./loader')
 const { makeContext } = require('./context')
 const dialect = require('./dialect')
-const { codes, toRpcError, rpcError, CancelledError } = require('./errors')
+const { codes, toRpcError, rpcError, messageOf, readOr, CancelledError } = require('./errors')
 
 /**
  * invoke request id -> invocation, while its handler runs and has not been cancelled. A plain object, not a
@@ -20,11 +21,26 @@ const running = Object.create(null)
 // the loaded file's function that each trigger calls
 const TARGET = { api: 'handler', event: 'handler', cron: 'handler', canAccess: 'canAccess', authenticate: 'authenticate' }
 
+/**
+ * What a step's function returned, refused when it is a generator object: a generator function (`function*`,
+ * `async function*`) runs none of its body when called, so taken as a result it would count as a success
+ * with nothing done. An async function returns a promise, so the check costs one instanceof on the hot path.
+ */
+function ran(value, what) {
+  if (value instanceof Promise || value === null || typeof value !== 'object' || !types.isGeneratorObject(value)) {
+    return value
+  }
+  throw new TypeError(`the ${what} is a generator function: calling it returned a generator and ran none of ` +
+    'its body; write it as an `async function` (or a plain function) that returns its result')
+}
+
 /** Middleware first (first is outermost, each may short-circuit), then the handler. */
 function runApi(entry, req, ctx) {
   const { middleware, handler } = entry
-  if (middleware.length === 0) return handler(req, ctx)
-  const layer = (i) => (i === middleware.length ? handler(req, ctx) : middleware[i](req, ctx, async () => layer(i + 1)))
+  if (middleware.length === 0) return ran(handler(req, ctx), 'handler')
+  const layer = (i) => (i === middleware.length
+    ? ran(handler(req, ctx), 'handler')
+    : ran(middleware[i](req, ctx, async () => layer(i + 1)), 'middleware'))
   return layer(0)
 }
 
@@ -69,24 +85,25 @@ function apiResponse(res) {
 async function dispatch(entry, params, inv) {
   const input = params.input
   if (entry.dialect) {
-    const result = await dialect.run(entry, params.trigger, input, makeContext(inv))
+    const result = await ran(dialect.run(entry, params.trigger, input, makeContext(inv)), 'handler')
     return params.trigger === 'api' ? apiResponse(result) : null
   }
   switch (params.trigger) {
     case 'api':
       return apiResponse(await runApi(entry, input, makeContext(inv)))
     case 'event':
-      await entry.handler(input, makeContext(inv))
+      await ran(entry.handler(input, makeContext(inv)), 'handler')
       return null
     case 'cron':
-      await entry.handler(makeContext(inv))
+      await ran(entry.handler(makeContext(inv)), 'handler')
       return null
     case 'canAccess': {
       const { subscription, authContext } = input || {}
-      return Boolean(await entry.canAccess(subscription, authContext === undefined ? null : authContext))
+      const allowed = entry.canAccess(subscription, authContext === undefined ? null : authContext)
+      return Boolean(await ran(allowed, 'canAccess'))
     }
     case 'authenticate': {
-      const auth = await entry.authenticate(input)
+      const auth = await ran(entry.authenticate(input), 'authenticate')
       return auth === undefined ? null : auth
     }
   }
@@ -104,8 +121,10 @@ function finish(inv, result) {
       throw new RangeError(TOO_DEEP)
     }
   } catch (error) {
-    if (error instanceof RangeError) error.message = TOO_DEEP // also when the stack ran out
-    const err = new TypeError(`the ${inv.trigger} result is not JSON-serialisable: ${error.message}`)
+    // RangeError: also when the stack ran out. What a toJSON or getter threw can be anything, even a value
+    // whose reading throws: instanceof on a Proxy can, messageOf never does.
+    const why = readOr(() => (error instanceof RangeError ? TOO_DEEP : messageOf(error)), (reason) => reason)
+    const err = new TypeError(`the ${inv.trigger} result is not JSON-serialisable: ${why}`)
     wire.replyError(inv.id, toRpcError(codes.HANDLER_ERROR, err))
     return
   }
