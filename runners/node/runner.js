@@ -11,6 +11,7 @@ const transpile = require('./lib/transpile')
 const loader = require('./lib/loader')
 const invoke = require('./lib/invoke')
 const depth = require('./lib/depth')
+const globals = require('./lib/globals')
 const path = require('path')
 const { codes, toRpcError, rpcError, thrownText, readOr } = require('./lib/errors')
 const { version: RUNNER_VERSION } = require('./package.json')
@@ -78,9 +79,18 @@ function load(id, params) {
     return wire.replyError(id, rpcError(codes.INVALID_PARAMS, 'InvalidParams',
       `load needs params {path, kind: ${loader.kinds.join(' | ')}}`))
   }
-  const failed = (error) => wire.replyError(id, toRpcError(codes.LOAD_ERROR, error))
+  const failed = (error) => {
+    globals.restore()
+    wire.replyError(id, toRpcError(codes.LOAD_ERROR, error))
+  }
   // a config too long for one line fails the load like a broken file: the file is not kept loaded
   const answer = (r) => {
+    const replaced = globals.restore()
+    if (replaced.length > 0) {
+      loader.forget(params.path)
+      return failed(new Error(`the file replaces ${replaced.join(', ')}, which the Node runner uses for every ` +
+        'step; it was put back and the file not loaded: leave these globals as they are'))
+    }
     if (!wire.reply(id, r, codes.LOAD_ERROR, "the file's load answer")) loader.forget(params.path)
   }
   let result

@@ -338,3 +338,45 @@ def test_a_generator_event_handler_is_retried_then_dead_lettered_saying_so(host)
     letter = dead_letter(host, "GeneratorEvent")
     assert letter["attempts"] == 2, letter
     assert "TypeError" in letter["error"] and "generator function" in letter["error"], letter
+
+
+GLOBALS = {
+    "steps/ok.step.js": """
+        exports.config = { type: 'api', name: 'Fine', path: '/fine', method: 'GET', emits: [] }
+        exports.handler = async () => ({ status: 200, body: { fine: JSON.stringify({ a: 1 }) } })
+    """,
+    "steps/immediate.step.js": """
+        globalThis.setImmediate = () => {}
+        exports.config = { type: 'api', name: 'Immediate', path: '/immediate', method: 'GET', emits: [] }
+        exports.handler = async () => ({ status: 200 })
+    """,
+    "steps/stringify.step.js": """
+        JSON.stringify = () => '"nope"'
+        exports.config = { type: 'api', name: 'Stringify', path: '/stringify', method: 'GET', emits: [] }
+        exports.handler = async () => ({ status: 200 })
+    """,
+    "steps/tojson.step.js": """
+        Object.prototype.toJSON = function () { return 'x' }
+        exports.config = { type: 'api', name: 'ToJson', path: '/tojson', method: 'GET', emits: [] }
+        exports.handler = async () => ({ status: 200 })
+    """,
+}
+
+
+def test_a_step_file_replacing_globals_the_runner_uses_fails_alone_naming_them(tmp_path, start_host):
+    """Seen: `globalThis.setImmediate = () => {}` at a step file's top level stopped the Node runner answering:
+    killed after the ping timeout, it loaded the file again and crash-looped (every JS step 502, then 503), the
+    file never named; a replaced JSON.stringify was blamed as 'ConnectionLost'; an Object.prototype.toJSON made
+    the host log an AttributeError and drop the step from view."""
+    host = start_host(write_project(tmp_path, GLOBALS), env=ENV)
+    steps = {s["path"]: s for s in httpx.get(f"{host.url}/__steppe/steps", timeout=10).json()["steps"]}
+    for path, replaced in (("steps/immediate.step.js", "globalThis.setImmediate"),
+                           ("steps/stringify.step.js", "JSON.stringify"),
+                           ("steps/tojson.step.js", "Object.prototype.toJSON")):
+        assert steps[path]["status"] == "error" and f"the file replaces {replaced}" in steps[path]["error"], steps[path]
+    pid = host.runners()["runners"]["node"]["pid"]
+    for _ in range(3):
+        r = httpx.get(f"{host.url}/fine", timeout=10)
+        assert r.json() == {"fine": '{"a":1}'}, r.text
+    time.sleep(1.5)  # past a ping: the runner answers, nothing restarted it
+    assert host.runners()["runners"]["node"]["pid"] == pid and host.runners()["runners"]["node"]["restarts"] == 0
