@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -235,14 +236,17 @@ class RpcConnection:
         timeout. False when the line is no such message (it is then garbage, as before)."""
         try:  # the standard library reads both; long integers stay text (int() refuses past 4,300 digits)
             msg = json.loads(line, parse_int=lambda text: int(text) if len(text) < 30 else text)
-        except ValueError:
-            return False
+        except ValueError:  # not JSON at all (a user's to_json wrote '{{'): the envelope's start may still say
+            if (start := _ENVELOPE.match(line)) is None:
+                return False
+            msg = {"id": orjson.loads(start[1]), start[2].decode(): start[3] and start[3].decode()}
         rid = msg.get("id") if isinstance(msg, dict) else None
         if not isinstance(rid, (int, str)) or isinstance(rid, bool):
             return False
         reason = f"could not be read by the host ({why})"
         if "method" in msg:  # the runner's call: answered, so the handler that made it hears why
-            self._answer(rid, error={"code": wire.INVALID_PARAMS, "message": f"{msg['method']} {reason}",
+            call = msg["method"] if isinstance(msg["method"], str) else "a call"
+            self._answer(rid, error={"code": wire.INVALID_PARAMS, "message": f"{call} {reason}",
                                      "data": {"type": "InvalidParams"}})
         elif (fut := self._pending.pop(rid, None)) is not None:
             if not fut.done():
@@ -265,6 +269,11 @@ class RpcConnection:
                                      "data": {"type": type(e).__name__}})
         else:
             self._answer(rid, result)
+
+
+# how the runners start a message: {"jsonrpc":"2.0","id":ID,"method"|"result"|"error": ...
+_ENVELOPE = re.compile(rb'\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")\s*,'
+                       rb'\s*"(method|result|error)"(?:\s*:\s*"([\w.]{1,100})")?')
 
 
 def _error_from(err: Any) -> RpcError:

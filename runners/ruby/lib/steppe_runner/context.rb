@@ -165,11 +165,17 @@ module SteppeRunner
 
     private
 
+    # Never raises: text that is not valid UTF-8 is repaired (String#scrub), a message that is not a
+    # String is its inspect, odd fields are sent as text (Writer#log).
     def log(level, msg, fields, more)
-      fields = fields.is_a?(Hash) ? fields : (fields.nil? ? {} : { 'value' => fields })
-      fields = fields.merge(more) unless more.empty?
-      @writer.log(@invocation, level, Redact.text(msg.is_a?(String) ? msg : msg.inspect), 'logger',
-                  Redact.value(fields))
+      text = msg.is_a?(String) ? Text.utf8(msg) : Text.inspect_of(msg)
+      begin
+        fields = fields.is_a?(Hash) ? fields : (fields.nil? ? {} : { 'value' => fields })
+        fields = Redact.value(more.empty? ? fields : fields.merge(more))
+      rescue StandardError, SystemStackError => e # a Hash subclass whose methods raise...
+        fields = { 'unreadable' => "the fields could not be read (#{Text.inspect_of(e)})" }
+      end
+      @writer.log(@invocation, level, Redact.text(text), 'logger', fields)
       nil
     end
   end

@@ -68,8 +68,15 @@ module SteppeRunner
     end
   end
 
+  # Describes exceptions for the host. Describing never raises: an exception whose `message`, `to_s` or
+  # `backtrace` raises (or whose class lies about its name) is described by what can be read, with a
+  # fixed text saying what could not; a raise here would leave its invoke unanswered, or end the runner.
   module Errors
     RUNNER_DIR = "#{File.expand_path('../..', __dir__)}/"
+    # read past any override a class or an object may have
+    CLASS_OF = ::Kernel.instance_method(:class)
+    NAME_OF = ::Module.instance_method(:name)
+    SUPERCLASS_OF = ::Class.instance_method(:superclass)
 
     module_function
 
@@ -78,23 +85,62 @@ module SteppeRunner
     end
 
     def from_exception(code, error)
-      type = error.is_a?(Steppe::HostError) ? error.type : type_name(error.class)
-      object(code, error.message, type, stack(error))
+      type = Steppe::HostError === error ? host_type(error) : type_name(CLASS_OF.bind_call(error))
+      object(code, message_of(error, type), type, stack(error))
+    rescue Steppe::Cancelled
+      raise
+    rescue Exception # rubocop:disable Lint/RescueException
+      object(code, 'the handler raised an exception the runner could not describe', 'Exception')
+    end
+
+    # The exception's message, or, when reading it raises, a text naming its class and what that raised.
+    def message_of(error, type = type_name(CLASS_OF.bind_call(error)))
+      Text.utf8(error.message)
+    rescue Steppe::Cancelled
+      raise
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      "a #{type} whose message could not be read (reading it raised #{brief(e)})"
+    end
+
+    # "RuntimeError: boom" for an exception raised while describing another; its class alone when its
+    # own message cannot be read either.
+    def brief(error)
+      type = type_name(CLASS_OF.bind_call(error))
+      begin
+        "#{type}: #{Text.utf8(error.message)}"
+      rescue Steppe::Cancelled
+        raise
+      rescue Exception # rubocop:disable Lint/RescueException
+        type
+      end
+    end
+
+    def host_type(error)
+      type = error.type
+      type.is_a?(String) ? Text.utf8(type) : 'HostError'
     end
 
     # The class name's last segment: `Errno::ENOENT` is `ENOENT`, and a class defined in a step file
     # (which lives in the file's anonymous module, `#<Module:0x...>::OrderError`) is `OrderError`.
     def type_name(klass)
-      klass = klass.superclass while klass.name.nil? && klass.superclass
-      klass.name.to_s.split('::').last
+      while (name = NAME_OF.bind_call(klass)).nil? && (parent = SUPERCLASS_OF.bind_call(klass))
+        klass = parent
+      end
+      name.to_s.split('::').last || 'Exception'
     end
 
     # The user's frames only: the runner's own files and Ruby's internals are noise to a step author.
     def stack(error)
-      (error.backtrace || [])
-        .reject { |line| line.start_with?(RUNNER_DIR, '<internal:') }
-        .map { |line| Text.utf8(line) }
-        .join("\n")
+      trace = error.backtrace
+      return '' unless trace.is_a?(Array)
+
+      trace.filter_map do |line|
+        Text.utf8(line) if line.is_a?(String) && !line.start_with?(RUNNER_DIR, '<internal:')
+      end.join("\n")
+    rescue Steppe::Cancelled
+      raise
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      "(the backtrace could not be read: #{brief(e)})"
     end
   end
 end

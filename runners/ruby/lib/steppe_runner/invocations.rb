@@ -69,10 +69,16 @@ module SteppeRunner
         return true unless @lock.synchronize { @running[job.id].equal?(job) && (job.thread = Thread.current) }
 
         Current.invocation = job.id
-        line = begin
-          Thread.handle_interrupt(ALLOWED, &job.work)
-        rescue Steppe::Cancelled
-          nil
+        done = false
+        begin
+          line = begin
+            Thread.handle_interrupt(ALLOWED, &job.work)
+          rescue Steppe::Cancelled
+            nil
+          end
+          done = true
+        ensure
+          ended(job) unless done
         end
         @captures.each(&:flush_thread)
         Current.invocation = nil
@@ -80,6 +86,16 @@ module SteppeRunner
       end
     rescue Steppe::Cancelled
       false # delivered on leaving the deferred section; cancel already answered
+    end
+
+    # The work never returned: the handler ended its own thread (`Thread.current.kill`, `Thread.exit`,
+    # which run ensure blocks but cannot be rescued). Its invoke is answered now, as a handler error,
+    # rather than left to its timeout; the thread then ends (the pool starts others as needed).
+    def ended(job)
+      @captures.each(&:flush_thread)
+      Current.invocation = nil
+      message = 'the handler ended its thread (Thread#kill or Thread.exit) before it returned'
+      finish(job, @writer.error_line(job.id, Errors.object(HANDLER_ERROR, message, 'ThreadKilled')))
     end
 
     def finish(job, line)

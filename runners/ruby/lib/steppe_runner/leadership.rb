@@ -49,6 +49,9 @@ module SteppeRunner
         @lock.synchronize { promote if @inline.equal?(me) }
         return :retire
       end
+    ensure
+      # a handler run here ended this thread (Thread#kill): the reading goes on in another one at once
+      @lock.synchronize { promote if @inline.equal?(me) } if me && @inline.equal?(me)
     end
 
     # Called by a thread about to wait for the host: the reading must go on elsewhere.

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative 'codec'
+
 module SteppeRunner
   # Secrets never leave the runner in a log. The same rules as the host's (host/redact.py), with the
   # keys the host passes in STEPPE_REDACT_KEYS (the defaults when it is unset): a key is secret when
@@ -30,6 +32,7 @@ module SteppeRunner
     def self.text(s)
       return s unless s.is_a?(String)
 
+      s = Text.utf8(s) # the patterns below raise on bytes that are not UTF-8
       lowered = s.downcase
       n = lowered.delete('-_')
       if WORDS.any? { |w| n.include?(w) }
@@ -65,6 +68,7 @@ module SteppeRunner
         return "#{MASK} (nested deeper than #{MAX_DEPTH} levels)" if depth >= MAX_DEPTH
 
         value.to_h do |k, v|
+          k = Text.utf8(k) if k.is_a?(String)
           [k, (k.is_a?(String) || k.is_a?(Symbol)) && !v.nil? && secret_key?(k) ? MASK : value(v, depth + 1)]
         end
       when Array

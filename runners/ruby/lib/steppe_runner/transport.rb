@@ -87,15 +87,25 @@ module SteppeRunner
       cut_line.bytesize <= @max_line ? cut_line : fit(id, line, error['code'], 'the error')
     end
 
-    # A log notification that can never fail on odd `fields`: they fall back to their inspect strings.
+    # A log notification that can never fail on odd `fields`: a value JSON cannot carry (an object, an
+    # Integer the host cannot keep, a to_json that raises or writes no JSON) is sent as readable text
+    # instead, the others as they are; the record is never lost, and never raises in the handler.
     def log(invocation, level, msg, source, fields = nil)
+      # an object's own to_json is not called for a log: it may write text that is not JSON, which would
+      # lose the record (the host cannot read the line); such a value is logged as its inspect
+      fields = readable_fields(fields) unless fields.nil? || plain?(fields, 0)
       params = { 'invocation' => invocation, 'level' => level, 'msg' => Text.utf8(msg),
                  'fields' => fields || {}, 'source' => source }
       line = begin
         Codec.dump({ 'jsonrpc' => '2.0', 'method' => 'log', 'params' => params })
-      rescue TypeError
-        params['fields'] = fields.to_h { |k, v| [Text.utf8(k), Text.utf8(v.inspect)] }
-        Codec.dump({ 'jsonrpc' => '2.0', 'method' => 'log', 'params' => params })
+      rescue StandardError, SystemStackError
+        params['fields'] = readable_fields(fields)
+        begin
+          Codec.dump({ 'jsonrpc' => '2.0', 'method' => 'log', 'params' => params })
+        rescue StandardError, SystemStackError # a to_json that wrote JSON once and not twice
+          params['fields'] = { 'unreadable' => 'the fields could not be encoded' }
+          Codec.dump({ 'jsonrpc' => '2.0', 'method' => 'log', 'params' => params })
+        end
       end
       line = cut_log(params, line.bytesize) if line.bytesize > @max_line
       write_line(line) if line
@@ -113,6 +123,41 @@ module SteppeRunner
 
       @diag.note("dropped a log record of #{LineLimit.over(size, @max_line)}")
       nil
+    end
+
+    # Each value as it is when JSON can carry it alone, else as text: an Integer's digits (as the Node
+    # runner sends a BigInt), anything else its inspect.
+    def readable_fields(fields)
+      return {} unless fields.is_a?(Hash)
+
+      fields.each_with_object({}) do |(key, value), out|
+        out[key.is_a?(String) || key.is_a?(Symbol) ? Text.utf8(key) : Text.inspect_of(key)] = readable(value)
+      end
+    rescue StandardError, SystemStackError => e
+      { 'unreadable' => "the record's fields could not be read (#{Text.inspect_of(e)})" }
+    end
+
+    def readable(value)
+      return Text.inspect_of(value) unless plain?(value, 0)
+
+      Codec.dump([value]) # in a list, as in the record: a number there follows `[`, where Codec looks
+      value
+    rescue StandardError, SystemStackError
+      value.is_a?(Integer) ? value.to_s : Text.inspect_of(value)
+    end
+
+    PLAIN = [String, Symbol, Integer, Float, TrueClass, FalseClass, NilClass].freeze
+
+    # Only JSON's own kinds, all the way down (a log's fields are small: this walk costs little)
+    def plain?(value, depth)
+      case value
+      when Hash
+        depth < Depth::MESSAGE_DEPTH && value.all? { |k, v| PLAIN.include?(k.class) && plain?(v, depth + 1) }
+      when Array
+        depth < Depth::MESSAGE_DEPTH && value.all? { |v| plain?(v, depth + 1) }
+      else
+        PLAIN.include?(value.class)
+      end
     end
 
     def cut_text(text)
