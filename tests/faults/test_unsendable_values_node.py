@@ -18,13 +18,14 @@ Seen (before the fix):
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
 import pytest
 
 from conftest import RunningHost, wait_until, write_project
+from faults import in_flight
+from faults.in_flight import trace_logs
 
 TIMEOUT = 3  # seconds a handler may run here: an unanswered invoke shows as a 504 after it, not after 30 s
 QUICK = 2.5  # an answer slower than this waited for the timeout
@@ -39,7 +40,7 @@ PROJECT = {
         exports.handler = async (req, ctx) => {
           switch (req.pathParams.what) {
             case 'slow':
-              await new Promise((resolve) => setTimeout(resolve, 1500))
+              await new Promise((resolve) => setTimeout(resolve, 600))
               return { status: 200, body: { slow: true } }
             case 'body': return { status: 200, body: LONE }
             case 'json': return {
@@ -135,38 +136,19 @@ PROJECT = {
 }
 
 
+def post(host: RunningHost, path: str, **kwargs) -> tuple[httpx.Response, float]:  # noqa: ANN003
+    return in_flight.post(host, path, TIMEOUT * 4, **kwargs)
+
+
+def while_another_waits(host: RunningHost, path: str, **kwargs) -> tuple[httpx.Response, float]:  # noqa: ANN003
+    return in_flight.while_another_waits(host, "node", "/lone/slow", path, TIMEOUT * 4, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def host(tmp_path_factory) -> RunningHost:
     running = RunningHost(write_project(tmp_path_factory.mktemp("unsendable"), PROJECT), [], ENV).wait_ready()
     yield running
     running.stop()
-
-
-def post(host: RunningHost, path: str, **kwargs) -> tuple[httpx.Response, float]:  # noqa: ANN003
-    started = time.monotonic()
-    r = httpx.post(f"{host.url}{path}", timeout=TIMEOUT * 4, **kwargs)
-    return r, time.monotonic() - started
-
-
-def while_another_waits(host: RunningHost, path: str, **kwargs) -> tuple[httpx.Response, float]:  # noqa: ANN003
-    """POST `path` while another JS request is in flight in the same runner: that one must get its 200."""
-    pid, logged = host.runner_pid("node"), len(host.logs())
-    slow: list[httpx.Response] = []
-    other = threading.Thread(target=lambda: slow.append(post(host, "/lone/slow")[0]))
-    other.start()
-    time.sleep(0.2)  # the slow request is in the runner first
-    try:
-        return post(host, path, **kwargs)
-    finally:
-        other.join()
-        assert slow and slow[0].status_code == 200 and slow[0].json() == {"slow": True}, slow
-        assert host.runner_pid("node") == pid, "the Node runner was restarted"
-        assert "ignored a line from the node runner" not in host.logs()[logged:]
-
-
-def trace_logs(host: RunningHost, trace: str) -> list[dict]:
-    return [rec for rec in host.admin_get("/__steppe/logs", params={"limit": 1000}).json()
-            if rec.get("traceId") == trace]
 
 
 def failure_text(host: RunningHost, r: httpx.Response) -> str:

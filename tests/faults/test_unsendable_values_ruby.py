@@ -19,13 +19,14 @@ Seen (before the fix):
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
 import pytest
 
 from conftest import RunningHost, wait_until, write_project
+from faults import in_flight
+from faults.in_flight import trace_logs
 
 TIMEOUT = 3  # seconds a handler may run here: an unanswered invoke shows as a 504 after it, not after 30 s
 QUICK = 2.5  # an answer slower than this waited for the timeout
@@ -61,7 +62,7 @@ PROJECT = {
         def handler(req, ctx)
           case req.path_params.what
           when 'slow'
-            sleep 1.5
+            sleep 0.6
             { status: 200, body: { slow: true } }
           when 'huge' then { status: 200, body: { x: 10**5000 } }
           when 'wide' then { status: 200, body: { x: 2**70 } }
@@ -189,40 +190,19 @@ PROJECT = {
 }
 
 
+def post(host: RunningHost, path: str, **kwargs) -> tuple[httpx.Response, float]:  # noqa: ANN003
+    return in_flight.post(host, path, TIMEOUT * 4, **kwargs)
+
+
+def while_another_waits(host: RunningHost, path: str, **kwargs) -> tuple[httpx.Response, float]:  # noqa: ANN003
+    return in_flight.while_another_waits(host, "ruby", "/send/slow", path, TIMEOUT * 4, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def host(tmp_path_factory) -> RunningHost:
     running = RunningHost(write_project(tmp_path_factory.mktemp("unsendable_rb"), PROJECT), [], ENV).wait_ready()
     yield running
     running.stop()
-
-
-def post(host: RunningHost, path: str) -> tuple[httpx.Response, float]:
-    started = time.monotonic()
-    r = httpx.post(f"{host.url}{path}", timeout=TIMEOUT * 4)
-    return r, time.monotonic() - started
-
-
-def while_another_waits(host: RunningHost, path: str) -> tuple[httpx.Response, float]:
-    """POST `path` while another Ruby request is in flight in the same runner: that one must get its 200, and
-    the runner must be the same one afterwards."""
-    pid = host.runner_pid("ruby")
-    seen = len(host.logs())  # the host's log so far: only this request's lines are checked below
-    slow: list[httpx.Response] = []
-    other = threading.Thread(target=lambda: slow.append(post(host, "/send/slow")[0]))
-    other.start()
-    time.sleep(0.3)  # the slow request is in the runner first
-    try:
-        return post(host, path)
-    finally:
-        other.join()
-        assert slow and slow[0].status_code == 200 and slow[0].json() == {"slow": True}, slow
-        assert host.runner_pid("ruby") == pid, "the Ruby runner was restarted"
-        assert "ignored a line from the ruby runner (not JSON)" not in host.logs()[seen:]
-
-
-def trace_logs(host: RunningHost, trace: str) -> list[dict]:
-    return [rec for rec in host.admin_get("/__steppe/logs", params={"limit": 1000}, timeout=10).json()
-            if rec.get("traceId") == trace]
 
 
 def failed(host: RunningHost, r: httpx.Response, took: float) -> tuple[dict, str]:
