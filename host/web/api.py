@@ -46,7 +46,7 @@ def json_response(status: int, payload: Any, trace_id: str | None = None,
     if status >= 400 and isinstance(payload, dict):
         trace_id = trace_id or payload.get("traceId") or new_trace_id()
         payload = {**payload, "traceId": trace_id}
-    if trace_id:
+    if trace_id and trace_id.isascii() and trace_id.isprintable():  # a requested id echoed back may be any text
         headers = {**(headers or {}), "x-trace-id": trace_id}
     return Response(orjson.dumps(payload), status, headers=headers, media_type="application/json")
 

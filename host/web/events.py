@@ -26,7 +26,7 @@ def event_routes(bus: EventBus, publish: Callable[[Event], Awaitable[int | None]
     async def _ids(request: Request) -> list[str]:
         body = orjson.loads(await request.body() or b"{}")
         ids = body.get("ids") if isinstance(body, dict) else None
-        if body.get("all") is True:
+        if isinstance(body, dict) and body.get("all") is True:
             return [e.id for e in bus.unrouted]
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ValueError('expected {"ids": ["event id", ...]} or {"all": true}')
