@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .model import ProjectTypes, Schema, pascal, resolve, types_of, variants
@@ -65,12 +66,17 @@ class ApiResponse(TypedDict):
 '''
 
 
+# every name the prelude defines or imports, and the Streams class below: generated names go around them
+_RESERVED = frozenset([a or b for a, b in re.findall(r"^(?:class (\w+)|(\w+) = )", _PRELUDE, re.M)]
+                      + re.findall(r"\w+", _PRELUDE.split("T = TypeVar")[0].split("import", 1)[1]) + ["Streams"])
+
+
 class _Writer:
     """Turns schemas into Python type expressions, defining a TypedDict per object schema met."""
 
     def __init__(self) -> None:
         self.defs: list[str] = []
-        self.names: set[str] = set()
+        self.names: set[str] = set(_RESERVED)  # a topic named "any" must not redefine AnyEvent
 
     def name(self, hint: str) -> str:
         base, n = pascal(hint), 2
@@ -89,8 +95,11 @@ class _Writer:
             return f"Literal[{_lit(schema['const'])}]" if _literal_ok(schema["const"]) else "Any"
         if isinstance(schema.get("enum"), list) and schema["enum"]:
             values = schema["enum"]
+            if any(isinstance(v, (dict, list)) for v in values):
+                return "Any"
             lits = [v for v in values if _literal_ok(v) and v is not None]
             parts = [f"Literal[{', '.join(_lit(v) for v in lits)}]"] if lits else []
+            parts += ["float"] if any(isinstance(v, float) for v in values) else []  # no float literals in Python
             return " | ".join(parts + (["None"] if None in values else [])) or "Any"
         if alts := variants(schema):
             return " | ".join(dict.fromkeys(self.type(a, f"{hint} {i + 1}", root, seen) for i, a in enumerate(alts)))

@@ -116,3 +116,33 @@ def test_types_on_a_full_disk_fail_loudly_and_leave_no_partial_copy() -> None:
         with pytest.raises(OSError):
             write_types(disk, ProjectTypes(steps=[], topics={}, streams={}))
         assert sorted(p.name for p in disk.iterdir()) == [filler.name]
+
+
+def test_python_stubs_keep_their_own_names_and_float_enums(tmp_path: Path) -> None:
+    """Seen: a topic named `any` generated `AnyEvent = TypedDict(...)`, which redefined the prelude's AnyEvent
+    (mypy: no-redef) and made every step with `emits: []` able to emit topic "any" only; an enum of floats kept
+    only its whole numbers (`{"enum": [1.5, -2, 1e20]}` became `Literal[-2]`)."""
+    project = tmp_path / "app"
+    (project / "steps").mkdir(parents=True)
+    (project / "steps" / "any_step.py").write_text(
+        'config = {"type": "event", "name": "OnAny", "subscribes": ["any"], "emits": [], "input": {"type": "object",'
+        ' "properties": {"ratio": {"enum": [1.5, -2, 1e20]}}, "required": ["ratio"]}}\n'
+        "async def handler(data, ctx):\n    pass\n")
+    (project / "steps" / "free_step.py").write_text(
+        'config = {"type": "api", "name": "Free", "path": "/free", "method": "GET", "emits": []}\n'
+        "async def handler(req, ctx):\n    return {'status': 200}\n")
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(project),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    py = (out / "steppe_types.py").read_text()
+    assert "class AnyEvent(TypedDict):" in py and "AnyEvent = " not in py
+    assert "FreeContext = Context[AnyEvent]" in py and '"ratio": Literal[-2] | float' in py
+    (out / "check_any.py").write_text(
+        "from steppe_types import AnyData, FreeContext\n\n"
+        "async def check(ctx: FreeContext) -> None:\n"
+        "    await ctx.emit({'topic': 'anything.at.all', 'data': 1})\n\n"
+        "ok: AnyData = {'ratio': 1.5}\n")
+    mypy = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "check_any.py",
+                           "steppe_types.py"], cwd=out, capture_output=True, text=True, timeout=180)
+    assert mypy.returncode == 0, mypy.stdout + mypy.stderr
