@@ -49,4 +49,4 @@ def cron_routes(project: Any, tick: Callable[[Any, str], Coroutine[Any, Any, Non
         return json_response(202, {"step": step.name, "traceId": trace_id})
 
     return [Route("/cron", listing),
-            Route("/cron/{name}/run", run_now, methods=["POST"])]
+            Route("/cron/{name:path}/run", run_now, methods=["POST"])]

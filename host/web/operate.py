@@ -86,5 +86,5 @@ def operate_routes(host: WebHost) -> list[Route]:
         return json_response(200, {"replayed": replayed, "deliveries": deliveries})
 
     return [Route("/__steppe/state/{group}/{key:path}", state_item, methods=["PUT", "DELETE"]),
-            Route("/__steppe/cron/{name}/run", cron_run, methods=["POST"]),
+            Route("/__steppe/cron/{name:path}/run", cron_run, methods=["POST"]),
             Route("/__steppe/events/replay", replay_unrouted, methods=["POST"])]

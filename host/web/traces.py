@@ -58,4 +58,4 @@ def trace_routes(store: TelemetryStore, recorder: InvocationRecorder,
         return json_response(200, [{k: v for k, v in r.items() if k not in ("input", "ops")} for r in rows])
 
     return [Route("/traces", listing), Route("/traces/{trace_id}", show),
-            Route("/steps/{name}/invocations", step_invocations)]
+            Route("/steps/{name:path}/invocations", step_invocations)]

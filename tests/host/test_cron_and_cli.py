@@ -94,3 +94,35 @@ def test_a_usage_mistake_is_one_line_from_the_command_that_was_used(tmp_path):
     assert asked.returncode == 2 and "Traceback" not in asked.stderr, asked.stderr
     assert asked.stderr.startswith("error: steppe create -i asks in a terminal") and len(asked.stderr.splitlines()) == 1
     assert not (tmp_path / "app").exists()
+
+
+def test_steps_named_with_a_slash_can_be_run_and_looked_at_by_name(tmp_path, start_host):
+    """Seen: steps named `c/ron` and `a/b` loaded, but `steppe cron run c/ron`, POST /__steppe/cron/c%2Fron/run,
+    the Workbench's run-now and GET /__steppe/api/steps/a%2Fb/invocations all answered 404."""
+    root = write_project(tmp_path, {
+        "steps/ron_step.py": """
+            config = {"type": "cron", "name": "c/ron", "cron": "0 0 1 1 *", "emits": []}
+
+            async def handler(ctx):
+                await ctx.state.set("ran", "c/ron", True)
+        """,
+        "steps/ab_step.py": """
+            config = {"type": "api", "name": "a/b", "path": "/ab", "method": "GET", "emits": []}
+
+            async def handler(req, ctx):
+                return {"status": 200}
+        """,
+    })
+    host = start_host(root)
+    done = subprocess.run([sys.executable, "-m", "steppe.cli", "cron", "run", "c/ron", "--port", str(host.port),
+                           "--root", str(root)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert httpx.post(f"{host.url}/__steppe/api/cron/c%2Fron/run").status_code == 202  # the Workbench runs it behind
+    assert httpx.get(f"{host.url}/__steppe/state/ran/c%2Fron").json()["value"] is True
+    assert httpx.get(f"{host.url}/ab").status_code == 200
+    seen = httpx.get(f"{host.url}/__steppe/api/steps/a%2Fb/invocations")
+    assert seen.status_code == 200, seen.text
+    deadline = time.monotonic() + 10
+    while not httpx.get(f"{host.url}/__steppe/api/steps/a%2Fb/invocations").json():
+        assert time.monotonic() < deadline, "the invocation of a/b listed"
+        time.sleep(0.05)
