@@ -235,6 +235,23 @@ def test_runners_overview_and_ui_entry(host: RunningHost) -> None:
     assert httpx.get(f"{host.url}/__steppe/api/streams/nope").status_code == 404
 
 
+@pytest.mark.parametrize("trace_id", ["%E2%98%83", "caf%C3%A9", "nope", "a%0Ab"])
+def test_an_unknown_trace_is_a_404_whatever_its_id(host: RunningHost, trace_id: str) -> None:
+    """Seen: GET /__steppe/api/traces/☃ answered 500: the 404 put the id in its x-trace-id header."""
+    r = httpx.get(f"{host.url}/__steppe/api/traces/{trace_id}")
+    assert r.status_code == 404 and r.json()["error"] == "Not Found", r.text
+
+
+@pytest.mark.parametrize("body", [b"null", b"[]", b'"all"', b"{}", b'{"ids": [1]}'])
+def test_unrouted_replay_and_drop_refuse_a_body_of_the_wrong_shape_saying_what_they_take(
+        host: RunningHost, body: bytes) -> None:
+    """Seen: a JSON null body answered 400 {"error": "'NoneType' object has no attribute 'get'"}."""
+    for action in ("replay", "drop"):
+        r = httpx.post(f"{host.url}/__steppe/api/unrouted/{action}", content=body, headers=JSON)
+        assert r.status_code == 400 and r.json()["error"] == 'expected {"ids": ["event id", ...]} or {"all": true}', \
+            (action, body, r.text)
+
+
 def test_logs_and_traces_survive_a_restart(host: RunningHost) -> None:
     r = httpx.post(f"{host.url}/orders", json={"item": "persisted", "qty": 3})
     trace_id = r.headers["x-trace-id"]
@@ -255,19 +272,3 @@ def test_logs_and_traces_survive_a_restart(host: RunningHost) -> None:
     finally:
         again.stop()
 
-
-@pytest.mark.parametrize("trace_id", ["%E2%98%83", "caf%C3%A9", "nope", "a%0Ab"])
-def test_an_unknown_trace_is_a_404_whatever_its_id(host: RunningHost, trace_id: str) -> None:
-    """Seen: GET /__steppe/api/traces/☃ answered 500: the 404 put the id in its x-trace-id header."""
-    r = httpx.get(f"{host.url}/__steppe/api/traces/{trace_id}")
-    assert r.status_code == 404 and r.json()["error"] == "Not Found", r.text
-
-
-@pytest.mark.parametrize("body", [b"null", b"[]", b'"all"', b"{}", b'{"ids": [1]}'])
-def test_unrouted_replay_and_drop_refuse_a_body_of_the_wrong_shape_saying_what_they_take(
-        host: RunningHost, body: bytes) -> None:
-    """Seen: a JSON null body answered 400 {"error": "'NoneType' object has no attribute 'get'"}."""
-    for action in ("replay", "drop"):
-        r = httpx.post(f"{host.url}/__steppe/api/unrouted/{action}", content=body, headers=JSON)
-        assert r.status_code == 400 and r.json()["error"] == 'expected {"ids": ["event id", ...]} or {"all": true}', \
-            (action, body, r.text)
