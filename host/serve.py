@@ -9,6 +9,8 @@ import asyncio
 import gc
 import importlib
 import logging
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from .db import StorageError
@@ -55,7 +57,19 @@ async def _host(settings: Settings) -> Host:
     return host
 
 
+def bound_websocket_lines(max_headers: int) -> None:
+    """The WebSocket library's own limit on a handshake line (8 KB unless told) refused a longer one without
+    an answer: the client waited ~36 s for nothing (a long JWT in `?authToken=`). Lines are bounded by the
+    host's head limits instead, which answer 414/431. Read when `websockets.http11` is first imported
+    (uvicorn's WebSocket protocol, warmed by Host.start), and set on it if it already is."""
+    limit = 2 * max_headers + 16 * 1024  # web.http_protocol.head_bound, not imported here: start-up time
+    os.environ["WEBSOCKETS_MAX_LINE_LENGTH"] = str(max(8192, limit))
+    if (http11 := sys.modules.get("websockets.http11")) is not None:
+        http11.MAX_LINE_LENGTH = max(8192, limit)  # type: ignore[attr-defined]
+
+
 async def serve(settings: Settings) -> int:
+    bound_websocket_lines(settings.max_headers)
     host = await _host(settings)
     try:
         app = await host.start(warm=tuple(m if m.startswith("uvicorn") else f"{__package__}.{m}" for m in WARM))

@@ -207,6 +207,21 @@ async def test_a_bad_or_missing_token_is_refused_with_401(host: RunningHost, how
     assert json.loads(refused.value.response.body) == {"error": "Unauthorized"}
 
 
+@pytest.mark.parametrize("where", ["subprotocol", "query"])
+async def test_a_long_token_is_answered_not_left_hanging(host: RunningHost, where: str) -> None:
+    """Seen: a handshake with a request line or header over 8 KB (a long JWT) got no answer at all: the
+    WebSocket library's own line limit refused it silently and the connection closed ~36 s later. Lines are
+    now bounded by the host's head limit (max_headers), as for HTTP."""
+    token = "t" * 20_000
+    url, protocols = ((ws_url(host), ["Authorization", token]) if where == "subprotocol"
+                      else (ws_url(host, f"/?authToken={token}"), None))
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, subprotocols=protocols, open_timeout=5,  # type: ignore[arg-type]
+                           max_size=None):
+            pass
+    assert refused.value.response.status_code == 401
+
+
 async def test_a_refused_socket_is_not_logged_as_an_error(host: RunningHost) -> None:
     """A refusal is the hook doing its job: the host log must not report it as a server error."""
     before = host.logs()
