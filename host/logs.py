@@ -139,8 +139,10 @@ class LogBookHandler(logging.Handler):
 
 
 class DropHandshakeNoise(logging.Filter):
-    """uvicorn logs a socket refused before its handshake (our 401 to a bad token) as an ERROR; a refused
-    client is not a server error, and must not let clients flood the log."""
+    """uvicorn logs a socket refused before its handshake (our 401 to a bad token) as an ERROR, and a text
+    frame that is not UTF-8 (closed 1007, as it should be) as an ERROR with a traceback; a client's mistake
+    is not a server error, and must not let clients flood the log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "returned without completing handshake" not in record.getMessage()
+        text = record.getMessage()
+        return "returned without completing handshake" not in text and "Invalid UTF-8 sequence received" not in text

@@ -261,9 +261,9 @@ class _Connection:
             await self._join(sub_id if sub_id is not None else room, room)
 
     def _leave(self, sub_id: str | None, room: Room) -> None:
-        if sub_id is not None and sub_id in self._subs:
+        if sub_id is not None and self._subs.get(sub_id) == room:
             keys: list[str | Room] = [sub_id]
-        else:  # like Motia, a leave without a known subscription id leaves the room altogether
+        else:  # like Motia, a leave without a known subscription id (of that room) leaves the room altogether
             keys = [key for key, joined in self._subs.items() if joined == room]
         for key in keys:
             self.hub.unsubscribe(self, *self._subs.pop(key))
