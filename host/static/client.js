@@ -111,6 +111,14 @@ class Subscription {
     this.stream._unsubscribe(this)
   }
 
+  // On a new connection: its sync replaces the state whatever its timestamp. A host restarted (or another
+  // host behind a balancer) may stamp lower than the last connection did (stamps run ahead of the clock
+  // under bursts of more than one change a millisecond): ordering holds within one connection only.
+  _rejoined() {
+    this._lastSync = 0
+    this._lastChange.clear()
+  }
+
   _receive(message) {
     const event = message.event
     const timestamp = typeof message.timestamp === 'number' ? message.timestamp : 0
@@ -120,7 +128,7 @@ class Subscription {
       return
     }
     if (event.type === 'sync') {
-      if (timestamp < this._lastSync) return  // from an older connection
+      if (timestamp < this._lastSync) return  // older than the sync already applied on this connection
       // not a staleness barrier for the changes after it: a change published while the snapshot was
       // read may carry an earlier timestamp and still be missing from the snapshot
       this._lastSync = timestamp
@@ -259,7 +267,10 @@ export class Stream {
       this.connected = true
       this.connections += 1
       this._backoff = MIN_BACKOFF_MS
-      for (const subs of this._rooms.values()) for (const sub of subs) this._send('join', sub)
+      for (const subs of this._rooms.values()) for (const sub of subs) {
+        sub._rejoined()
+        this._send('join', sub)
+      }
       for (const listener of [...this._connectionListeners]) safely(listener, true)
     }
     ws.onmessage = (event) => {

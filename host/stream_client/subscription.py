@@ -175,7 +175,12 @@ class Subscription(ABC, Generic[V]):
         return json.dumps({"type": "leave", "data": data})
 
     def _rejoined(self) -> None:
+        # on a new connection its sync replaces the state whatever its timestamp: a host restarted (or another
+        # host behind a balancer) may stamp lower than the last connection did (stamps run ahead of the clock
+        # under bursts of more than one change a millisecond); ordering holds within one connection only
         self.synced = False
+        self._last_sync = 0
+        self._last_change.clear()
 
     def _receive(self, message: dict[str, Any]) -> None:
         event = message["event"]
@@ -190,7 +195,7 @@ class Subscription(ABC, Generic[V]):
             return
         if kind == "sync":
             if timestamp < self._last_sync:
-                return  # an older connection's sync
+                return  # older than the sync already applied on this connection
             # a sync is not a staleness barrier for the changes that follow it: a change published
             # while the snapshot was read may carry an earlier timestamp and still be missing from it
             self._last_sync = timestamp

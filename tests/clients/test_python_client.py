@@ -181,6 +181,39 @@ async def test_reconnects_and_rejoins_after_the_host_restarts(tmp_path: Path) ->
             host.stop()
 
 
+async def test_a_restarted_host_whose_stamps_are_lower_is_still_resynced(tmp_path: Path) -> None:
+    """Seen: after a burst of more than one change a millisecond, the host's stamps ran seconds ahead of the
+    clock (they are strictly increasing milliseconds); a host restarted meanwhile stamped its sync lower, and
+    the client dropped that sync as "from an older connection", then every change after it as stale."""
+    root = write_project(tmp_path, PROJECT)
+    port = free_port()
+    hosts = [RunningHost(root, [], None, port=port)]
+    try:
+        await hosts[0].ready()
+        async with StreamClient(ws_url(hosts[0].url), buffer=10_000) as client, \
+                httpx.AsyncClient(base_url=hosts[0].url, timeout=60) as http:
+            group = await client.subscribe_group("todos", "hot")  # a subscriber: the burst's changes are stamped
+            await group.wait_synced()
+            r = await http.post("/py/burst/hot", json={"n": 6000, "ids": 1, "start": 0})
+            assert r.status_code == 200, r.text
+            await wait_for(lambda: group.value == [{"k": 5999, "pad": "", "id": "i0"}], 20, "the burst's last change")
+            item = await client.subscribe_item("todos", "hot", "i0")  # joined now: its sync is stamped ahead too
+            await item.wait_synced()
+            ahead = item.drain()[-1].timestamp / 1000 - time.time()
+            assert ahead > 2, f"the burst left the stamps only {ahead:.1f}s ahead: the test needs more"
+            hosts[0].stop()
+            hosts.append(RunningHost(root, [], None, port=port))
+            await hosts[1].ready()
+            resync = await item.next_change(20)  # the new host's sync, stamped lower than the old one's
+            assert resync.type == "sync" and resync.value == {"k": 5999, "pad": "", "id": "i0"}, resync
+            await op(http, "py", "hot", "i0", op="set", data={"v": "after"})
+            change = await item.next_change(5)
+            assert (change.type, change.value) == ("update", {"v": "after", "id": "i0"})
+    finally:
+        for host in hosts:
+            host.stop()
+
+
 # -- slow consumers and fan-out
 
 
