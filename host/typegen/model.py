@@ -30,6 +30,7 @@ def project_types(steps: list[Any], streams: list[Any]) -> ProjectTypes:
     """From Step objects (host/steps.py) that loaded and StreamDefs (host/project.py)."""
     rows: list[StepTypes] = []
     topics: dict[str, Schema | None] = {}
+    inputs: dict[str, list[Schema]] = {}  # topic → every subscriber's input schema
     for step in sorted(steps, key=lambda s: s.name):
         c = step.config
         schema = c.get("bodySchema") if step.type == "api" else c.get("input") if step.type == "event" else None
@@ -38,13 +39,27 @@ def project_types(steps: list[Any], streams: list[Any]) -> ProjectTypes:
                               {str(k): v for k, v in responses.items() if isinstance(v, dict)}
                               if isinstance(responses, dict) else {}))
         for topic in step.subscribes if step.type == "event" else []:
-            if topics.get(topic) is None:
-                topics[topic] = schema if isinstance(schema, dict) else None
+            topics.setdefault(topic, None)
+            if isinstance(schema, dict) and schema not in inputs.setdefault(topic, []):
+                inputs[topic].append(schema)
         for topic in step.emits:
             topics.setdefault(topic, None)
+    for topic, schemas in inputs.items():
+        topics[topic] = schemas[0] if len(schemas) == 1 else every_of(schemas)
     stream_types = {s.name: s.config.get("schema") if isinstance(s.config.get("schema"), dict) else None
                     for s in sorted(streams, key=lambda s: s.name)}
     return ProjectTypes(rows, dict(sorted(topics.items())), stream_types)
+
+
+def every_of(schemas: list[Schema]) -> Schema:
+    """Data that every one of `schemas` accepts (a topic's subscribers each check their own `input`): their
+    allOf, carrying their `$defs`/`definitions` so that local `$ref`s still resolve from it."""
+    combined: Schema = {"allOf": schemas}
+    for key in ("$defs", "definitions"):
+        defs = {name: d for s in schemas if isinstance(s.get(key), dict) for name, d in s[key].items()}
+        if defs:
+            combined[key] = defs
+    return combined
 
 
 def pascal(name: str) -> str:

@@ -103,7 +103,16 @@ class _Writer:
             return " | ".join(parts + (["None"] if None in values else [])) or "Any"
         if alts := variants(schema):
             return " | ".join(dict.fromkeys(self.type(a, f"{hint} {i + 1}", root, seen) for i, a in enumerate(alts)))
-        if isinstance(schema.get("allOf"), list) and schema["allOf"]:  # no intersection types: the first part
+        if isinstance(schema.get("allOf"), list) and schema["allOf"]:
+            # no intersection types: object parts become one TypedDict of all their fields (required in any
+            # part: required), anything else is typed by its first part
+            members: list[Any] = [resolve(m, root, seen)[0] for m in schema["allOf"]]
+            if all(isinstance(m, dict) and isinstance(m.get("properties"), dict) for m in members):
+                merged: Schema = {"type": "object", "properties": {}, "required": []}
+                for m in members:
+                    merged["properties"].update(m["properties"])
+                    merged["required"] += [r for r in m.get("required", []) if r not in merged["required"]]
+                return self.type(merged, hint, root, seen)
             return self.type(schema["allOf"][0], hint, root, seen)
         names = types_of(schema) or (["object"] if "properties" in schema or "additionalProperties" in schema
                                      else ["array"] if "items" in schema else [])

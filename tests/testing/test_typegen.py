@@ -146,3 +146,36 @@ def test_python_stubs_keep_their_own_names_and_float_enums(tmp_path: Path) -> No
     mypy = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "check_any.py",
                            "steppe_types.py"], cwd=out, capture_output=True, text=True, timeout=180)
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
+
+
+def test_a_topic_with_several_subscribers_takes_data_every_one_accepts(tmp_path: Path) -> None:
+    """Seen: SubA (input {a: string}) and SubB (input {b: number}) subscribed to one topic; the types kept SubA's
+    schema alone, so an emit of {a: 'x'} type-checked and SubB refused it, and {a: 'x', b: 1} did not type-check.
+    Also: a Python allOf kept only its first member."""
+    project = tmp_path / "app"
+    (project / "steps").mkdir(parents=True)
+    for name, prop, kind in (("SubA", "a", "string"), ("SubB", "b", "number")):
+        (project / "steps" / f"{name.lower()}_step.py").write_text(
+            f'config = {{"type": "event", "name": "{name}", "subscribes": ["shared.topic"], "emits": [], "input": '
+            f'{{"type": "object", "properties": {{"{prop}": {{"type": "{kind}"}}}}, "required": ["{prop}"]}}}}\n'
+            "async def handler(data, ctx):\n    pass\n")
+    (project / "steps" / "both_step.py").write_text(
+        'config = {"type": "api", "name": "Both", "path": "/both", "method": "POST", "emits": ["shared.topic"], '
+        '"bodySchema": {"allOf": [{"type": "object", "properties": {"p": {"type": "string"}}, "required": ["p"]}, '
+        '{"type": "object", "properties": {"q": {"type": "integer"}}}]}}\n'
+        "async def handler(req, ctx):\n    return {'status': 200}\n")
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(project),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (out / "check_both.py").write_text(
+        "from steppe_types import BothContext, BothInput\n\n"
+        "async def check(ctx: BothContext) -> None:\n"
+        "    await ctx.emit({'topic': 'shared.topic', 'data': {'a': 'x', 'b': 1}})\n"
+        "    await ctx.emit({'topic': 'shared.topic', 'data': {'a': 'x'}})  # type: ignore[typeddict-item]\n\n"
+        "body: BothInput = {'p': 'x', 'q': 1}\n")
+    mypy = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--warn-unused-ignores", "--no-incremental",
+                           "check_both.py", "steppe_types.py"], cwd=out, capture_output=True, text=True, timeout=180)
+    assert mypy.returncode == 0, mypy.stdout + mypy.stderr
+    ts = (out / "types.d.ts").read_text()
+    assert "a: string" in ts and "b: number" in ts, ts
