@@ -14,7 +14,7 @@ _PRELUDE = '''\
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from typing import Any, Generic, Literal, NotRequired, Protocol, TypedDict, TypeVar, Union
+from typing import Any, Generic, Literal, NotRequired, Protocol, TypedDict, TypeVar, Union, overload
 
 T = TypeVar("T")
 E = TypeVar("E", contravariant=True)
@@ -163,7 +163,11 @@ def python_stubs(types: ProjectTypes) -> str:
         tail.append(f'{name} = TypedDict("{name}", {{"topic": Literal[{json.dumps(topic)}], "data": {t}, '
                     f'"id": NotRequired[str], "messageGroupId": NotRequired[str]}})')
     tail.append("\n\nclass Streams(Protocol):")
-    tail += [f"    {n}: Stream[{t}]" for n, t in stream_types.items() if n.isidentifier()] or ["    pass"]
+    tail += [f"    {n}: Stream[{t}]" for n, t in stream_types.items() if n.isidentifier()]
+    for n, t in stream_types.items():  # ctx.streams["name"]: every stream, the only way to one named "state-x"
+        tail += ["    @overload", f"    def __getitem__(self, name: Literal[{json.dumps(n)}]) -> Stream[{t}]: ..."]
+    tail += ["    @overload"] if stream_types else []  # a single overload is an error
+    tail += ["    def __getitem__(self, name: str) -> Stream[Any]: ..."]
     for step in types.steps:
         if step.type not in ("api", "event", "cron"):
             continue

@@ -121,13 +121,17 @@ def test_types_on_a_full_disk_fail_loudly_and_leave_no_partial_copy() -> None:
 def test_python_stubs_keep_their_own_names_and_float_enums(tmp_path: Path) -> None:
     """Seen: a topic named `any` generated `AnyEvent = TypedDict(...)`, which redefined the prelude's AnyEvent
     (mypy: no-redef) and made every step with `emits: []` able to emit topic "any" only; an enum of floats kept
-    only its whole numbers (`{"enum": [1.5, -2, 1e20]}` became `Literal[-2]`)."""
+    only its whole numbers (`{"enum": [1.5, -2, 1e20]}` became `Literal[-2]`); a stream named `state-x` was left
+    out of `Streams` (no attribute can have its name), so `ctx.streams["state-x"]` had no type."""
     project = tmp_path / "app"
     (project / "steps").mkdir(parents=True)
     (project / "steps" / "any_step.py").write_text(
         'config = {"type": "event", "name": "OnAny", "subscribes": ["any"], "emits": [], "input": {"type": "object",'
         ' "properties": {"ratio": {"enum": [1.5, -2, 1e20]}}, "required": ["ratio"]}}\n'
         "async def handler(data, ctx):\n    pass\n")
+    (project / "steps" / "state_x_stream.py").write_text(
+        'config = {"name": "state-x", "schema": {"type": "object", "properties": {"n": {"type": "integer"}},'
+        ' "required": ["n"]}}\n')
     (project / "steps" / "free_step.py").write_text(
         'config = {"type": "api", "name": "Free", "path": "/free", "method": "GET", "emits": []}\n'
         "async def handler(req, ctx):\n    return {'status': 200}\n")
@@ -142,7 +146,10 @@ def test_python_stubs_keep_their_own_names_and_float_enums(tmp_path: Path) -> No
         "from steppe_types import AnyData, FreeContext\n\n"
         "async def check(ctx: FreeContext) -> None:\n"
         "    await ctx.emit({'topic': 'anything.at.all', 'data': 1})\n\n"
-        "ok: AnyData = {'ratio': 1.5}\n")
+        "ok: AnyData = {'ratio': 1.5}\n\n"
+        "async def streams(ctx: FreeContext) -> int:\n"
+        "    item = await ctx.streams['state-x'].get('g', 'i')\n"
+        "    return item['n'] if item else 0\n")
     mypy = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "check_any.py",
                            "steppe_types.py"], cwd=out, capture_output=True, text=True, timeout=180)
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
