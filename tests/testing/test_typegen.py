@@ -118,6 +118,12 @@ def test_types_on_a_full_disk_fail_loudly_and_leave_no_partial_copy() -> None:
         assert sorted(p.name for p in disk.iterdir()) == [filler.name]
 
 
+def generate_types(project: Path, out: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(project),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_python_stubs_keep_their_own_names_and_float_enums(tmp_path: Path) -> None:
     """Seen: a topic named `any` generated `AnyEvent = TypedDict(...)`, which redefined the prelude's AnyEvent
     (mypy: no-redef) and made every step with `emits: []` able to emit topic "any" only; an enum of floats kept
@@ -136,9 +142,7 @@ def test_python_stubs_keep_their_own_names_and_float_enums(tmp_path: Path) -> No
         'config = {"type": "api", "name": "Free", "path": "/free", "method": "GET", "emits": []}\n'
         "async def handler(req, ctx):\n    return {'status': 200}\n")
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(project),
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    generate_types(project, out)
     py = (out / "steppe_types.py").read_text()
     assert "class AnyEvent(TypedDict):" in py and "AnyEvent = " not in py
     assert "FreeContext = Context[AnyEvent]" in py and '"ratio": Literal[-2] | float' in py
@@ -172,9 +176,7 @@ def test_a_topic_with_several_subscribers_takes_data_every_one_accepts(tmp_path:
         '{"type": "object", "properties": {"q": {"type": "integer"}}}]}}\n'
         "async def handler(req, ctx):\n    return {'status': 200}\n")
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "steppe.cli", "generate", "types", "--root", str(project),
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    generate_types(project, out)
     (out / "check_both.py").write_text(
         "from steppe_types import BothContext, BothInput\n\n"
         "async def check(ctx: BothContext) -> None:\n"
