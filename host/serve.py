@@ -9,7 +9,6 @@ import asyncio
 import gc
 import importlib
 import logging
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -57,19 +56,7 @@ async def _host(settings: Settings) -> Host:
     return host
 
 
-def bound_websocket_lines(max_headers: int) -> None:
-    """The WebSocket library's own limit on a handshake line (8 KB unless told) refused a longer one without
-    an answer: the client waited ~36 s for nothing (a long JWT in `?authToken=`). Lines are bounded by the
-    host's head limits instead, which answer 414/431. Read when `websockets.http11` is first imported
-    (uvicorn's WebSocket protocol, warmed by Host.start), and set on it if it already is."""
-    limit = 2 * max_headers + 16 * 1024  # web.http_protocol.head_bound, not imported here: start-up time
-    os.environ["WEBSOCKETS_MAX_LINE_LENGTH"] = str(max(8192, limit))
-    if (http11 := sys.modules.get("websockets.http11")) is not None:
-        http11.MAX_LINE_LENGTH = max(8192, limit)  # type: ignore[attr-defined]
-
-
 async def serve(settings: Settings) -> int:
-    bound_websocket_lines(settings.max_headers)
     host = await _host(settings)
     try:
         app = await host.start(warm=tuple(m if m.startswith("uvicorn") else f"{__package__}.{m}" for m in WARM))
@@ -112,6 +99,11 @@ def _server(settings: Settings, host: Host, app: FrontDoor) -> SignalledServer:
 
     # request heads: over max_headers the host answers a JSON 431 (HeaderLimit); far over it (head_bound) the
     # HTTP parser stops reading the connection (httptools: 431 JSON; h11: its own 400)
+    # the WebSocket library's own limit on a handshake line (8 KB) refused a longer one without an answer (a
+    # long JWT in `?authToken=`: the client waited ~36 s for nothing); the host's head limits bound it instead,
+    # answering 414/431. Its module, imported by start's warm-up, reads the limit at each handshake.
+    if (http11 := sys.modules.get("websockets.http11")) is not None:
+        http11.MAX_LINE_LENGTH = max(8192, head_bound(settings.max_headers))  # type: ignore[attr-defined]
     config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, log_level="warning", lifespan="off",
                             ws_ping_interval=20, ws_ping_timeout=20, ws_max_size=settings.max_body,
                             http=bounded_protocol(settings.max_headers, settings.header_timeout,

@@ -66,9 +66,9 @@ class ApiResponse(TypedDict):
 '''
 
 
-# every name the prelude defines or imports, and the Streams class below: generated names go around them
-_RESERVED = frozenset([a or b for a, b in re.findall(r"^(?:class (\w+)|(\w+) = )", _PRELUDE, re.M)]
-                      + re.findall(r"\w+", _PRELUDE.split("T = TypeVar")[0].split("import", 1)[1]) + ["Streams"])
+# generated names are PascalCase: they go around every capitalised name the prelude uses (its classes and
+# imports) and the Streams class below
+_RESERVED = frozenset(re.findall(r"\b[A-Z]\w*", _PRELUDE)) | {"Streams"}
 
 
 class _Writer:

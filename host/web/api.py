@@ -135,14 +135,6 @@ def _header_text(name: Any, value: Any) -> str | None:
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"upgrade"))
 
 
-def _latin1(text: str) -> bool:
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def handler_answer(result: Any, trace_id: str) -> Answer:
     """A handler's return value as the HTTP answer (docs/steps.md); raises ValueError/TypeError for one that
     cannot be sent. Headers follow Starlette's Response rules: names lower-cased, content-length unless the
@@ -184,7 +176,7 @@ def handler_answer(result: Any, trace_id: str) -> Answer:
     try:
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     except UnicodeEncodeError:
-        name = next(k for k, v in headers if not (k + v).isascii() and not _latin1(k + v))
+        name = next(k for k, v in headers if any(ord(c) > 255 for c in k + v))
         raise ValueError(f"the handler returned header {name!r} with a character HTTP headers cannot carry (they "
                          "are latin-1): percent-encode it, or put it in the body") from None
     names = {k for k, _ in raw}

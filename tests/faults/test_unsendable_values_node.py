@@ -25,7 +25,7 @@ import pytest
 
 from conftest import RunningHost, wait_until, write_project
 from faults import in_flight
-from faults.in_flight import trace_logs
+from faults.in_flight import dead_lettered, trace_logs
 
 TIMEOUT = 3  # seconds a handler may run here: an unanswered invoke shows as a 504 after it, not after 30 s
 QUICK = 2.5  # an answer slower than this waited for the timeout
@@ -158,15 +158,8 @@ def failure_text(host: RunningHost, r: httpx.Response) -> str:
                       5, f"an error record of trace {trace}")
 
 
-def dead_letter(host: RunningHost, step: str) -> dict:
-    [letter] = wait_until(lambda: httpx.get(f"{host.url}/__steppe/dlq", params={"step": step}).json(),
-                          TIMEOUT * 3, f"a dead letter of {step}")
-    return letter
 
 
-def emit(host: RunningHost, topic: str, data: object) -> None:
-    r = httpx.post(f"{host.url}/__steppe/emit", json={"topic": topic, "data": data})
-    assert r.status_code == 202, r.text
 
 
 # ---- 1. lone surrogates: sent as U+FFFD ----
@@ -231,15 +224,9 @@ def test_a_lone_surrogate_in_printed_and_logged_text_is_kept_in_the_log(host):
 
 
 def test_a_lone_surrogate_in_an_event_handlers_error_is_retried_then_dead_lettered_with_the_reason(host):
-    pid = host.runner_pid("node")
-    started = time.monotonic()
-    emit(host, "lone.fails", {"n": 1})
-    letter = dead_letter(host, "LoneEvent")
-    assert letter["attempts"] == 2, letter
+    letter = dead_lettered(host, "node", "lone.fails", "LoneEvent", TIMEOUT * 2)
     assert "event bad a\ufffdb" in letter["error"], letter
     assert "Timeout" not in letter["error"], letter
-    assert time.monotonic() - started < TIMEOUT * 2
-    assert host.runner_pid("node") == pid
 
 
 # ---- 2. thrown values the runner cannot read ----
@@ -259,14 +246,8 @@ def test_an_unreadable_thrown_value_answers_500_at_once_naming_the_reason(host, 
 
 
 def test_an_unreadable_value_thrown_by_an_event_handler_is_retried_then_dead_lettered(host):
-    pid = host.runner_pid("node")
-    started = time.monotonic()
-    emit(host, "unreadable.in", {"n": 1})
-    letter = dead_letter(host, "UnreadableEvent")
-    assert letter["attempts"] == 2, letter
+    letter = dead_lettered(host, "node", "unreadable.in", "UnreadableEvent", TIMEOUT * 2)
     assert "event proxy boom" in letter["error"], letter
-    assert time.monotonic() - started < TIMEOUT * 2
-    assert host.runner_pid("node") == pid
 
 
 def test_a_throwing_prepare_stack_trace_fails_the_request_alone(tmp_path, start_host):
@@ -316,9 +297,7 @@ def test_a_generator_handler_answers_500_saying_so(host, kind):
 
 
 def test_a_generator_event_handler_is_retried_then_dead_lettered_saying_so(host):
-    emit(host, "generator.in", {"n": 1})
-    letter = dead_letter(host, "GeneratorEvent")
-    assert letter["attempts"] == 2, letter
+    letter = dead_lettered(host, "node", "generator.in", "GeneratorEvent", TIMEOUT * 2)
     assert "TypeError" in letter["error"] and "generator function" in letter["error"], letter
 
 

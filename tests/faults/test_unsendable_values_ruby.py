@@ -19,14 +19,12 @@ Seen (before the fix):
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from conftest import RunningHost, wait_until, write_project
 from faults import in_flight
-from faults.in_flight import trace_logs
+from faults.in_flight import dead_lettered, trace_logs
 
 TIMEOUT = 3  # seconds a handler may run here: an unanswered invoke shows as a 504 after it, not after 30 s
 QUICK = 2.5  # an answer slower than this waited for the timeout
@@ -217,15 +215,8 @@ def failed(host: RunningHost, r: httpx.Response, took: float) -> tuple[dict, str
     return body, text
 
 
-def dead_letter(host: RunningHost, step: str) -> dict:
-    [letter] = wait_until(lambda: httpx.get(f"{host.url}/__steppe/dlq", params={"step": step}, timeout=10).json(),
-                          TIMEOUT * 3, f"a dead letter of {step}")
-    return letter
 
 
-def emit(host: RunningHost, topic: str, data: object) -> None:
-    r = httpx.post(f"{host.url}/__steppe/emit", json={"topic": topic, "data": data}, timeout=10)
-    assert r.status_code == 202, r.text
 
 
 # ---- 1. values the host cannot decode: refused in the runner ----
@@ -296,15 +287,9 @@ def test_the_refusal_is_raised_at_the_call_and_the_handler_may_rescue_it(host):
 
 
 def test_an_event_handler_storing_an_unsendable_value_is_retried_then_dead_lettered_saying_why(host):
-    pid = host.runner_pid("ruby")
-    started = time.monotonic()
-    emit(host, "rb.unsendable", {"n": 1})
-    letter = dead_letter(host, "RbStateEvent")
-    assert letter["attempts"] == 2, letter
+    letter = dead_lettered(host, "ruby", "rb.unsendable", "RbStateEvent", TIMEOUT * 2)
     assert "state.set" in letter["error"] and UNREADABLE in letter["error"], letter
     assert "Timeout" not in letter["error"], letter
-    assert time.monotonic() - started < TIMEOUT * 2
-    assert host.runner_pid("ruby") == pid
 
 
 def test_a_log_record_with_values_json_cannot_carry_degrades_and_is_kept(host):
@@ -341,13 +326,10 @@ def test_an_exception_that_cannot_describe_itself_answers_500_and_the_runner_liv
 
 
 def test_an_event_handler_raising_an_unreadable_exception_is_dead_lettered_with_its_class(host):
-    pid = host.runner_pid("ruby")
-    emit(host, "rb.unreadable", {"n": 1})
-    letter = dead_letter(host, "RbRaiseEvent")  # `ConnectionLost: runner closed its stdout` before
-    assert letter["attempts"] == 2, letter
+    # `ConnectionLost: runner closed its stdout` before
+    letter = dead_lettered(host, "ruby", "rb.unreadable", "RbRaiseEvent", TIMEOUT * 3)
     assert letter["error"].startswith("RuntimeError") and "could not be read" in letter["error"], letter
     assert "event message boom" in letter["error"], letter
-    assert host.runner_pid("ruby") == pid
 
 
 # ---- 3. a handler ending its own thread, or signalling its runner ----
